@@ -1,0 +1,118 @@
+"""The alert contract: what the core returns, one JSON object per line on the wire.
+
+Conventions
+-----------
+- ``alert_id`` is deterministic: a hash of the rule (or model) id and the sorted triggering event
+  ids. At-least-once delivery may repeat an alert; it never changes its id.
+- ``occurred_at`` is the event time that fired the alert (for a missed deadline, the deadline).
+  The core never reads the wall clock, so ``detected_at`` is left empty by the core and stamped by
+  the live worker when it emits the alert; a replay of a file gives byte-identical alerts.
+- Identifiers of accounts are masked (last four characters kept) unless masking is turned off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Alert",
+    "Category",
+    "EntityType",
+    "Explanation",
+    "Language",
+    "Severity",
+    "make_alert_id",
+    "mask_id",
+]
+
+Category = Literal["dual_review", "large_transfer", "structuring", "after_hours", "model_anomaly"]
+DualReviewReason = Literal["missing", "self_approval", "unauthorised_reviewer", "late"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+EntityType = Literal["account", "operator", "transaction", "branch"]
+Language = Literal["en", "zh-CN"]
+Scalar = str | int | float | bool | None
+Explanation = dict[str, Scalar | list[Scalar]]
+
+
+def make_alert_id(rule_id: str, event_ids: Iterable[str], salt: str = "") -> str:
+    """A stable id from the rule id and the triggering event ids (order does not matter).
+
+    >>> make_alert_id("r", ["b", "a"]) == make_alert_id("r", ["a", "b"])
+    True
+    >>> len(make_alert_id("r", ["a"]))
+    32
+    """
+    digest = hashlib.sha256()
+    digest.update(rule_id.encode())
+    digest.update(b"\x1f")
+    digest.update(salt.encode())
+    for event_id in sorted(event_ids):
+        digest.update(b"\x1e")
+        digest.update(event_id.encode())
+    return digest.hexdigest()[:32]
+
+
+def mask_id(value: str, keep: int = 4) -> str:
+    """Mask an account number, keeping the last ``keep`` characters.
+
+    >>> mask_id("6222020200001234")
+    '************1234'
+    >>> mask_id("123")
+    '***'
+    """
+    if len(value) <= keep:
+        return "*" * len(value)
+    return "*" * (len(value) - keep) + value[-keep:]
+
+
+class Alert(BaseModel):
+    """One alert as risk officers, sinks and the alert store see it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    category: Category
+    reason: str | None = None
+    rule_id: str
+    title: str
+    severity: Severity
+    entity_type: EntityType
+    entity_id: str
+    branch_id: str | None = None
+    event_ids: tuple[str, ...]
+    occurred_at: AwareDatetime
+    detected_at: AwareDatetime | None = None
+    message: str
+    language: Language
+    explanation: Explanation = Field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    pack_version: str
+    pack_hash: str
+
+    def to_json(self) -> str:
+        """The wire form: compact JSON, stable key order."""
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Alert:
+        return cls.model_validate_json(raw)
+
+
+def explain(values: Mapping[str, object]) -> Explanation:
+    """Turn arbitrary values into JSON scalars (Decimals and datetimes become strings)."""
+    out: Explanation = {}
+    for key, value in values.items():
+        if value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, list | tuple):
+            out[key] = [v if isinstance(v, bool | int | float | str) else str(v) for v in value]
+        else:
+            out[key] = str(value)
+    return out

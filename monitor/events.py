@@ -1,0 +1,171 @@
+"""The event contract (DESIGN.md §6): pydantic models and a strict decoder.
+
+Conventions
+-----------
+- ``amount`` is a :class:`~decimal.Decimal`, never a float.
+- Timestamps must carry a UTC offset; a naive timestamp is a validation error.
+- Unknown extra fields are kept on the model (``model_extra``) and ignored by rules.
+- :func:`decode_event` never raises anything but :class:`~monitor.errors.EventDecodeError`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from monitor.errors import EventDecodeError
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "AccountType",
+    "Action",
+    "Channel",
+    "Direction",
+    "Event",
+    "OperatorAction",
+    "Role",
+    "Transaction",
+    "TxnStatus",
+    "TxnType",
+    "decode_event",
+    "encode_event",
+]
+
+MAX_EVENT_BYTES = 64 * 1024
+"""Events larger than this are rejected as ``too_large`` before parsing."""
+
+AccountType = Literal["individual", "corporate"]
+Direction = Literal["debit", "credit"]
+Channel = Literal["counter", "atm", "mobile", "online", "wire", "batch"]
+TxnType = Literal["transfer", "withdrawal", "deposit", "payment"]
+TxnStatus = Literal["initiated", "posted", "reversed"]
+Role = Literal["teller", "supervisor", "manager", "auditor", "admin", "it"]
+Action = Literal[
+    "login",
+    "logout",
+    "approve",
+    "reject",
+    "review",
+    "override",
+    "view_customer",
+    "export_data",
+    "change_limit",
+    "unlock_account",
+    "modify_account",
+]
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
+
+    event_id: NonEmpty
+    occurred_at: AwareDatetime
+    branch_id: NonEmpty
+
+
+class Transaction(_EventBase):
+    """A transaction event; one ``txn_id`` may appear once per status change."""
+
+    kind: Literal["transaction"]
+    txn_id: NonEmpty
+    account_id: NonEmpty
+    account_type: AccountType
+    amount: Decimal = Field(gt=0, max_digits=20, decimal_places=4, allow_inf_nan=False)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    direction: Direction
+    channel: Channel
+    txn_type: TxnType
+    counterparty_account: NonEmpty | None = None
+    counterparty_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    initiator_id: NonEmpty
+    status: TxnStatus
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount_not_float_garbage(cls, value: Any) -> Any:
+        # Booleans are ints in Python; an amount of `true` is a schema error, not 1.
+        if isinstance(value, bool):
+            raise ValueError("amount must be a decimal string or number, not a boolean")
+        return value
+
+
+class OperatorAction(_EventBase):
+    """Something an operator (bank staff) did: login, approve, view a record..."""
+
+    kind: Literal["operator_action"]
+    operator_id: NonEmpty
+    role: Role
+    action: Action
+    target_txn_id: NonEmpty | None = None
+    target_account_id: NonEmpty | None = None
+    terminal_id: NonEmpty
+    outcome: Literal["success", "failure"]
+
+
+Event = Annotated[Transaction | OperatorAction, Field(discriminator="kind")]
+_EVENT_ADAPTER: TypeAdapter[Transaction | OperatorAction] = TypeAdapter(Event)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in item["loc"]) or "<event>"
+        parts.append(f"{loc}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def decode_event(raw: bytes | str) -> Transaction | OperatorAction:
+    """Decode one JSON event, raising :class:`EventDecodeError` with a precise reason.
+
+    >>> e = decode_event('{"kind": "operator_action", "event_id": "e1", "branch_id": "B1",'
+    ...     ' "occurred_at": "2026-03-02T09:00:00+08:00", "operator_id": "op1", "role": "teller",'
+    ...     ' "action": "login", "terminal_id": "t1", "outcome": "success"}')
+    >>> e.action
+    'login'
+    >>> decode_event('{"kind": "transaction"}')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    monitor.errors.EventDecodeError: schema: transaction.event_id: Field required; ...
+    """
+    size = len(raw)
+    if size > MAX_EVENT_BYTES:
+        raise EventDecodeError("too_large", f"{size} bytes exceeds the {MAX_EVENT_BYTES} limit")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EventDecodeError("encoding", f"not UTF-8: {exc}") from None
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise EventDecodeError("invalid_json", str(exc)) from None
+    if not isinstance(data, dict):
+        raise EventDecodeError("schema", f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise EventDecodeError("schema", _describe(exc)) from None
+
+
+def encode_event(event: Transaction | OperatorAction) -> str:
+    """Encode an event as one compact JSON line (amount as a decimal string)."""
+    return event.model_dump_json(exclude_none=True)
+
+
+def event_time(event: Transaction | OperatorAction) -> datetime:
+    """The event time, the only clock the core knows."""
+    return event.occurred_at

@@ -1,0 +1,96 @@
+"""What every compiled rule shares, and the findings rules return.
+
+A compiled rule is a small state machine over one entity's state value::
+
+    on_event(state, key, event) -> (new_state, findings)   # state values are never mutated
+    on_time(state, key, watermark) -> (new_state, findings)
+    deadline(state) -> epoch seconds | None                 # when on_time has work to do
+
+State values are JSON-shaped (dicts, lists, strings, numbers), so the same rule runs on a dict in
+replay and on a changelog-backed faust Table in the worker. ``None`` means "no state".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.alerts import Category, Severity
+from monitor.events import OperatorAction, Transaction
+from monitor.rules.conditions import Predicate
+
+Event = Transaction | OperatorAction
+State = Any
+"""A JSON-shaped value: dict, list, str, int, float, bool or None."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's raw result; the engine turns it into an :class:`~monitor.alerts.Alert`."""
+
+    rule: CompiledRule
+    entity_id: str
+    event_ids: tuple[str, ...]
+    occurred_at: datetime
+    values: Mapping[str, Any]
+    branch_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    id: str
+    title: str
+    category: Category
+    severity: Severity
+    entity: str
+    tags: tuple[str, ...]
+    templates: Mapping[str, Mapping[str, str]]
+    """language -> reason ('' when the rule has one message) -> template."""
+    pack_version: str
+    fields: frozenset[str] = field(default_factory=frozenset)
+
+
+class CompiledRule:
+    """Base class: subclasses implement the kind's state machine."""
+
+    consumes: tuple[type, ...] = (Transaction,)
+
+    def __init__(self, meta: RuleMeta, predicate: Predicate) -> None:
+        self.meta = meta
+        self.predicate = predicate
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    def accepts(self, event: Event) -> bool:
+        return isinstance(event, self.consumes)
+
+    def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
+        raise NotImplementedError
+
+    def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
+        return state, []
+
+    def deadline(self, state: State) -> float | None:
+        return None
+
+    def finding(
+        self,
+        *,
+        entity_id: str,
+        event_ids: tuple[str, ...],
+        occurred_at: datetime,
+        values: Mapping[str, Any],
+        branch_id: str | None,
+        reason: str | None = None,
+    ) -> Finding:
+        return Finding(self, entity_id, event_ids, occurred_at, values, branch_id, reason)
+
+
+def event_values(event: Event) -> dict[str, Any]:
+    """The event's contract fields, for templates and explanations."""
+    return {name: getattr(event, name) for name in type(event).model_fields}

@@ -1,0 +1,1 @@
+"""The four rule kinds: condition, aggregate, sequence (absence) and schedule."""

@@ -1,0 +1,58 @@
+"""Condition rules: one event matches a structured condition (and optionally a threshold).
+
+On the ``transaction`` entity a rule fires once per ``txn_id`` even though a transaction appears
+once per status change; the "already fired" marker expires after ``retention`` of event time.
+Reversed transactions never match.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from monitor.events import OperatorAction, Transaction
+from monitor.rules.compiled import CompiledRule, Event, Finding, RuleMeta, State, event_values
+from monitor.rules.conditions import Predicate
+from monitor.rules.money import Threshold
+
+RETENTION = timedelta(days=2).total_seconds()
+
+
+class ConditionRuleRuntime(CompiledRule):
+    def __init__(self, meta: RuleMeta, predicate: Predicate, threshold: Threshold | None) -> None:
+        super().__init__(meta, predicate)
+        self.threshold = threshold
+        self.consumes = (OperatorAction,) if meta.entity == "operator" else (Transaction,)
+
+    def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
+        if state is not None or not self.predicate(event):
+            return state, []
+        values = event_values(event)
+        if isinstance(event, Transaction):
+            if event.status == "reversed":
+                return state, []
+            if self.threshold is not None:
+                line = self.threshold.line(event.amount, event.currency)
+                if line is None or line[2] < line[1]:
+                    return state, []
+                values |= {
+                    "threshold": f"{line[0]} {line[1]:,.2f}",
+                    "measured": f"{line[0]} {line[2]:,.2f}",
+                }
+        finding = self.finding(
+            entity_id=key,
+            event_ids=(event.event_id,),
+            occurred_at=event.occurred_at,
+            values=values,
+            branch_id=event.branch_id,
+        )
+        if self.meta.entity != "transaction":
+            return state, [finding]
+        return {"until": event.occurred_at.timestamp() + RETENTION}, [finding]
+
+    def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
+        if state is not None and state["until"] <= watermark:
+            return None, []
+        return state, []
+
+    def deadline(self, state: State) -> float | None:
+        return None if state is None else float(state["until"])
