@@ -8,7 +8,6 @@ engine advances by ``advance`` (if given) and flushes, so deadlines can fire.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from pydantic import ValidationError
@@ -110,5 +109,3 @@ def run_examples(ruleset: RuleSet) -> list[ExampleResult]:
         for index, example in enumerate(ruleset.specs[rule.id].examples):
             results.append(run_example(ruleset, rule.id, index, example))
     return results
-
-

@@ -1,1 +1,1 @@
-"""riskmon."""
+"""riskmon entry points: the CLI and settings. Configuration is read here, once."""

@@ -1,5 +1,300 @@
-"""Command-line entry point (placeholder until the CLI lands)."""
+"""The ``riskmon`` command line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from monitor.alerts import Alert
+from monitor.engine import Engine
+from monitor.errors import RulePackError
+from monitor.rule_examples import run_examples
+from monitor.rules.loader import load_rules
+from monitor.rules.ruleset import RuleSet
+from riskmon.settings import Settings
+from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+
+app = typer.Typer(
+    help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+console = Console()
+err = Console(stderr=True)
+Lang = Literal["en", "zh-CN"]
+
+
+def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
+    paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
+    try:
+        return load_rules(paths)
+    except RulePackError as exc:
+        err.print(f"[bold red]rule pack rejected[/]: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _progress(total: int | None) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def run_replay(
+    files: list[str],
+    ruleset: RuleSet,
+    settings: Settings,
+    alerts_out: Path | None,
+    dead_letter: Path | None,
+    state_file: Path | None = None,
+    language: Lang | None = None,
+) -> tuple[ReplayStats, list[Alert]]:
+    """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
+    from datetime import timedelta
+
+    state = load_state(state_file) if state_file else None
+    engine = Engine(
+        ruleset,
+        state,
+        lateness=timedelta(seconds=settings.lateness_seconds),
+        language=language or settings.language,
+        mask=settings.mask_accounts,
+    )
+    alerts: list[Alert] = []
+    alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
+    dead_handle = dead_letter.open("w", encoding="utf-8") if dead_letter else None
+
+    def on_alert(alert: Alert) -> None:
+        alerts.append(alert)
+        if alert_handle:
+            alert_handle.write(alert.to_json() + "\n")
+
+    def on_dead(letter: DeadLetter) -> None:
+        if dead_handle:
+            dead_handle.write(letter.to_json() + "\n")
+        else:
+            err.print(f"[yellow]dead letter[/] {letter.source}:{letter.line}: {letter.reason}")
+
+    total = sum(Path(f).stat().st_size for f in files if f != "-") or None
+    try:
+        with _progress(total) as progress:
+            task = progress.add_task("replaying", total=total)
+            stats = replay(
+                read_lines(files),
+                engine,
+                on_alert,
+                on_dead,
+                progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        for handle in (alert_handle, dead_handle):
+            if handle:
+                handle.close()
+    if state_file:
+        save_state(state_file, engine.state)
+    return stats, alerts
+
+
+def print_summary(stats: ReplayStats) -> None:
+    table = Table(title="Replay summary", show_header=True, header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("events", f"{stats.events:,}")
+    for category, count in sorted(stats.by_category.items()):
+        table.add_row(f"alerts: {category}", f"{count:,}")
+    table.add_row("alerts (total)", f"{stats.alerts:,}")
+    table.add_row("dead letters", f"{stats.dead_letters:,}")
+    for reason, count in sorted(stats.dead_by_reason.items()):
+        table.add_row(f"  dead: {reason}", f"{count:,}")
+    table.add_row("events/s", f"{stats.events_per_second:,.0f}")
+    console.print(table)
+
+
+def print_alerts(alerts: list[Alert], limit: int) -> None:
+    table = Table(title=f"Alerts (first {min(limit, len(alerts))} of {len(alerts)})")
+    for column in ("time", "category", "reason", "severity", "entity", "message"):
+        table.add_column(column, overflow="fold")
+    for alert in alerts[:limit]:
+        table.add_row(
+            alert.occurred_at.strftime("%m-%d %H:%M"),
+            alert.category,
+            alert.reason or "",
+            alert.severity,
+            f"{alert.entity_type}:{alert.entity_id}",
+            alert.message,
+        )
+    console.print(table)
+
+
+@app.command("replay")
+def replay_command(
+    files: Annotated[list[str], typer.Argument(help="JSONL event files, or - for stdin.")],
+    rules: Annotated[
+        list[Path] | None, typer.Option("--rules", help="Extra rule files or folders.")
+    ] = None,
+    alerts_out: Annotated[Path | None, typer.Option(help="Write alerts as JSONL here.")] = None,
+    dead_letter: Annotated[Path | None, typer.Option(help="Write dead letters here.")] = None,
+    state: Annotated[
+        Path | None, typer.Option(help="Load engine state from and save it to this JSON file.")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="en or zh-CN.")] = None,
+    show: Annotated[int, typer.Option(help="How many alerts to print.")] = 0,
+) -> None:
+    """Replay events through the rules on an in-process state and write the alerts."""
+    settings = Settings()
+    ruleset = _load(rules, settings)
+    lang = _language(language)
+    stats, alerts = run_replay(files, ruleset, settings, alerts_out, dead_letter, state, lang)
+    if show:
+        print_alerts(alerts, show)
+    print_summary(stats)
+
+
+def _language(value: str | None) -> Lang | None:
+    if value is None:
+        return None
+    if value not in ("en", "zh-CN"):
+        err.print(f"[red]unknown language {value!r}; use en or zh-CN[/]")
+        raise typer.Exit(2)
+    return "en" if value == "en" else "zh-CN"
+
+
+@app.command("simulate")
+def simulate_command(
+    out_dir: Annotated[Path, typer.Option(help="Folder for events.jsonl and labels.jsonl.")] = Path(
+        "out/sim"
+    ),
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    branches: Annotated[int, typer.Option(min=1)] = 20,
+    seed: int = 7,
+    inject_rate: Annotated[float, typer.Option(min=0.0, help="0 turns injection off.")] = 1.0,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-03-02",
+) -> None:
+    """Simulate a bank: events plus labels of every injected case."""
+    from datetime import date
+
+    from monitor.simulator import SimConfig, simulate
+    from streams.simfile import write_simulation
+
+    config = SimConfig(
+        seed=seed,
+        days=days,
+        branches=branches,
+        inject_rate=inject_rate,
+        start=date.fromisoformat(start),
+    )
+    with console.status(f"simulating {days} days of a {branches}-branch bank..."):
+        sim = simulate(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_simulation(sim, out_dir / "events.jsonl", out_dir / "labels.jsonl")
+    by = Counter(f"{label.category}/{label.reason or '-'}" for label in sim.labels)
+    table = Table(title=f"Simulated {len(sim.events):,} events -> {out_dir}/events.jsonl")
+    table.add_column("labelled case")
+    table.add_column("count", justify="right")
+    for key, count in sorted(by.items()):
+        table.add_row(key, str(count))
+    console.print(table)
+
+
+@app.command("demo")
+def demo_command(
+    out_dir: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
+        "out/demo"
+    ),
+    days: int = 7,
+    branches: int = 20,
+    language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
+) -> None:
+    """Simulate a week of a 20-branch bank, replay it and show the alerts (no broker needed)."""
+    simulate_command(out_dir=out_dir, days=days, branches=branches, seed=7, inject_rate=1.0)
+    settings = Settings()
+    ruleset = _load(None, settings)
+    stats, alerts = run_replay(
+        [str(out_dir / "events.jsonl")],
+        ruleset,
+        settings,
+        out_dir / "alerts.jsonl",
+        out_dir / "dead-letter.jsonl",
+        language=_language(language),
+    )
+    shown = _one_per_kind(alerts)
+    print_alerts(shown, len(shown))
+    print_summary(stats)
+    _print_recall(out_dir / "labels.jsonl", alerts)
+    console.print(f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/]")
+
+
+def _one_per_kind(alerts: list[Alert]) -> list[Alert]:
+    seen: dict[tuple[str, str | None], Alert] = {}
+    for alert in alerts:
+        seen.setdefault((alert.category, alert.reason), alert)
+    return list(seen.values())
+
+
+def _print_recall(labels_path: Path, alerts: list[Alert]) -> None:
+    from monitor.scoring import rule_recall
+
+    labels = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines()]
+    table = Table(title="Injected cases detected by the rules")
+    for column in ("category", "reason", "cases", "detected", "recall"):
+        table.add_column(column, justify="right" if column in ("cases", "detected") else "left")
+    for row in rule_recall(labels, alerts):
+        table.add_row(
+            row.category, row.reason or "", str(row.cases), str(row.detected), f"{row.recall:.0%}"
+        )
+    console.print(table)
+
+
+@rules_app.command("validate")
+def rules_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+) -> None:
+    """Load the shipped packs plus PATHS and report the first problem, with file and line."""
+    ruleset = _load(paths, Settings())
+    console.print(
+        f"[green]ok[/]: {len(ruleset.rules)} enabled rules from {len(ruleset.files)} files; "
+        f"version {ruleset.version}; hash {ruleset.pack_hash}"
+    )
+
+
+@rules_app.command("test")
+def rules_test(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+) -> None:
+    """Run every rule's examples and print a pass/fail table."""
+    ruleset = _load(paths, Settings())
+    results = run_examples(ruleset)
+    table = Table(title="Rule examples")
+    for column in ("rule", "#", "example", "result"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {result.detail}"
+        table.add_row(result.rule_id, str(result.index + 1), result.desc, mark)
+    console.print(table)
+    failed = sum(not r.passed for r in results)
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:
-    raise SystemExit("riskmon CLI not built yet")
+    app(prog_name="riskmon")
+
+
+if __name__ == "__main__":
+    main()

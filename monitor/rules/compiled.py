@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts import Category, Severity
+from monitor.alerts import Category, Language, Severity
 from monitor.events import OperatorAction, Transaction
 from monitor.rules.conditions import Predicate
 
@@ -47,7 +47,7 @@ class RuleMeta:
     severity: Severity
     entity: str
     tags: tuple[str, ...]
-    templates: Mapping[str, Mapping[str, str]]
+    templates: Mapping[Language, Mapping[str, str]]
     """language -> reason ('' when the rule has one message) -> template."""
     pack_version: str
     fields: frozenset[str] = field(default_factory=frozenset)

@@ -112,7 +112,9 @@ class ConditionCompiler:
             f"unknown condition {sorted(data)}; expected all, any, not, macro or field", path
         )
 
-    def _compile_group(self, key: str, children: Any, path: Path) -> tuple[Predicate, frozenset[str]]:
+    def _compile_group(
+        self, key: str, children: Any, path: Path
+    ) -> tuple[Predicate, frozenset[str]]:
         if not isinstance(children, list) or not children:
             raise self._error(f"'{key}' takes a non-empty list of conditions", path)
         compiled = [self.compile(child, (*path, i)) for i, child in enumerate(children)]

@@ -6,6 +6,7 @@ pack never half-loads: the caller keeps its previous :class:`RuleSet` until a lo
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import string
 from collections.abc import Iterable, Sequence
@@ -182,12 +183,16 @@ def _collect(seen: _Collected, doc: SourceDoc, index: int, item: Any) -> None:
             return
         model = ITEM_KINDS[kind].model_validate(item)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        # A misspelt key shows up twice: as an extra key and as a missing one. Report the typo.
+        errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         loc = list(first["loc"])
-        if kind == "rule" and loc and loc[0] in ("condition", "aggregate", "sequence", "schedule"):
-            if item.get("kind") == loc[0]:
-                loc = loc[1:]  # drop pydantic's discriminator tag
-        raise make_error(first["msg"], (index, *loc)) from None
+        if kind == "rule" and loc and loc[0] == item.get("kind"):
+            loc = loc[1:]  # drop pydantic's discriminator tag
+        message = first["msg"]
+        if first["type"] == "extra_forbidden" and loc:
+            message = f"unknown field {loc[-1]!r}{_suggest(str(loc[-1]), kind, item)}"
+        raise make_error(message, (index, *loc)) from None
     if isinstance(model, PackItem):
         seen.packs[doc.file] = f"{model.pack}@{model.version}"
     elif isinstance(model, ListItem):
@@ -197,6 +202,24 @@ def _collect(seen: _Collected, doc: SourceDoc, index: int, item: Any) -> None:
         seen.macros[model.macro] = (model.condition, doc.file, (f"@{doc.file}", index, "condition"))
     elif isinstance(model, CurrencyTableItem):
         seen.tables[model.currency_table] = CurrencyTable(model.base, model.rates)
+
+
+def _suggest(name: str, kind: str, item: dict[str, Any]) -> str:
+    model: Any = ITEM_KINDS.get(kind)
+    if kind == "rule":
+        from monitor.rules import schema
+
+        by_kind = {
+            "condition": schema.ConditionRule,
+            "aggregate": schema.AggregateRule,
+            "sequence": schema.SequenceRule,
+            "schedule": schema.ScheduleRule,
+        }
+        model = by_kind.get(str(item.get("kind")))
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _apply_override(seen: _Collected, doc: SourceDoc, index: int, item: dict[str, Any]) -> Any:
@@ -310,7 +333,8 @@ def _located_error(
             line=macro_doc.line_of(path[1:]),
             field=_dotted(path[2:]),
         )
-    return _error(doc, index, rule_id)(problem, path)
+    error: RulePackError = _error(doc, index, rule_id)(problem, path)
+    return error
 
 
 def _names(values: Sequence[str], seen: _Collected) -> frozenset[str]:
@@ -326,8 +350,8 @@ def _threshold(spec: AnyRule, seen: _Collected, make_error: Any) -> Threshold | 
     if not amounts:
         return None
     if "default" not in seen.tables:
-        raise make_error("a threshold needs a 'currency_table: default' in the packs", ("threshold",))
+        raise make_error("a threshold needs a 'currency_table: default'", ("threshold",))
     for currency, amount in amounts.items():
         if amount <= 0:
             raise make_error("threshold amounts are positive", ("threshold", currency))
-    return Threshold(amounts, spec.convert_to, seen.tables["default"])
+    return Threshold(amounts, getattr(spec, "convert_to", "USD"), seen.tables["default"])

@@ -21,7 +21,8 @@ from monitor.alerts import Category, Language, Severity
 _ID = r"^[a-z][a-z0-9_]*$"
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -216,7 +217,7 @@ class Schedule(_Strict):
     timezone: str = "Asia/Shanghai"
     branch_timezones: dict[str, str] = Field(default_factory=dict)
     business_hours: tuple[time, time] = (time(8, 30), time(17, 30))
-    weekdays: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = WEEKDAYS[:5]
+    weekdays: tuple[Weekday, ...] = WEEKDAYS[:5]
     holidays: str | None = "CN"
 
     @field_validator("timezone")
@@ -256,4 +257,3 @@ RuleSpec = Annotated[
     ConditionRule | AggregateRule | SequenceRule | ScheduleRule, Field(discriminator="kind")
 ]
 AnyRule = ConditionRule | AggregateRule | SequenceRule | ScheduleRule
-

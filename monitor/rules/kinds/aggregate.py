@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from monitor.events import Transaction
@@ -50,7 +50,7 @@ class AggregateRuleRuntime(CompiledRule):
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if not isinstance(event, Transaction):
             return state, []
-        items: dict[str, list[object]] = dict(state["items"]) if state else {}
+        items: dict[str, list[Any]] = dict(state["items"]) if state else {}
         fired: dict[str, float] = dict(state["fired"]) if state else {}
         if event.status == "reversed":
             if event.txn_id not in items:
@@ -74,14 +74,14 @@ class AggregateRuleRuntime(CompiledRule):
             (txn_id, item)
             for txn_id, item in items.items()
             if item[1] == currency
-            and (item[4] == day if self.calendar else float(item[0]) > now - self.span)  # type: ignore[arg-type]  # JSON list
+            and (item[4] == day if self.calendar else float(item[0]) > now - self.span)
         ]
         total = sum((Decimal(str(item[2])) for _, item in in_window), Decimal(0))
         marker = f"{currency}:{day}" if self.calendar else currency
         findings: list[Finding] = []
         if len(in_window) >= self.min_count and total >= limit and fired.get(marker, 0.0) <= now:
             fired[marker] = now + self.span
-            in_window.sort(key=lambda pair: (pair[1][0], pair[0]))  # type: ignore[arg-type,return-value]  # JSON list
+            in_window.sort(key=lambda pair: (pair[1][0], pair[0]))
             findings.append(
                 self.finding(
                     entity_id=key,
@@ -116,7 +116,7 @@ class AggregateRuleRuntime(CompiledRule):
         return min(times) if times else None
 
 
-def _pack(items: dict[str, list[object]], fired: dict[str, float]) -> State:
+def _pack(items: dict[str, list[Any]], fired: dict[str, float]) -> State:
     if not items and not fired:
         return None
     return {"items": items, "fired": fired}

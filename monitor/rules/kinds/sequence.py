@@ -186,8 +186,9 @@ class SequenceRuleRuntime(CompiledRule):
                 "initiated_at": txn["iso"],
                 "posted_at": None
                 if posted is None
-                else datetime.fromtimestamp(posted, datetime.fromisoformat(txn["iso"]).tzinfo)
-                .isoformat(),
+                else datetime.fromtimestamp(
+                    posted, datetime.fromisoformat(txn["iso"]).tzinfo
+                ).isoformat(),
                 "within": f"{self.within / 60:g} min",
             },
         )
