@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check venv kafka-up kafka-down clean
+.PHONY: demo test lint check venv kafka-up kafka-down clean services-install services-status
 
 venv: $(STAMP)
 
@@ -30,3 +30,9 @@ check: lint test
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+services-install:
+	$(PYTHON) tools/services.py install
+
+services-status:
+	$(PYTHON) tools/services.py status

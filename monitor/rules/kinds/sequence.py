@@ -12,7 +12,8 @@ seen. That is what makes the live stream and a replay of a file agree.
 
 State per ``txn_id``::
 
-    {"txn": {...} | None, "approvals": [[epoch, operator, role, event_id, iso]], "done": expiry}
+    {"txn": {..., "events": [[epoch, event_id]]} | None,
+     "approvals": [[epoch, operator, role, event_id, iso]]}    or, once decided,    {"done": expiry}
 """
 
 from __future__ import annotations
@@ -85,15 +86,15 @@ class SequenceRuleRuntime(CompiledRule):
                 "amount": str(event.amount),
                 "currency": event.currency,
                 "channel": event.channel,
-                "events": [event.event_id],
+                "events": [[t, event.event_id]],
                 "posted": t if event.status == "posted" else None,
             }
             return {"txn": txn, "approvals": approvals}
         if event.status == "reversed":
             return {"done": t + self.retention}
         txn = dict(txn)
-        if t <= txn["deadline"] and event.event_id not in txn["events"]:
-            txn["events"] = [*txn["events"], event.event_id]
+        if t <= txn["deadline"] and all(e[1] != event.event_id for e in txn["events"]):
+            txn["events"] = sorted([*txn["events"], [t, event.event_id]])
         if event.status == "posted" and (txn["posted"] is None or t < txn["posted"]):
             txn["posted"] = t
         return {"txn": txn, "approvals": approvals}
@@ -169,7 +170,7 @@ class SequenceRuleRuntime(CompiledRule):
         posted = txn["posted"]
         return self.finding(
             entity_id=key,
-            event_ids=(*txn["events"], *extra_events),
+            event_ids=(*(e[1] for e in txn["events"]), *extra_events),
             occurred_at=datetime.fromisoformat(iso),
             branch_id=txn["branch"],
             reason=reason,
