@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check venv kafka-up kafka-down clean services-install services-status
+.PHONY: demo test lint check venv kafka-up kafka-down kafka-wipe clean services-install services-status
 
 venv: $(STAMP)
 
@@ -36,3 +36,12 @@ services-install:
 
 services-status:
 	$(PYTHON) tools/services.py status
+
+kafka-up:
+	$(PYTHON) tools/kafka_broker.py start
+
+kafka-down:
+	$(PYTHON) tools/kafka_broker.py stop
+
+kafka-wipe:
+	$(PYTHON) tools/kafka_broker.py stop --wipe

@@ -13,13 +13,13 @@ Conventions
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerts import Alert, Language
+from monitor.deadlines import DeadlineQueue
 from monitor.events import OperatorAction, Transaction
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule, Finding
@@ -154,10 +154,7 @@ class Engine:
         meta.setdefault("watermark", {})
         self.lateness = lateness.total_seconds()
         self.renderer = AlertRenderer(ruleset.pack_hash, language, mask)
-        # One timer heap per stage; `_scheduled` remembers each key's pushed deadline so that an
-        # unchanged deadline is not pushed again. Stale heap entries are skipped when popped.
-        self._timers: list[list[tuple[float, str]]] = [[] for _ in self.stages]
-        self._scheduled: list[dict[str, float]] = [{} for _ in self.stages]
+        self._timers = [DeadlineQueue() for _ in self.stages]
         for index, stage in enumerate(self.stages):
             for key, value in self.state[stage.name].items():
                 self._schedule(index, key, value)
@@ -205,13 +202,7 @@ class Engine:
                 yield stage.name, key
 
     def _schedule(self, index: int, key: str, value: Any) -> None:
-        deadline = self.stages[index].next_deadline(value)
-        scheduled = self._scheduled[index]
-        if deadline is None:
-            scheduled.pop(key, None)
-        elif scheduled.get(key) != deadline:
-            scheduled[key] = deadline
-            heapq.heappush(self._timers[index], (deadline, key))
+        self._timers[index].schedule(key, self.stages[index].next_deadline(value))
 
     def _advance(self, index: int, watermark: float) -> list[Finding]:
         stage = self.stages[index]
@@ -220,15 +211,9 @@ class Engine:
             return []
         marks[stage.name] = watermark
         self.state[META_KEY]["watermark"] = marks  # written back for table-backed state
-        findings: list[Finding] = []
         mapping = self.state[stage.name]
-        timers = self._timers[index]
-        scheduled = self._scheduled[index]
-        while timers and timers[0][0] <= watermark:
-            deadline, key = heapq.heappop(timers)
-            if scheduled.get(key) != deadline:
-                continue  # stale: the key's deadline moved or its state is gone
-            del scheduled[key]
+        findings: list[Finding] = []
+        for key in self._timers[index].pop_due(watermark):
             findings.extend(stage.expire(key, watermark, mapping))
             self._schedule(index, key, mapping.get(key))
         return findings

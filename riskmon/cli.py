@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+
+if TYPE_CHECKING:
+    from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
     help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
@@ -188,8 +191,9 @@ def simulate_command(
     """Simulate a bank: events plus labels of every injected case."""
     from datetime import date
 
-    from monitor.simulator import SimConfig, simulate
     from streams.simfile import write_simulation
+
+    from monitor.simulator import SimConfig, simulate
 
     config = SimConfig(
         seed=seed,
@@ -290,6 +294,83 @@ def rules_test(
     console.print(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("worker")
+def worker_command(
+    rules: Annotated[
+        list[Path] | None, typer.Option("--rules", help="Extra rule files or folders.")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
+) -> None:
+    """Run the real-time worker: Kafka input topics -> rules -> risk.alerts (faust-streaming)."""
+    import faust
+
+    from streams.worker.app import create_app
+
+    settings = Settings()
+    ruleset = _load(rules, settings)
+    app_ = create_app(worker_config(settings), ruleset)
+    worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    from streams.worker.config import WorkerConfig
+
+    return WorkerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        app_id=settings.worker_app_id,
+        topic_transactions=settings.topic_transactions,
+        topic_operator_actions=settings.topic_operator_actions,
+        topic_alerts=settings.topic_alerts,
+        topic_deadletter=settings.topic_deadletter,
+        partitions=settings.topic_partitions,
+        lateness_seconds=settings.lateness_seconds,
+        tick_interval=settings.worker_tick_interval,
+        idle_after=settings.worker_idle_after,
+        store=settings.worker_store,
+        data_dir=settings.worker_data_dir,
+        language=settings.language,
+        mask_accounts=settings.mask_accounts,
+        web_port=settings.worker_web_port,
+        session_timeout=settings.worker_session_timeout,
+    )
+
+
+@app.command("produce")
+def produce_command(
+    files: Annotated[list[str], typer.Argument(help="JSONL event files, or - for stdin.")],
+    rate: Annotated[float | None, typer.Option(help="Target events per second.")] = None,
+) -> None:
+    """Publish JSONL events to the input topics, keyed by account or operator (kafka-python)."""
+    from kafka import KafkaProducer
+
+    from streams.produce import produce
+
+    settings = Settings()
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, retries=5
+    )
+    try:
+        with _progress(None) as progress:
+            task = progress.add_task("producing", total=None)
+            stats = produce(
+                read_lines(files),
+                lambda topic, key, value: producer.send(topic, key=key, value=value),
+                settings.topic_transactions,
+                settings.topic_operator_actions,
+                rate=rate,
+                progress=lambda n: progress.advance(task, n),
+            )
+        producer.flush()
+    finally:
+        producer.close()
+    console.print(
+        f"sent {stats.sent:,} messages ({stats.transactions:,} transactions, "
+        f"{stats.operator_actions:,} operator actions, {stats.unparseable:,} unparseable) "
+        f"in {stats.seconds:.1f}s to {settings.kafka_bootstrap}"
+    )
 
 
 def main() -> None:

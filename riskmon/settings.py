@@ -24,3 +24,11 @@ class Settings(BaseSettings):
     topic_alerts: str = "risk.alerts"
     topic_deadletter: str = "risk.deadletter"
     topic_partitions: int = 4
+
+    worker_app_id: str = "riskmon"
+    worker_store: Literal["memory", "rocksdb"] = "memory"
+    worker_data_dir: Path = Path(".riskmon-worker")
+    worker_tick_interval: float = 2.0
+    worker_idle_after: float = 5.0
+    worker_web_port: int | None = None
+    worker_session_timeout: float = 6.0

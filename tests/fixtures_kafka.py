@@ -1,0 +1,109 @@
+"""pytest plugin: a real Apache Kafka broker for the streaming tests.
+
+``kafka_bootstrap`` (session) is the bootstrap string. With ``RISKMON_KAFKA_BOOTSTRAP`` set,
+that Kafka is used as is, after a check that it answers. Otherwise ``tools/kafka_broker.py``
+fetches and starts the project's own broker on 127.0.0.1 (or reuses a running one).
+
+A broker that cannot be reached or started fails the test (``pytest.fail``); it never skips,
+because CI treats a missing broker as a failure.
+
+Lifetime: the session takes a lease on the broker. A broker started by a test session is
+stopped when the last session holding a lease ends, so concurrent sessions share it safely; one
+started by ``make kafka-up`` / ``kafka_broker.py start`` is left running. Set
+``RISKMON_KAFKA_KEEP=1`` to leave a broker the tests start running for the next session.
+
+Topics: ``kafka_topic_name`` is a fresh name per test; ``make_kafka_topic(partitions)``
+creates one and returns its name.
+"""
+
+import importlib.util
+import os
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+_TOOL_PATH = Path(__file__).resolve().parents[1] / "tools" / "kafka_broker.py"
+
+
+def _load_broker_tool() -> ModuleType:
+    """Import tools/kafka_broker.py by path: tools/ is a folder of scripts, not a package."""
+    for name in ("kafka_broker", "tools.kafka_broker"):  # already imported one way or the other
+        if (existing := sys.modules.get(name)) is not None:
+            return existing
+    spec = importlib.util.spec_from_file_location("kafka_broker", _TOOL_PATH)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {_TOOL_PATH}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kafka_broker"] = module  # dataclasses look their module up while executing
+    spec.loader.exec_module(module)
+    return module
+
+
+broker_tool = _load_broker_tool()
+
+
+def unique_topic_name(label: str = "topic") -> str:
+    """A topic name no other test or run uses: ``t-<label>-<8 hex>``, Kafka-legal, lower case.
+
+    >>> name = unique_topic_name("test_round_trip[aiokafka]")
+    >>> name.startswith("t-test-round-trip-aiokafka-"), len(name)
+    (True, 35)
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:60] or "topic"
+    return f"t-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real, answering Kafka broker."""
+    external = os.environ.get("RISKMON_KAFKA_BOOTSTRAP", "").strip()
+    if external:
+        try:
+            broker_tool.wait_until_ready(external, timeout=30.0)
+        except broker_tool.BrokerError as exc:
+            failure = f"RISKMON_KAFKA_BOOTSTRAP={external} is not usable: {exc}"
+        else:
+            failure = ""
+        if failure:  # failed outside the except block, so the report is one clean message
+            pytest.fail(failure, pytrace=False)
+        yield external
+        return
+    keep = os.environ.get("RISKMON_KAFKA_KEEP", "") not in ("", "0")
+    lease_pid = None if keep else os.getpid()
+    try:
+        config = broker_tool.BrokerConfig.from_env()
+        info = broker_tool.ensure_started(config, lease_pid=lease_pid)
+    except broker_tool.BrokerError as exc:
+        failure = f"could not start the Kafka broker with tools/kafka_broker.py: {exc}"
+    else:
+        failure = ""
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield info.bootstrap
+    finally:
+        if lease_pid is not None:
+            broker_tool.release(config, lease_pid)
+
+
+@pytest.fixture
+def kafka_topic_name(request: pytest.FixtureRequest) -> str:
+    """A unique topic name for this test; the broker auto-creates it with one partition."""
+    return unique_topic_name(request.node.name)
+
+
+@pytest.fixture
+def make_kafka_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """``make_kafka_topic(partitions=1)`` creates a fresh topic, waits for leaders, returns it."""
+
+    def make(partitions: int = 1) -> str:
+        name = unique_topic_name(request.node.name)
+        broker_tool.create_topics(kafka_bootstrap, {name: partitions})
+        return name
+
+    return make

@@ -1,0 +1,136 @@
+"""Round trips through the real Kafka broker that tools/kafka_broker.py starts."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, RecordMetadata
+from aiokafka.structs import TopicPartition as AioTopicPartition
+from fixtures_kafka import broker_tool, unique_topic_name
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+pytestmark = pytest.mark.kafka
+
+TIMEOUT_S = 20.0
+
+
+def _poll(consumer: KafkaConsumer, count: int) -> list[Any]:
+    """Poll until ``count`` records arrived or TIMEOUT_S passed; returns what arrived."""
+    records: list[Any] = []  # kafka-python ships no type hints
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(records) < count and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+    return records
+
+
+def test_kafka_python_round_trip_with_consumer_group(
+    kafka_bootstrap: str, make_kafka_topic: Callable[..., str]
+) -> None:
+    topic = make_kafka_topic()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        future = producer.send(
+            topic, key=b"acct-1", value=b'{"amount": "12.50"}', headers=[("src", b"test")]
+        )
+        sent = future.get(timeout=TIMEOUT_S)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=unique_topic_name("group"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    try:
+        records = _poll(consumer, 1)
+        consumer.commit()
+        committed = consumer.committed(TopicPartition(topic, 0))
+    finally:
+        consumer.close()
+
+    assert [(r.key, r.value, r.headers, r.offset) for r in records] == [
+        (b"acct-1", b'{"amount": "12.50"}', [("src", b"test")], sent.offset)
+    ]
+    assert committed == sent.offset + 1
+
+
+def test_aiokafka_round_trip_keeps_order_on_an_auto_created_topic(
+    kafka_bootstrap: str, kafka_topic_name: str
+) -> None:
+    values = [f"event-{i}".encode() for i in range(20)]
+
+    async def round_trip() -> tuple[list[RecordMetadata], list[ConsumerRecord], int | None]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            sent = [await producer.send_and_wait(kafka_topic_name, v, key=b"k") for v in values]
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            kafka_topic_name,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=unique_topic_name("group"),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            received = [
+                await asyncio.wait_for(consumer.getone(), TIMEOUT_S) for _ in range(len(values))
+            ]
+            await consumer.commit()
+            committed = await consumer.committed(AioTopicPartition(kafka_topic_name, 0))
+        finally:
+            await consumer.stop()
+        return sent, received, committed
+
+    sent, received, committed = asyncio.run(round_trip())
+
+    assert [r.value for r in received] == values
+    assert [(r.partition, r.offset) for r in received] == [(m.partition, m.offset) for m in sent]
+    assert [m.offset for m in sent] == list(range(len(values)))
+    assert committed == len(values)
+
+
+def test_multi_partition_topic_has_its_partitions_and_routes_by_partition(
+    kafka_bootstrap: str, make_kafka_topic: Callable[..., str]
+) -> None:
+    topic = make_kafka_topic(partitions=4)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        (described,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        sent = producer.send(topic, value=b"to-3", partition=3).get(timeout=TIMEOUT_S)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        consumer.assign([TopicPartition(topic, 3)])
+        consumer.seek_to_beginning()
+        records = _poll(consumer, 1)
+    finally:
+        consumer.close()
+
+    assert sorted(p["partition_index"] for p in described["partitions"]) == [0, 1, 2, 3]
+    assert partitions == {0, 1, 2, 3}
+    assert sent.partition == 3
+    assert [(r.partition, r.value) for r in records] == [(3, b"to-3")]
+
+
+def test_create_topics_is_idempotent_and_refuses_another_partition_count(
+    kafka_bootstrap: str, make_kafka_topic: Callable[..., str]
+) -> None:
+    topic = make_kafka_topic(partitions=2)
+
+    broker_tool.create_topics(kafka_bootstrap, {topic: 2})
+    with pytest.raises(broker_tool.TopicMismatchError, match=f"{topic} has 2, not 3"):
+        broker_tool.create_topics(kafka_bootstrap, {topic: 3})
