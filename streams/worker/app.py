@@ -26,7 +26,8 @@ from monitor.render import AlertRenderer
 from monitor.rules.compiled import Finding
 from monitor.rules.ruleset import RuleSet
 from streams.worker.config import WorkerConfig
-from streams.worker.runner import Overlay, StageRunner, partition_for
+from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
+from streams.worker.sources import SourceTracker
 
 TICK_HEADER = "riskmon-tick"
 
@@ -69,13 +70,16 @@ def create_app(config: WorkerConfig, ruleset: RuleSet) -> faust.App:
         s.name: app.topic(config.stage_topic(s.name), partitions=config.partitions, **raw)
         for s in stages
     }
-    progress = {"max": float("-inf")}
+    sources = SourceTracker()
+    input_names = (config.topic_transactions, config.topic_operator_actions)
 
     @app.agent(inputs, name=f"{config.app_id}-decode")
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks take_events
         async for batch in stream.take_events(config.batch_size, within=config.batch_within):
             for event in batch:
-                await _route(event, stages, stage_topics, deadletter, config, progress)
+                moment = await _route(event, stages, stage_topics, deadletter, config)
+                message = event.message
+                sources.processed(message.topic, message.partition, message.offset, moment)
 
     renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
     for stage in stages:
@@ -83,9 +87,9 @@ def create_app(config: WorkerConfig, ruleset: RuleSet) -> faust.App:
 
     @app.timer(interval=config.tick_interval)  # type: ignore[untyped-decorator]  # faust is untyped here
     async def tick() -> None:
-        if progress["max"] == float("-inf"):
+        value = await sources.tick(app, input_names, config.idle_after)
+        if value is None:
             return
-        value = repr(progress["max"]).encode()
         for topic in stage_topics.values():
             for partition in range(config.partitions):
                 await topic.send(value=value, partition=partition, headers=[(TICK_HEADER, b"1")])
@@ -99,8 +103,8 @@ async def _route(
     stage_topics: dict[str, faust.TopicT],
     deadletter: faust.TopicT,
     config: WorkerConfig,
-    progress: dict[str, float],
-) -> None:
+) -> float | None:
+    """Dead-letter or forward one input message; returns its event time if it was valid."""
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
     try:
@@ -117,14 +121,14 @@ async def _route(
                 ("source_offset", str(message.offset).encode()),
             ],
         )
-        return
-    progress["max"] = max(progress["max"], decoded.occurred_at.timestamp())
+        return None
     for stage in stages:
         key = stage.key_for(decoded)
         if key is not None:
             await stage_topics[stage.name].send(
                 key=key.encode(), value=raw, partition=partition_for(key, config.partitions)
             )
+    return decoded.occurred_at.timestamp()
 
 
 class StageTable(faust.Table[str, Any]):
@@ -158,8 +162,9 @@ def _stage_agent(
     )
     # A faust Table is a MutableMapping; its stubs do not say so.
     state = cast(MutableMapping[str, Any], table)
-    runner = StageRunner(stage, config.partitions, config.lateness_seconds)
-    last_event: dict[int, float] = {}
+    runner = StageRunner(
+        stage, config.partitions, config.lateness_seconds, stale_after=config.tick_interval * 5
+    )
     assigned: set[int] = set()
     topic_name = config.stage_topic(stage.name)
 
@@ -175,30 +180,23 @@ def _stage_agent(
             overlay = Overlay(state)
             findings: list[Finding] = []
             for event in batch:
-                findings.extend(_handle(event, runner, overlay, last_event, config))
+                findings.extend(_handle(event, runner, overlay))
             await _emit(findings, renderer, alerts_topic)
             overlay.commit()
 
     del run  # registered on the app by the decorator
 
 
-def _handle(
-    event: faust.EventT[bytes],
-    runner: StageRunner,
-    overlay: Overlay,
-    last_event: dict[int, float],
-    config: WorkerConfig,
-) -> list[Finding]:
+def _handle(event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay) -> list[Finding]:
     message = event.message
-    partition = message.partition
-    headers = dict(message.headers or [])
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-    if TICK_HEADER in headers:
-        idle = time.monotonic() - last_event.get(partition, 0.0) >= config.idle_after
-        return runner.on_tick(partition, float(raw.decode()), idle, overlay)
-    last_event[partition] = time.monotonic()
+    headers = message.headers or ()
+    names = headers.keys() if isinstance(headers, dict) else [item[0] for item in headers]
+    if TICK_HEADER in names:
+        reports, partitions = decode_tick(raw)
+        return runner.on_tick(message.partition, reports, partitions, overlay, time.monotonic())
     key = message.key.decode() if isinstance(message.key, bytes) else str(message.key)
-    return runner.on_event(partition, key, decode_event(raw), overlay)
+    return runner.on_event(message.partition, key, decode_event(raw), overlay)
 
 
 async def _emit(findings: list[Finding], renderer: AlertRenderer, topic: faust.TopicT) -> None:

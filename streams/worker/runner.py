@@ -1,15 +1,25 @@
 """Broker-free parts of the worker: batch overlays and per-partition event-time clocks.
 
-A stage topic partition receives events from several input partitions, so the worker keeps one
-watermark per stage partition. Idle partitions catch up through *ticks*: small messages every
-worker sends to every stage partition, carrying the largest event time its decoder has seen. A
-partition with no events for ``idle_after`` seconds of wall time moves its watermark up to that
-global progress, which is exactly what replay's end-of-input flush does.
+A stage partition receives events re-keyed from every input partition, and Kafka consumers read
+input partitions unevenly (a bulk load may run hours of event time ahead on one partition). So a
+stage's watermark is not "the largest event time seen" but, as in Flink, the minimum over the
+*sources* (input topic partitions) that still have unread data:
+
+- every few seconds each worker's decoder sends a *tick* to every stage partition reporting, for
+  each input partition it owns, its event-time progress, whether it has read up to the partition's
+  high watermark, and whether it has been idle for ``idle_after`` seconds;
+- a stage partition's watermark is ``min(progress of lagging sources) - lateness``; when no source
+  lags it is ``max(progress) - lateness``; when every source is caught up and idle it is
+  ``max(progress)``: exactly replay's end-of-input flush.
+
+Nothing advances until every input partition has been reported at least once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -82,16 +92,87 @@ class Overlay(MutableMapping[str, Any]):
         return changed
 
 
+@dataclass(frozen=True)
+class SourceReport:
+    """One input partition's state as its decoder sees it."""
+
+    progress: float
+    caught_up: bool
+    idle: bool
+
+
+class SourceClock:
+    """Latest report per input partition, and the watermark they allow.
+
+    A report not renewed within ``stale_after`` (wall seconds, e.g. its worker died) counts as
+    lagging at its last progress until the partition's new owner reports.
+    """
+
+    def __init__(self, lateness: float, stale_after: float) -> None:
+        self.lateness = lateness
+        self.stale_after = stale_after
+        self.reports: dict[str, SourceReport] = {}
+        self.received: dict[str, float] = {}
+        self.expected: dict[str, int] = {}
+
+    def update(
+        self, reports: Mapping[str, SourceReport], partitions: Mapping[str, int], now: float
+    ) -> None:
+        """Merge a tick: ``reports`` by ``"topic:partition"``, ``partitions`` by topic."""
+        for name, report in reports.items():
+            old = self.reports.get(name)
+            progress = max(report.progress, old.progress) if old else report.progress
+            self.reports[name] = SourceReport(progress, report.caught_up, report.idle)
+            self.received[name] = now
+        self.expected.update(partitions)
+
+    def watermark(self, now: float) -> float | None:
+        """The watermark the reports allow, or ``None`` while a source has never reported."""
+        wanted = {f"{t}:{p}" for t, n in self.expected.items() for p in range(n)}
+        if not wanted or not wanted <= self.reports.keys():
+            return None
+        known = [self.reports[name] for name in wanted]
+        stale = {n for n in wanted if now - self.received[n] > self.stale_after}
+        lagging = [
+            self.reports[n].progress for n in wanted if not self.reports[n].caught_up or n in stale
+        ]
+        top = max(r.progress for r in known)
+        if lagging:
+            return min(min(lagging), top) - self.lateness
+        if all(r.idle for r in known):
+            return top
+        return top - self.lateness
+
+
+def encode_tick(reports: Mapping[str, SourceReport], partitions: Mapping[str, int]) -> bytes:
+    payload = {
+        "sources": {k: [r.progress, r.caught_up, r.idle] for k, r in reports.items()},
+        "partitions": dict(partitions),
+    }
+    return json.dumps(payload).encode()
+
+
+def decode_tick(raw: bytes) -> tuple[dict[str, SourceReport], dict[str, int]]:
+    data = json.loads(raw)
+    reports = {
+        k: SourceReport(float(v[0]), bool(v[1]), bool(v[2])) for k, v in data["sources"].items()
+    }
+    return reports, {str(k): int(v) for k, v in data["partitions"].items()}
+
+
 class StageRunner:
     """One stage's watermarks and deadlines, per partition, over a table-like mapping."""
 
-    def __init__(self, stage: Stage, partitions: int, lateness: float) -> None:
+    def __init__(
+        self, stage: Stage, partitions: int, lateness: float, stale_after: float = 10.0
+    ) -> None:
         self.stage = stage
+        self.stale_after = stale_after
         self.partitions = partitions
         self.lateness = lateness
         self.watermarks: dict[int, float] = {}
         self.queues: dict[int, DeadlineQueue] = {}
-        self.global_progress = float("-inf")
+        self.sources: dict[int, SourceClock] = {}
 
     def rebuild(self, assigned: set[int], state: Mapping[str, Any]) -> None:
         """Recreate deadline queues from state for the partitions this worker now owns."""
@@ -109,21 +190,27 @@ class StageRunner:
         event: Transaction | OperatorAction,
         state: MutableMapping[str, Any],
     ) -> list[Finding]:
+        """Run the stage's rules on one event; deadlines wait for the next tick."""
         findings = self.stage.process(key, event, state)
         queue = self.queues.setdefault(partition, DeadlineQueue())
         queue.schedule(key, self.stage.next_deadline(state.get(key)))
-        moment = event.occurred_at.timestamp()
-        self.global_progress = max(self.global_progress, moment)
-        return findings + self.advance(partition, moment - self.lateness, state)
+        return findings
 
     def on_tick(
-        self, partition: int, progress: float, idle: bool, state: MutableMapping[str, Any]
+        self,
+        partition: int,
+        reports: Mapping[str, SourceReport],
+        partitions: Mapping[str, int],
+        state: MutableMapping[str, Any],
+        now: float,
     ) -> list[Finding]:
-        """A tick: remember global progress; an idle partition catches up to it."""
-        self.global_progress = max(self.global_progress, progress)
-        if not idle:
+        """A tick from one decoder: update the sources and advance to what they allow."""
+        clock = self.sources.setdefault(partition, SourceClock(self.lateness, self.stale_after))
+        clock.update(reports, partitions, now)
+        watermark = clock.watermark(now)
+        if watermark is None:
             return []
-        return self.advance(partition, self.global_progress, state)
+        return self.advance(partition, watermark, state)
 
     def advance(
         self, partition: int, watermark: float, state: MutableMapping[str, Any]

@@ -1,0 +1,54 @@
+"""The decoder's view of its input partitions, reported to every stage partition in ticks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from streams.worker.runner import SourceReport, encode_tick
+
+
+class SourceTracker:
+    """Per input partition: event-time progress, next offset to process, last activity."""
+
+    def __init__(self) -> None:
+        self.progress: dict[tuple[str, int], float] = {}
+        self.next_offset: dict[tuple[str, int], int] = {}
+        self.last_active: dict[tuple[str, int], float] = {}
+        self.started = time.monotonic()
+
+    def processed(self, topic: str, partition: int, offset: int, moment: float | None) -> None:
+        tp = (topic, partition)
+        self.next_offset[tp] = offset + 1
+        self.last_active[tp] = time.monotonic()
+        if moment is not None:
+            self.progress[tp] = max(self.progress.get(tp, float("-inf")), moment)
+
+    async def tick(self, app: Any, topics: Iterable[str], idle_after: float) -> bytes | None:
+        """The tick payload for the input partitions this worker owns (``None``: nothing yet)."""
+        names = set(topics)
+        owned = [tp for tp in app.consumer.assignment() if tp.topic in names]
+        counts = {t: app.consumer.topic_partitions(t) for t in names}
+        if not owned or any(n is None for n in counts.values()):
+            return None
+        highwaters = await app.consumer.highwaters(*owned)
+        now = time.monotonic()
+        reports = {}
+        for tp in owned:
+            key = (tp.topic, tp.partition)
+            position = self.next_offset.get(key)
+            if position is None:
+                # Nothing processed by this incarnation yet: where the group left off.
+                # faust keeps the committed offsets it resumed from in this attribute.
+                position = app.consumer._committed_offset.get(tp)
+            if position is None:
+                earliest = await app.consumer.earliest_offsets(tp)
+                position = earliest.get(tp)
+            highwater = highwaters.get(tp)
+            caught_up = position is not None and highwater is not None and position >= highwater
+            idle = now - self.last_active.get(key, self.started) >= idle_after
+            reports[f"{tp.topic}:{tp.partition}"] = SourceReport(
+                self.progress.get(key, float("-inf")), caught_up, idle
+            )
+        return encode_tick(reports, {t: int(n) for t, n in counts.items() if n is not None})
