@@ -1,0 +1,114 @@
+"""Broker-free worker logic: batch overlay, source watermarks, per-partition deadlines."""
+
+from __future__ import annotations
+
+import math
+
+from monitor.engine import Stage
+from monitor.rule_examples import example_events
+from monitor.rules.loader import load_rules
+from monitor.rules.schema import Example
+from streams.worker.runner import (
+    Overlay,
+    SourceClock,
+    SourceReport,
+    StageRunner,
+    decode_tick,
+    encode_tick,
+    partition_for,
+)
+
+PARTS = {"tx": 2, "op": 1}
+
+
+def report(progress: float, caught_up: bool = False, idle: bool = False) -> SourceReport:
+    return SourceReport(progress, caught_up, idle)
+
+
+def test_overlay_buffers_writes_until_commit() -> None:
+    base = {"a": 1, "b": 2}
+    overlay = Overlay(base)
+    overlay["a"] = 10
+    del overlay["b"]
+    overlay["c"] = 3
+    assert dict(overlay) == {"a": 10, "c": 3}
+    assert base == {"a": 1, "b": 2}
+    assert overlay.commit() == 3
+    assert base == {"a": 10, "c": 3}
+
+
+def test_no_watermark_until_every_source_reported() -> None:
+    clock = SourceClock(lateness=60, stale_after=10)
+    clock.update({"tx:0": report(1000), "op:0": report(900)}, PARTS, now=0)
+    assert clock.watermark(now=0) is None  # tx:1 never reported
+    clock.update({"tx:1": report(5000)}, PARTS, now=0)
+    assert clock.watermark(now=0) == 900 - 60  # the slowest lagging source holds it back
+
+
+def test_caught_up_sources_do_not_hold_the_watermark_back() -> None:
+    clock = SourceClock(lateness=60, stale_after=10)
+    clock.update(
+        {"tx:0": report(1000, True), "tx:1": report(5000), "op:0": report(100, True)}, PARTS, 0
+    )
+    assert clock.watermark(0) == 5000 - 60
+    clock.update({"tx:1": report(6000, True)}, PARTS, 1)
+    assert clock.watermark(1) == 6000 - 60  # all caught up but busy: keep the lateness
+    everyone_idle = {n: report(p, True, True) for n, p in [("tx:0", 1), ("tx:1", 1), ("op:0", 1)]}
+    clock.update(everyone_idle, PARTS, 2)
+    assert clock.watermark(2) == 6000  # caught up and idle: flush like replay's end of input
+
+
+def test_a_silent_reporter_counts_as_lagging() -> None:
+    clock = SourceClock(lateness=0, stale_after=10)
+    idle = {n: report(p, True, True) for n, p in [("tx:0", 100), ("tx:1", 500), ("op:0", 300)]}
+    clock.update(idle, PARTS, now=0)
+    assert clock.watermark(now=5) == 500
+    clock.update({"tx:1": report(600, True, True), "op:0": report(300, True, True)}, PARTS, 12)
+    assert clock.watermark(now=12) == 100  # tx:0's worker died: hold at its last progress
+
+
+def test_tick_round_trip_keeps_minus_infinity() -> None:
+    reports = {"tx:0": report(float("-inf"), True, False)}
+    again, parts = decode_tick(encode_tick(reports, PARTS))
+    assert math.isinf(again["tx:0"].progress) and again["tx:0"].caught_up
+    assert parts == PARTS
+
+
+def test_partition_for_matches_kafka_python_and_aiokafka() -> None:
+    # Both clients implement the Java client's murmur2 partitioner; faust uses aiokafka's.
+    from aiokafka.partitioner import DefaultPartitioner
+    from kafka.partitioner.default import murmur2
+
+    for key in ("T1", "6222020200001234", "op-s1", "BR001-T-000042"):
+        assert partition_for(key, 12) == (murmur2(key.encode()) & 0x7FFFFFFF) % 12
+        assert partition_for(key, 12) == DefaultPartitioner()(key.encode(), list(range(12)), [])
+
+
+def test_missing_review_fires_only_when_sources_allow() -> None:
+    ruleset = load_rules()
+    stage = Stage("transaction", ruleset.by_entity("transaction"))
+    runner = StageRunner(stage, partitions=4, lateness=300, stale_after=100)
+    (txn,) = example_events(
+        Example(
+            events=[
+                {
+                    "kind": "transaction",
+                    "txn_id": "T1",
+                    "channel": "wire",
+                    "amount": "90000",
+                    "status": "initiated",
+                    "occurred_at": "2026-03-03T10:00:00+08:00",
+                }
+            ],
+            expect=[],
+        )
+    )
+    state: dict[str, object] = {}
+    p = partition_for("T1", 4)
+    assert runner.on_event(p, "T1", txn, state) == []
+    t0 = txn.occurred_at.timestamp()
+    busy = {"tx:0": report(t0 + 3600), "tx:1": report(t0 + 3600, True), "op:0": report(t0 + 600)}
+    assert runner.on_tick(p, busy, PARTS, state, now=0) == []  # op:0 lags at 10:10
+    done = {n: report(t0 + 3600, True, True) for n in ("tx:0", "tx:1", "op:0")}
+    (finding,) = runner.on_tick(p, done, PARTS, state, now=1)
+    assert finding.reason == "missing"
