@@ -71,7 +71,7 @@ class Pipeline:
     def produce_file(self, path: Path) -> int:
         return self.produce_lines(read_lines([str(path)]))
 
-    def produce_lines(self, lines: Iterable[Any]) -> int:
+    def produce_lines(self, lines: Iterable[Any], rate: float | None = None) -> int:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         try:
             stats = produce(
@@ -79,6 +79,7 @@ class Pipeline:
                 lambda topic, key, value: producer.send(topic, key=key, value=value),
                 self.topics["transactions"],
                 self.topics["actions"],
+                rate=rate,
             )
             producer.flush()
         finally:

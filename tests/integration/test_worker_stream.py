@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -119,28 +120,37 @@ def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap: str, tmp_path
 
 
 def test_kill_9_three_times_loses_no_alert(kafka_bootstrap: str, tmp_path: Path) -> None:
-    events = simulated_day(tmp_path, branches=4, seed=23)
+    events = simulated_day(tmp_path, branches=8, seed=23)
     replayed = replay_alerts(events)
     expected = {a.alert_id for a in replayed}
     assert any(a.reason == "missing" for a in replayed)
     pipe = pipeline(kafka_bootstrap, tmp_path)
     worker = WorkerProcess(pipe, "crashy").start()
     rng = random.Random(4)
+    # Produce at a fixed rate in the background, so the kills land while events still flow.
+    lines = list(read_lines([str(events)]))
+    producer = threading.Thread(target=pipe.produce_lines, args=(lines,), kwargs={"rate": 1500})
+    kills_while_producing = 0
     try:
-        pipe.produce_file(events)
+        producer.start()
         for _ in range(3):
-            # Kill at a random point once the worker has begun emitting alerts.
-            pipe.collect(pipe.topics["alerts"], lambda m: len(m) > 0, 120, worker.check_alive)
-            time.sleep(rng.uniform(0.5, 4.0))
+            time.sleep(rng.uniform(3.0, 6.0))
+            kills_while_producing += producer.is_alive()
             worker.kill9()
             worker.start()
+        producer.join()
         messages = wait_for_alerts(pipe, expected, 240, worker)
     finally:
+        producer.join()
         worker.stop()
     ids = alert_ids(messages)
     counts = Counter(ids)
     duplicates = sum(n - 1 for n in counts.values())
-    print(f"crash test: {len(expected)} alerts, {len(ids)} raw messages, {duplicates} duplicates")
+    print(
+        f"crash test: {len(lines)} events, {len(expected)} alerts, {len(ids)} raw alert messages, "
+        f"{duplicates} duplicates from redelivery, {kills_while_producing} kills mid-production"
+    )
+    assert kills_while_producing >= 1
     assert set(counts) == expected  # none lost, none invented
     missing = {a.alert_id for a in replayed if a.reason == "missing"}
     assert missing <= set(counts)  # pending review deadlines survived the crashes
