@@ -13,16 +13,17 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from monitor.alerts import Alert, Language
 from monitor.deadlines import DeadlineQueue
 from monitor.events import OperatorAction, Transaction
+from monitor.findings import Finding
 from monitor.render import AlertRenderer
-from monitor.rules.compiled import CompiledRule, Finding
+from monitor.rules.compiled import CompiledRule
 from monitor.rules.ruleset import RuleSet
 
 Event = Transaction | OperatorAction
@@ -52,6 +53,31 @@ KEY_FUNCTIONS: dict[str, Callable[[Event], str | None]] = {
 }
 
 
+def partition_key(partition: int, name: str) -> str:
+    """A state key that belongs to a partition rather than an entity (``#<partition>:<name>``).
+
+    Stages that keep per-partition state (a model shared by every entity of a partition) use it;
+    the worker's tables send such keys to that partition's changelog.
+    """
+    return f"#{partition}:{name}"
+
+
+class KeyedStage(Protocol):
+    """What the engine and the worker need from a stage: rules or models of one entity kind."""
+
+    name: str
+
+    def key_for(self, event: Event) -> str | None: ...
+
+    def process(
+        self, key: str, event: Event, state: StateMap, partition: int = 0
+    ) -> list[Finding]: ...
+
+    def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]: ...
+
+    def next_deadline(self, value: Any) -> float | None: ...
+
+
 @dataclass
 class Stage:
     """The rules of one entity kind, run on one key's state value at a time."""
@@ -64,7 +90,7 @@ class Stage:
             return None
         return KEY_FUNCTIONS[self.name](event)
 
-    def process(self, key: str, event: Event, state: StateMap) -> list[Finding]:
+    def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
         """Run every rule of the stage on ``event``; writes the new value back (or deletes it)."""
         old = state.get(key)
         value = dict(old) if old else {}
@@ -134,6 +160,8 @@ class Engine:
         How far behind the largest event time a stage's watermark stays.
     language, mask
         How alerts are rendered.
+    extra_stages
+        More keyed stages run after the rule stages, e.g. anomaly models.
     """
 
     def __init__(
@@ -144,9 +172,13 @@ class Engine:
         lateness: timedelta = timedelta(minutes=5),
         language: Language = "en",
         mask: bool = True,
+        extra_stages: Sequence[KeyedStage] = (),
     ) -> None:
         self.ruleset = ruleset
-        self.stages = [Stage(n, ruleset.by_entity(n)) for n in STAGES if ruleset.by_entity(n)]
+        self.stages: list[KeyedStage] = [
+            Stage(n, ruleset.by_entity(n)) for n in STAGES if ruleset.by_entity(n)
+        ]
+        self.stages.extend(extra_stages)
         self.state: MutableMapping[str, StateMap] = state if state is not None else {}
         for stage in self.stages:
             self.state.setdefault(stage.name, {})

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.alerts import Alert, EntityType, Language, explain, make_alert_id, mask_id
-from monitor.rules.compiled import Finding
+from monitor.findings import Finding
 
 ACCOUNT_FIELDS = frozenset({"account_id", "counterparty_account", "target_account_id"})
 ZH_VALUES = {
@@ -43,7 +43,7 @@ class AlertRenderer:
         self.mask = mask
 
     def render(self, finding: Finding) -> Alert:
-        meta = finding.rule.meta
+        meta = finding.meta
         values = {k: self._mask(k, v) for k, v in finding.values.items()}
         entity_id = finding.entity_id
         if meta.entity == "account" and self.mask:

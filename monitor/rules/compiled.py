@@ -13,12 +13,11 @@ replay and on a changelog-backed faust Table in the worker. ``None`` means "no s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts import Category, Language, Severity
 from monitor.events import OperatorAction, Transaction
+from monitor.findings import DetectorMeta, Finding
 from monitor.rules.conditions import Predicate
 
 Event = Transaction | OperatorAction
@@ -26,31 +25,8 @@ State = Any
 """A JSON-shaped value: dict, list, str, int, float, bool or None."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A rule's raw result; the engine turns it into an :class:`~monitor.alerts.Alert`."""
-
-    rule: CompiledRule
-    entity_id: str
-    event_ids: tuple[str, ...]
-    occurred_at: datetime
-    values: Mapping[str, Any]
-    branch_id: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class RuleMeta:
-    id: str
-    title: str
-    category: Category
-    severity: Severity
-    entity: str
-    tags: tuple[str, ...]
-    templates: Mapping[Language, Mapping[str, str]]
-    """language -> reason ('' when the rule has one message) -> template."""
-    pack_version: str
-    fields: frozenset[str] = field(default_factory=frozenset)
+RuleMeta = DetectorMeta
+"""A rule's :class:`~monitor.findings.DetectorMeta`."""
 
 
 class CompiledRule:
@@ -88,7 +64,7 @@ class CompiledRule:
         branch_id: str | None,
         reason: str | None = None,
     ) -> Finding:
-        return Finding(self, entity_id, event_ids, occurred_at, values, branch_id, reason)
+        return Finding(self.meta, entity_id, event_ids, occurred_at, values, branch_id, reason)
 
 
 def event_values(event: Event) -> dict[str, Any]:

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
 from monitor.alerts import Alert
-from monitor.engine import STAGES, Stage
+from monitor.engine import STAGES, KeyedStage, Stage
 from monitor.errors import EventDecodeError
 from monitor.events import decode_event
+from monitor.findings import Finding
 from monitor.render import AlertRenderer
-from monitor.rules.compiled import Finding
 from monitor.rules.ruleset import RuleSet
 from streams.worker.config import WorkerConfig
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
@@ -32,8 +32,10 @@ from streams.worker.sources import SourceTracker
 TICK_HEADER = "riskmon-tick"
 
 
-def create_app(config: WorkerConfig, ruleset: RuleSet) -> faust.App:
-    """A faust app running ``ruleset`` as configured. Nothing is started here."""
+def create_app(
+    config: WorkerConfig, ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = ()
+) -> faust.App:
+    """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here."""
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
@@ -55,7 +57,10 @@ def create_app(config: WorkerConfig, ruleset: RuleSet) -> faust.App:
         autodiscover=False,
         stream_wait_empty=False,
     )
-    stages = [Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)]
+    stages: list[KeyedStage] = [
+        Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)
+    ]
+    stages.extend(extra_stages)
     # internal=True: the worker creates its topics (with `partitions`) when they are missing.
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": True}
     inputs = app.topic(
@@ -99,7 +104,7 @@ def create_app(config: WorkerConfig, ruleset: RuleSet) -> faust.App:
 
 async def _route(
     event: faust.EventT[bytes],
-    stages: list[Stage],
+    stages: list[KeyedStage],
     stage_topics: dict[str, faust.TopicT],
     deadletter: faust.TopicT,
     config: WorkerConfig,
@@ -145,7 +150,7 @@ class StageTable(faust.Table[str, Any]):
 def _stage_agent(
     app: faust.App,
     config: WorkerConfig,
-    stage: Stage,
+    stage: KeyedStage,
     topic: faust.TopicT,
     alerts_topic: faust.TopicT,
     renderer: AlertRenderer,

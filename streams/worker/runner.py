@@ -25,15 +25,20 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from monitor.deadlines import DeadlineQueue
-from monitor.engine import Stage
+from monitor.engine import KeyedStage
 from monitor.events import OperatorAction, Transaction
-from monitor.rules.compiled import Finding
+from monitor.findings import Finding
 
 _DELETED = object()
 
 
 def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key`` (murmur2, as in Java)."""
+    """The partition of a state key: Kafka's default partitioner (murmur2, as in Java), except
+    ``#<partition>:<name>`` keys (see :func:`monitor.engine.partition_key`), which name theirs."""
+    if key.startswith("#"):
+        head, _, _ = key[1:].partition(":")
+        if head.isdigit():
+            return int(head) % partitions
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
@@ -164,7 +169,7 @@ class StageRunner:
     """One stage's watermarks and deadlines, per partition, over a table-like mapping."""
 
     def __init__(
-        self, stage: Stage, partitions: int, lateness: float, stale_after: float = 10.0
+        self, stage: KeyedStage, partitions: int, lateness: float, stale_after: float = 10.0
     ) -> None:
         self.stage = stage
         self.stale_after = stale_after
@@ -191,7 +196,7 @@ class StageRunner:
         state: MutableMapping[str, Any],
     ) -> list[Finding]:
         """Run the stage's rules on one event; deadlines wait for the next tick."""
-        findings = self.stage.process(key, event, state)
+        findings = self.stage.process(key, event, state, partition)
         queue = self.queues.setdefault(partition, DeadlineQueue())
         queue.schedule(key, self.stage.next_deadline(state.get(key)))
         return findings

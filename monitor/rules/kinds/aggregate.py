@@ -19,7 +19,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from monitor.events import Transaction
-from monitor.rules.compiled import CompiledRule, Event, Finding, RuleMeta, State
+from monitor.findings import Finding
+from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from monitor.events import OperatorAction, Transaction
-from monitor.rules.compiled import CompiledRule, Event, Finding, RuleMeta, State, event_values
+from monitor.findings import Finding
+from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State, event_values
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import holidays as holidays_lib
 
 from monitor.events import OperatorAction
-from monitor.rules.compiled import CompiledRule, Event, Finding, RuleMeta, State, event_values
+from monitor.findings import Finding
+from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State, event_values
 from monitor.rules.conditions import Predicate
 
 WEEKDAY_INDEX = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}

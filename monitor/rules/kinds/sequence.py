@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.events import OperatorAction, Transaction
-from monitor.rules.compiled import CompiledRule, Event, Finding, RuleMeta, State
+from monitor.findings import Finding
+from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 
