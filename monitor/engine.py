@@ -85,23 +85,33 @@ class Stage:
     name: str
     rules: tuple[CompiledRule, ...]
 
+    def __post_init__(self) -> None:
+        self._key = KEY_FUNCTIONS[self.name]
+
     def key_for(self, event: Event) -> str | None:
-        if not any(rule.accepts(event) for rule in self.rules):
-            return None
-        return KEY_FUNCTIONS[self.name](event)
+        for rule in self.rules:
+            if rule.accepts(event):
+                return self._key(event)
+        return None
 
     def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
         """Run every rule of the stage on ``event``; writes the new value back (or deletes it)."""
         old = state.get(key)
-        value = dict(old) if old else {}
+        value: dict[str, Any] | None = None  # copied on the first change only
         findings: list[Finding] = []
         for rule in self.rules:
             if not rule.accepts(event):
                 continue
-            rule_state, found = rule.on_event(value.get(rule.id), key, event)
-            _put(value, rule.id, rule_state)
+            rule_id = rule.meta.id
+            before = (value if value is not None else old or {}).get(rule_id)
+            rule_state, found = rule.on_event(before, key, event)
+            if rule_state is not before:
+                if value is None:
+                    value = dict(old) if old else {}
+                _put(value, rule_id, rule_state)
             findings.extend(found)
-        _write_back(state, key, old, value)
+        if value is not None:
+            _write_back(state, key, old, value)
         return findings
 
     def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]:
@@ -204,8 +214,11 @@ class Engine:
             if key is None:
                 continue
             mapping = self.state[stage.name]
+            before = mapping.get(key)
             findings.extend(stage.process(key, event, mapping))
-            self._schedule(index, key, mapping.get(key))
+            after = mapping.get(key)
+            if after is not before:
+                self._schedule(index, key, after)
             findings.extend(self._advance(index, moment - self.lateness))
         return [self.renderer.render(f) for f in findings]
 

@@ -118,11 +118,12 @@ class ConditionCompiler:
         if not isinstance(children, list) or not children:
             raise self._error(f"'{key}' takes a non-empty list of conditions", path)
         compiled = [self.compile(child, (*path, i)) for i, child in enumerate(children)]
-        preds = tuple(p for p, _ in compiled)
         fields = frozenset().union(*(f for _, f in compiled))
-        if key == "all":
-            return (lambda e: all(p(e) for p in preds)), fields
-        return (lambda e: any(p(e) for p in preds)), fields
+        combine = _both if key == "all" else _either
+        predicate = compiled[0][0]
+        for other, _ in compiled[1:]:
+            predicate = combine(predicate, other)
+        return predicate, fields
 
     def _compile_macro(self, name: Any, path: Path) -> tuple[Predicate, frozenset[str]]:
         if not isinstance(name, str) or name not in self._macros:
@@ -170,17 +171,13 @@ class ConditionCompiler:
                 raise self._error(f"unknown list {value!r}", path)
             members = self._lists[value]
             self._check_choices(name, choices, members, path)
-            if op == "in_list":
-                return lambda e: _str(getattr(e, name, None)) in members
-            return lambda e: (v := getattr(e, name, None)) is not None and _str(v) not in members
+            return _membership(name, base, members, op == "in_list")
         if op in ("in", "not_in"):
             if not isinstance(value, list) or not value:
                 raise self._error(f"'{op}' takes a non-empty list", path)
             values = frozenset(str(v) for v in value)
             self._check_choices(name, choices, values, path)
-            if op == "in":
-                return lambda e: _str(getattr(e, name, None)) in values
-            return lambda e: (v := getattr(e, name, None)) is not None and _str(v) not in values
+            return _membership(name, base, values, op == "in")
         if op in COMPARISONS:
             if base is not Decimal:
                 raise self._error(f"'{op}' needs a numeric field; {name!r} is not", path)
@@ -200,6 +197,10 @@ class ConditionCompiler:
             return lambda e: getattr(e, name, None) != number
         text = str(value)
         self._check_choices(name, choices, frozenset({text}), path)
+        if base is str:  # the common case: compare without converting
+            if op == "eq":
+                return lambda e: getattr(e, name, None) == text
+            return lambda e: getattr(e, name, None) != text
         if op == "eq":
             return lambda e: _str(getattr(e, name, None)) == text
         return lambda e: _str(getattr(e, name, None)) != text
@@ -216,6 +217,25 @@ class ConditionCompiler:
                 f"it is one of {', '.join(choices)}",
                 path,
             )
+
+
+def _both(first: Predicate, second: Predicate) -> Predicate:
+    # Chained closures short-circuit without a generator per call: this is the hot path.
+    return lambda e: first(e) and second(e)
+
+
+def _either(first: Predicate, second: Predicate) -> Predicate:
+    return lambda e: first(e) or second(e)
+
+
+def _membership(name: str, base: type | None, values: frozenset[str], inside: bool) -> Predicate:
+    if base is str:  # string fields compare as they are; a missing value is never a member
+        if inside:
+            return lambda e: getattr(e, name, None) in values
+        return lambda e: (v := getattr(e, name, None)) is not None and v not in values
+    if inside:
+        return lambda e: _str(getattr(e, name, None)) in values
+    return lambda e: (v := getattr(e, name, None)) is not None and _str(v) not in values
 
 
 def _str(value: object) -> str:

@@ -51,14 +51,13 @@ class AggregateRuleRuntime(CompiledRule):
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if not isinstance(event, Transaction):
             return state, []
-        items: dict[str, list[Any]] = dict(state["items"]) if state else {}
-        fired: dict[str, float] = dict(state["fired"]) if state else {}
+        known = state["items"] if state else {}
         if event.status == "reversed":
-            if event.txn_id not in items:
+            if event.txn_id not in known:
                 return state, []
-            del items[event.txn_id]
-            return _pack(items, fired), []
-        if event.txn_id in items or not self.predicate(event):
+            items = {k: v for k, v in known.items() if k != event.txn_id}
+            return _pack(items, state["fired"]), []
+        if event.txn_id in known or not self.predicate(event):
             return state, []
         line = self.threshold.line(event.amount, event.currency)
         if line is None:
@@ -70,6 +69,8 @@ class AggregateRuleRuntime(CompiledRule):
             return state, []
         now = event.occurred_at.timestamp()
         day = event.occurred_at.astimezone(self.zone).date().isoformat()
+        items = dict(known)
+        fired: dict[str, float] = dict(state["fired"]) if state else {}
         items[event.txn_id] = [now, currency, str(measured), event.event_id, day]
         in_window = [
             (txn_id, item)

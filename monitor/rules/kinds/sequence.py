@@ -75,8 +75,9 @@ class SequenceRuleRuntime(CompiledRule):
         approvals = (state or {}).get("approvals", [])
         if txn is None:
             if event.status == "reversed" or not self._qualifies(event):
-                # Nothing to watch; remember the decision so later events are ignored cheaply.
-                return {"done": t + self.retention}
+                # Nothing to watch. Keep a marker only if approvals are waiting for this
+                # transaction, so that they are dropped instead of lingering.
+                return {"done": t + self.retention} if approvals else None
             txn = {
                 "t": t,
                 "iso": event.occurred_at.isoformat(),
