@@ -18,7 +18,8 @@ Nothing advances until every input partition has been reported at least once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,14 +85,19 @@ class Overlay(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def commit(self) -> int:
-        """Write the buffered values to ``base``; returns how many keys changed."""
+    def commit(self, around: Callable[[str], AbstractContextManager[Any]] | None = None) -> int:
+        """Write the buffered values to ``base``; returns how many keys changed.
+
+        ``around(key)``, if given, is entered for each write (the worker binds the key's
+        partition there, which faust's RocksDB store needs).
+        """
         for key, value in self.writes.items():
-            if value is _DELETED:
-                if self.base.get(key) is not None:
-                    del self.base[key]
-            else:
-                self.base[key] = value
+            with around(key) if around is not None else nullcontext():
+                if value is _DELETED:
+                    if self.base.get(key) is not None:
+                        del self.base[key]
+                else:
+                    self.base[key] = value
         changed = len(self.writes)
         self.writes = {}
         return changed

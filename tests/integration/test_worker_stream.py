@@ -58,14 +58,15 @@ def wait_for_alerts(pipe: Pipeline, expected: set[str], timeout: float, *workers
     )
 
 
-def test_parity_with_replay(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+def test_parity_with_replay(kafka_bootstrap: str, tmp_path: Path, store: str) -> None:
     events = simulated_day(tmp_path)
     expected = {a.alert_id for a in replay_alerts(events)}
     assert {"dual_review", "large_transfer", "after_hours"} <= {
         a.category for a in replay_alerts(events)
     }
     pipe = pipeline(kafka_bootstrap, tmp_path)
-    worker = WorkerProcess(pipe, "solo").start()
+    worker = WorkerProcess(pipe, "solo", RISKMON_WORKER_STORE=store).start()
     try:
         pipe.produce_file(events)
         messages = wait_for_alerts(pipe, expected, 180, worker)
