@@ -18,10 +18,13 @@ from monitor.errors import RulePackError
 from monitor.rule_examples import run_examples
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
+from riskmon.alerts_cli import alerts_app
+from riskmon.observability import Exposure, exposed
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
 if TYPE_CHECKING:
+    from monitor.metrics import RiskmonMetrics
     from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
@@ -31,6 +34,7 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+app.add_typer(alerts_app, name="alerts")
 
 console = Console()
 err = Console(stderr=True)
@@ -66,6 +70,7 @@ def run_replay(
     dead_letter: Path | None,
     state_file: Path | None = None,
     language: Lang | None = None,
+    metrics: RiskmonMetrics | None = None,
 ) -> tuple[ReplayStats, list[Alert]]:
     """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
     from datetime import timedelta
@@ -86,6 +91,8 @@ def run_replay(
         alerts.append(alert)
         if alert_handle:
             alert_handle.write(alert.to_json() + "\n")
+            if metrics is not None:
+                metrics.sink_sent.labels("jsonl").inc()
 
     def on_dead(letter: DeadLetter) -> None:
         if dead_handle:
@@ -103,6 +110,7 @@ def run_replay(
                 on_alert,
                 on_dead,
                 progress=lambda n: progress.advance(task, n),
+                metrics=metrics,
             )
     finally:
         for handle in (alert_handle, dead_handle):
@@ -157,15 +165,54 @@ def replay_command(
     ] = None,
     language: Annotated[str | None, typer.Option(help="en or zh-CN.")] = None,
     show: Annotated[int, typer.Option(help="How many alerts to print.")] = 0,
+    metrics_port: MetricsPort = None,
+    metrics_linger: MetricsLinger = 0.0,
+    pushgateway: Pushgateway = None,
+    instance: Instance = None,
 ) -> None:
     """Replay events through the rules on an in-process state and write the alerts."""
     settings = Settings()
     ruleset = _load(rules, settings)
     lang = _language(language)
-    stats, alerts = run_replay(files, ruleset, settings, alerts_out, dead_letter, state, lang)
+    exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
+    with exposed(exposure, ruleset, ("engine",)) as metrics:
+        stats, alerts = run_replay(
+            files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics
+        )
+        print_summary(stats)
     if show:
         print_alerts(alerts, show)
-    print_summary(stats)
+
+
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(help="Serve Prometheus /metrics on this port (default RISKMON_METRICS_PORT)."),
+]
+MetricsLinger = Annotated[
+    float, typer.Option(min=0.0, help="Keep serving /metrics this many seconds after the end.")
+]
+Pushgateway = Annotated[
+    str | None, typer.Option(help="Push the final metrics to this Pushgateway (host:port or URL).")
+]
+Instance = Annotated[
+    str | None, typer.Option(help="The Pushgateway instance label (default: the host name).")
+]
+
+
+def _exposure(
+    settings: Settings,
+    port: int | None,
+    linger: float,
+    pushgateway: str | None,
+    instance: str | None,
+) -> Exposure:
+    return Exposure(
+        port=port if port is not None else settings.metrics_port,
+        addr=settings.metrics_addr,
+        linger=linger,
+        pushgateway=pushgateway,
+        instance=instance,
+    )
 
 
 def _language(value: str | None) -> Lang | None:
@@ -191,9 +238,8 @@ def simulate_command(
     """Simulate a bank: events plus labels of every injected case."""
     from datetime import date
 
-    from streams.simfile import write_simulation
-
     from monitor.simulator import SimConfig, simulate
+    from streams.simfile import write_simulation
 
     config = SimConfig(
         seed=seed,
@@ -223,24 +269,31 @@ def demo_command(
     days: int = 7,
     branches: int = 20,
     language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
+    metrics_port: MetricsPort = None,
+    metrics_linger: MetricsLinger = 0.0,
+    pushgateway: Pushgateway = None,
+    instance: Instance = None,
 ) -> None:
     """Simulate a week of a 20-branch bank, replay it and show the alerts (no broker needed)."""
     simulate_command(out_dir=out_dir, days=days, branches=branches, seed=7, inject_rate=1.0)
     settings = Settings()
     ruleset = _load(None, settings)
-    stats, alerts = run_replay(
-        [str(out_dir / "events.jsonl")],
-        ruleset,
-        settings,
-        out_dir / "alerts.jsonl",
-        out_dir / "dead-letter.jsonl",
-        language=_language(language),
-    )
-    shown = _one_per_kind(alerts)
-    print_alerts(shown, len(shown))
-    print_summary(stats)
-    _print_recall(out_dir / "labels.jsonl", alerts)
-    console.print(f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/]")
+    exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
+    with exposed(exposure, ruleset, ("engine",)) as metrics:
+        stats, alerts = run_replay(
+            [str(out_dir / "events.jsonl")],
+            ruleset,
+            settings,
+            out_dir / "alerts.jsonl",
+            out_dir / "dead-letter.jsonl",
+            language=_language(language),
+            metrics=metrics,
+        )
+        shown = _one_per_kind(alerts)
+        print_alerts(shown, len(shown))
+        print_summary(stats)
+        _print_recall(out_dir / "labels.jsonl", alerts)
+        console.print(f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/]")
 
 
 def _one_per_kind(alerts: list[Alert]) -> list[Alert]:
@@ -310,9 +363,11 @@ def worker_command(
 
     settings = Settings()
     ruleset = _load(rules, settings)
-    app_ = create_app(worker_config(settings), ruleset)
-    worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
+    with exposed(exposure, ruleset) as metrics:
+        app_ = create_app(worker_config(settings), ruleset, metrics=metrics)
+        worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

@@ -1,0 +1,203 @@
+"""The HTTP API of the alert store: list, show, acknowledge, close, and silences.
+
+Conventions
+-----------
+- Every request needs ``Authorization: Bearer <token>``: 401 without a known token. A token has an
+  owner and a scope; ``read`` tokens get 403 on every change.
+- Every change is recorded in the store's history with the token's owner as the actor (silences:
+  as the author). Clients cannot choose the actor.
+- Errors: 404 unknown alert or silence, 409 a transition the lifecycle forbids, 422 bad input.
+- ``create_app(store, tokens)`` builds the app; the caller owns the store and closes it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from alerts.errors import (
+    AlertNotFoundError,
+    InvalidSilenceError,
+    InvalidTransitionError,
+    SilenceNotFoundError,
+)
+from alerts.matching import AlertMatcher
+from alerts.silences import Silence
+from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
+from monitor.alerts import Category, Severity
+
+__all__ = ["AlertDetail", "ApiToken", "create_app"]
+
+# NUL cannot be stored in PostgreSQL text; refuse it at the edge (422) instead of failing (500).
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", max_length=2000)]
+Name = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", min_length=1, max_length=128)]
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class ApiToken(BaseModel):
+    """Who a bearer token belongs to and what it may do."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    scope: Literal["read", "read-write"]
+
+
+class AlertDetail(BaseModel):
+    """One alert with its history."""
+
+    alert: StoredAlert
+    history: list[HistoryEntry]
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Text = ""
+
+
+class SilenceBody(BaseModel):
+    """A new silence: who makes it is the token's owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: AlertMatcher
+    duration_minutes: int = Field(ge=1, le=60 * 24 * 366)
+    reason: Name
+    ticket: Name
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})
+
+
+def _bounded(value: datetime | None, name: str) -> datetime | None:
+    """An aware time in a sane range (naive means UTC); 422 outside it."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        in_utc = aware.astimezone(UTC)
+    except OverflowError:
+        in_utc = LATEST + timedelta(days=1)
+    if not EARLIEST <= in_utc <= LATEST:
+        raise HTTPException(422, f"{name}: out of range")
+    return in_utc
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiToken:
+    """The token's owner and scope; 401 without a known token (compared in constant time)."""
+    tokens: dict[str, ApiToken] = request.app.state.tokens
+    if credentials is not None:
+        given = credentials.credentials.encode()
+        for token, owner in tokens.items():
+            if hmac.compare_digest(given, token.encode()):
+                return owner
+    raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+
+def _writer(token: Annotated[ApiToken, Depends(_caller)]) -> ApiToken:
+    if token.scope != "read-write":
+        raise HTTPException(403, "this token may only read")
+    return token
+
+
+Reader = Annotated[ApiToken, Depends(_caller)]
+Writer = Annotated[ApiToken, Depends(_writer)]
+
+
+def create_app(store: AlertStore, tokens: Mapping[str, ApiToken]) -> FastAPI:
+    """The API over ``store``; ``tokens`` maps each bearer token to its owner and scope."""
+    app = FastAPI(title="riskmon alerts", version="1")
+    app.state.tokens = dict(tokens)
+
+    @app.exception_handler(AlertNotFoundError)
+    @app.exception_handler(SilenceNotFoundError)
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(InvalidTransitionError)
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(InvalidSilenceError)
+    async def bad_silence(request: Request, exc: Exception) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.get("/alerts", response_model=list[StoredAlert])
+    def list_alerts(
+        token: Reader,
+        status: Status | None = None,
+        category: Category | None = None,
+        severity: Severity | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> list[StoredAlert]:
+        return store.list_alerts(
+            status=status, category=category, severity=severity,
+            since=_bounded(since, "since"), until=_bounded(until, "until"),
+            limit=limit, offset=offset,
+        )  # fmt: skip
+
+    @app.get("/alerts/{alert_id}", response_model=AlertDetail)
+    def show_alert(alert_id: Name, token: Reader) -> AlertDetail:
+        return AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
+
+    def _move(alert_id: str, to: Status, token: ApiToken, body: CommentBody) -> StoredAlert:
+        return store.transition(alert_id, to, actor=token.owner, comment=body.comment)
+
+    @app.post("/alerts/{alert_id}/ack", response_model=StoredAlert)
+    def ack(alert_id: Name, token: Writer, body: CommentBody | None = None) -> StoredAlert:
+        return _move(alert_id, "acknowledged", token, body or CommentBody())
+
+    @app.post("/alerts/{alert_id}/resolve", response_model=StoredAlert)
+    def resolve(alert_id: Name, token: Writer, body: CommentBody | None = None) -> StoredAlert:
+        return _move(alert_id, "resolved", token, body or CommentBody())
+
+    @app.post("/alerts/{alert_id}/false-positive", response_model=StoredAlert)
+    def false_positive(
+        alert_id: Name, token: Writer, body: CommentBody | None = None
+    ) -> StoredAlert:
+        return _move(alert_id, "false_positive", token, body or CommentBody())
+
+    @app.get("/silences", response_model=list[Silence])
+    def list_silences(token: Reader, active: bool = True) -> list[Silence]:
+        return store.list_silences(active_at=store.clock() if active else None)
+
+    @app.post("/silences", response_model=Silence, status_code=201)
+    def add_silence(body: SilenceBody, token: Writer) -> Silence:
+        ends_at = store.clock() + timedelta(minutes=body.duration_minutes)
+        return store.add_silence(
+            body.matchers, ends_at=ends_at, author=token.owner, reason=body.reason,
+            ticket=body.ticket,
+        )  # fmt: skip
+
+    @app.post("/silences/{silence_id}/approve", response_model=Silence)
+    def approve_silence(
+        silence_id: Name, token: Writer, body: CommentBody | None = None
+    ) -> Silence:
+        comment = (body or CommentBody()).comment
+        return store.approve_silence(silence_id, approver=token.owner, comment=comment)
+
+    @app.post("/silences/{silence_id}/expire", response_model=Silence)
+    def expire_silence(silence_id: Name, token: Writer, body: CommentBody | None = None) -> Silence:
+        comment = (body or CommentBody()).comment
+        return store.expire_silence(silence_id, actor=token.owner, comment=comment)
+
+    return app

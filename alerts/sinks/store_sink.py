@@ -1,0 +1,39 @@
+"""The store as a sink: every alert of every notification is upserted by ``alert_id``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from alerts.metrics import SinkMetrics
+from alerts.notification import Notification
+from alerts.sinks.base import BufferedSink, DeliveryAttemptError, RetryPolicy
+from alerts.store.store import AlertStore
+
+__all__ = ["StoreSink"]
+
+
+class StoreSink(BufferedSink):
+    """Writes alerts to an :class:`AlertStore` (which the caller owns and closes)."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        *,
+        metrics: SinkMetrics,
+        name: str = "store",
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        dead_letter: Path | None = None,
+    ) -> None:
+        super().__init__(name, metrics=metrics, retry=retry, sleep=sleep, dead_letter=dead_letter)
+        self.store = store
+
+    def deliver(self, notification: Notification) -> None:
+        try:
+            self.store.upsert_many(notification.alerts)
+        except SQLAlchemyError as exc:
+            raise DeliveryAttemptError(f"store: {type(exc).__name__}: {exc}") from exc

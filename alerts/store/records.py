@@ -1,0 +1,58 @@
+"""What the store returns: stored alerts, history entries and tuning labels."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from alerts.store.lifecycle import Label, Status
+from monitor.alerts import Alert
+
+__all__ = ["HistoryEntry", "LabelRecord", "StoredAlert"]
+
+
+class StoredAlert(BaseModel):
+    """An alert with its lifecycle state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert: Alert
+    status: Status
+    status_changed_at: AwareDatetime
+    first_seen_at: AwareDatetime
+    last_seen_at: AwareDatetime
+    delivery_count: int
+
+
+class HistoryEntry(BaseModel):
+    """One line of the append-only history, hash-chained to the line before it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entry_id: int
+    alert_id: str | None
+    silence_id: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    actor: str
+    at: AwareDatetime
+    comment: str
+    prev_hash: str
+    entry_hash: str
+
+
+class LabelRecord(BaseModel):
+    """A disposition of one alert, for model and rule tuning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    rule_id: str
+    category: str
+    severity: str
+    pack_version: str
+    occurred_at: AwareDatetime
+    label: Label
+    decided_by: str
+    decided_at: AwareDatetime
+    comment: str

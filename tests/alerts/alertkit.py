@@ -1,0 +1,75 @@
+"""Helpers for the alerts tests: alert factory, a settable clock, a PostgreSQL database per test."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from alerts.store import engine_url
+from monitor.alerts import Alert, make_alert_id
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+_SEQUENCE = itertools.count()
+
+
+def make_alert(**overrides: Any) -> Alert:
+    """A valid alert; every call without ``event_ids`` gets new event ids, so a new alert_id."""
+    n = next(_SEQUENCE)
+    rule_id = overrides.pop("rule_id", "large_transfer_over_limit")
+    event_ids = tuple(overrides.pop("event_ids", (f"evt-{n}",)))
+    fields: dict[str, Any] = {
+        "alert_id": make_alert_id(rule_id, event_ids),
+        "category": "large_transfer",
+        "rule_id": rule_id,
+        "title": "Large transfer over the branch limit",
+        "severity": "high",
+        "entity_type": "account",
+        "entity_id": "************1234",
+        "branch_id": "BR001",
+        "event_ids": event_ids,
+        "occurred_at": T0 + timedelta(seconds=n),
+        "message": f"Transfer of 1,000,000.00 CNY from account ************1234 (#{n})",
+        "language": "en",
+        "explanation": {"amount": "1000000.00", "limit": "500000.00"},
+        "tags": ("maturity_stable", "aml"),
+        "pack_version": "1.2.0",
+        "pack_hash": "sha256:abc123",
+    }
+    fields.update(overrides)
+    return Alert(**fields)
+
+
+class SettableClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """Create an empty database on the server of ``server_url``; drop it afterwards."""
+    name = f"alerts_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(engine_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield server_url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
