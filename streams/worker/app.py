@@ -11,31 +11,45 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import MutableMapping, Sequence
+import weakref
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+import faust.streams as faust_streams
 
 from monitor.alerts import Alert
 from monitor.engine import STAGES, KeyedStage, Stage
 from monitor.errors import EventDecodeError
 from monitor.events import decode_event
 from monitor.findings import Finding
+from monitor.metrics import RiskmonMetrics
 from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from streams.worker.config import WorkerConfig
+from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
 from streams.worker.sources import SourceTracker
 
 TICK_HEADER = "riskmon-tick"
+BUNDLE_HEADER = "riskmon-bundle"
 
 
 def create_app(
-    config: WorkerConfig, ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = ()
+    config: WorkerConfig,
+    ruleset: RuleSet,
+    extra_stages: Sequence[KeyedStage] = (),
+    metrics: RiskmonMetrics | None = None,
 ) -> faust.App:
-    """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here."""
+    """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here.
+
+    With ``metrics``, the agents count and time what they do and a timer refreshes the gauges;
+    serving them is the caller's job.
+    """
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
@@ -50,6 +64,9 @@ def create_app(
         broker_rebalance_timeout=config.session_timeout * 2,
         broker_commit_interval=config.commit_interval,
         producer_acks=-1,
+        # Batch sends for a few ms: each stage hop and changelog write is its own record, and
+        # without linger every one became its own produce request (measured: 10x slower).
+        producer_linger=config.producer_linger,
         processing_guarantee=config.processing_guarantee,
         web_enabled=config.web_port is not None,
         web_port=config.web_port or 6066,
@@ -81,14 +98,31 @@ def create_app(
     @app.agent(inputs, name=f"{config.app_id}-decode")
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks take_events
         async for batch in stream.take_events(config.batch_size, within=config.batch_within):
+            begin = time.perf_counter()
+            bundles: dict[tuple[str, int], list[list[str]]] = {}
+            seen = []
             for event in batch:
-                moment = await _route(event, stages, stage_topics, deadletter, config)
+                moment = await _route(event, stages, bundles, deadletter, config, metrics)
                 message = event.message
-                sources.processed(message.topic, message.partition, message.offset, moment)
+                seen.append((message.topic, message.partition, message.offset, moment))
+            await _forward(bundles, stage_topics)
+            # Progress is reported (in ticks) only once the batch's events are on their way.
+            for topic, partition, offset, moment in seen:
+                sources.processed(topic, partition, offset, moment)
+            if metrics is not None:
+                metrics.batch_processing.labels("decode").observe(time.perf_counter() - begin)
 
     renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
-    for stage in stages:
-        _stage_agent(app, config, stage, stage_topics[stage.name], alerts_topic, renderer)
+    observed = [
+        _stage_agent(app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics)
+        for stage in stages
+    ]
+    if metrics is not None:
+        metrics.init_stages(["decode", *(stage.name for stage in stages)])
+
+        @app.timer(interval=max(config.tick_interval, 1.0))  # type: ignore[untyped-decorator]  # faust is untyped here
+        async def gauges() -> None:
+            await refresh(metrics, app, sources, input_names, observed)
 
     @app.timer(interval=config.tick_interval)  # type: ignore[untyped-decorator]  # faust is untyped here
     async def tick() -> None:
@@ -105,16 +139,22 @@ def create_app(
 async def _route(
     event: faust.EventT[bytes],
     stages: list[KeyedStage],
-    stage_topics: dict[str, faust.TopicT],
+    bundles: dict[tuple[str, int], list[list[str]]],
     deadletter: faust.TopicT,
     config: WorkerConfig,
+    metrics: RiskmonMetrics | None = None,
 ) -> float | None:
-    """Dead-letter or forward one input message; returns its event time if it was valid."""
+    """Dead-letter one input message or add it to the bundles of the stages that key it.
+
+    Returns the event time of a valid event.
+    """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
     try:
         decoded = decode_event(raw)
     except EventDecodeError as exc:
+        if metrics is not None:
+            metrics.dead_letter(exc.reason)
         await deadletter.send(
             key=message.key,
             value=raw,
@@ -127,13 +167,30 @@ async def _route(
             ],
         )
         return None
+    text = raw.decode("utf-8")
     for stage in stages:
         key = stage.key_for(decoded)
         if key is not None:
-            await stage_topics[stage.name].send(
-                key=key.encode(), value=raw, partition=partition_for(key, config.partitions)
+            bundles.setdefault((stage.name, partition_for(key, config.partitions)), []).append(
+                [key, text]
             )
+    if metrics is not None:
+        metrics.processed(decoded.kind)
     return decoded.occurred_at.timestamp()
+
+
+async def _forward(
+    bundles: dict[tuple[str, int], list[list[str]]], stage_topics: dict[str, faust.TopicT]
+) -> None:
+    """One record per stage partition per decoder batch: ``[[key, event JSON], ...]`` in order.
+
+    faust costs ~75 µs per record on this hardware; bundling makes a stage hop one record per
+    batch instead of one per event.
+    """
+    for (stage, partition), items in bundles.items():
+        await stage_topics[stage].send(
+            value=json.dumps(items).encode(), partition=partition, headers=[(BUNDLE_HEADER, b"1")]
+        )
 
 
 class StageTable(faust.Table[str, Any]):
@@ -154,7 +211,8 @@ def _stage_agent(
     topic: faust.TopicT,
     alerts_topic: faust.TopicT,
     renderer: AlertRenderer,
-) -> None:
+    metrics: RiskmonMetrics | None = None,
+) -> ObservedStage:
     table = app.tables.add(
         StageTable(
             app,
@@ -172,6 +230,7 @@ def _stage_agent(
     )
     assigned: set[int] = set()
     topic_name = config.stage_topic(stage.name)
+    timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
 
     @app.agent(topic, name=f"{config.app_id}-stage-{stage.name}")
     async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks take_events
@@ -184,12 +243,19 @@ def _stage_agent(
                 assigned = owned
             overlay = Overlay(state)
             findings: list[Finding] = []
+            begin = time.perf_counter()
             for event in batch:
+                started = time.perf_counter()
                 findings.extend(_handle(event, runner, overlay))
-            await _emit(findings, renderer, alerts_topic)
-            overlay.commit()
+                if timer is not None:
+                    timer.observe(time.perf_counter() - started)
+            await _emit(findings, renderer, alerts_topic, metrics)
+            overlay.commit(_partition_context(batch, config.partitions))
+            if metrics is not None:
+                metrics.batch_processing.labels(stage.name).observe(time.perf_counter() - begin)
 
     del run  # registered on the app by the decorator
+    return ObservedStage(stage.name, runner, state)
 
 
 def _handle(event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay) -> list[Finding]:
@@ -200,19 +266,64 @@ def _handle(event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay) -
     if TICK_HEADER in names:
         reports, partitions = decode_tick(raw)
         return runner.on_tick(message.partition, reports, partitions, overlay, time.monotonic())
-    key = message.key.decode() if isinstance(message.key, bytes) else str(message.key)
-    return runner.on_event(message.partition, key, decode_event(raw), overlay)
+    findings: list[Finding] = []
+    for key, text in json.loads(raw):  # a bundle from the decoder
+        findings.extend(runner.on_event(message.partition, key, decode_event(text), overlay))
+    return findings
 
 
-async def _emit(findings: list[Finding], renderer: AlertRenderer, topic: faust.TopicT) -> None:
+def _partition_context(
+    batch: Sequence[faust.EventT[bytes]], partitions: int
+) -> Callable[[str], AbstractContextManager[None]]:
+    """For a key, a context in which faust sees an event of the key's partition as current.
+
+    Table writes happen once per batch, after its alerts are acknowledged, outside faust's
+    per-event context; faust's RocksDB store picks the partition database from that context.
+    Every write of a batch belongs to a partition that has an event (or a tick) in the batch.
+    """
+    by_partition: dict[int, faust.EventT[bytes]] = {}
+    for event in batch:
+        by_partition.setdefault(event.message.partition, event)
+
+    @contextmanager
+    def bind(key: str) -> Iterator[None]:
+        event = by_partition[partition_for(key, partitions)]
+        # faust keeps the current event in this context variable (faust.streams.current_event).
+        token = faust_streams._current_event.set(weakref.ref(event))
+        try:
+            yield
+        finally:
+            faust_streams._current_event.reset(token)
+
+    return bind
+
+
+async def _emit(
+    findings: list[Finding],
+    renderer: AlertRenderer,
+    topic: faust.TopicT,
+    metrics: RiskmonMetrics | None = None,
+) -> None:
     """Send the batch's alerts and wait until the broker has them, before state is written."""
     if not findings:
         return
     stamp = datetime.now(UTC)
     futures = []
+    alerts: list[Alert] = []
     for finding in findings:
         alert: Alert = renderer.render(finding).model_copy(update={"detected_at": stamp})
+        alerts.append(alert)
         futures.append(
             await topic.send(key=alert.alert_id.encode(), value=alert.to_json().encode())
         )
-    await asyncio.gather(*futures)
+    try:
+        await asyncio.gather(*futures)
+    except Exception:
+        if metrics is not None:
+            metrics.sink_failed.labels("kafka").inc(len(alerts))
+        raise  # the batch is not committed: faust redelivers it after a restart
+    if metrics is not None:
+        for alert in alerts:
+            metrics.alert_emitted(alert)
+            metrics.detection_latency.observe((stamp - alert.occurred_at).total_seconds())
+        metrics.sink_sent.labels("kafka").inc(len(alerts))

@@ -32,6 +32,8 @@ class WorkerConfig:
     session_timeout: float = 6.0
     heartbeat_interval: float = 1.5
     commit_interval: float = 1.0
+    producer_linger: float = 0.01
+    """Seconds the producer waits to batch records (stage hops, changelog, alerts)."""
     web_port: int | None = None
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"

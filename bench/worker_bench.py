@@ -1,0 +1,274 @@
+"""Worker throughput and latency on the real broker, beside a bare faust agent.
+
+    .venv/bin/python bench/worker_bench.py --events 100000 --rate 400
+
+1. Throughput: N simulated events are loaded into fresh input topics first. Then a bare faust
+   agent that only counts messages (same settings, same broker) and the riskmon worker each
+   consume them; a run ends when the consumer group has committed every input offset (and, for
+   the worker, every stage-topic offset). Reports events/s and the ratio.
+2. Latency: events are produced at a fixed rate into a running worker; for each alert fired
+   directly by an event (single large transfers), latency is the alert record's timestamp minus
+   the input record's timestamp (both Kafka CreateTime). Reports p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import kafka_broker  # noqa: E402
+
+from monitor.events import encode_event  # noqa: E402
+from monitor.simulator import SimConfig, simulate  # noqa: E402
+from streams.produce import route  # noqa: E402
+
+BARE_AGENT = """
+import sys, faust
+bootstrap, group, tx, op = sys.argv[1:5]
+app = faust.App(group, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
+                consumer_auto_offset_reset="earliest", broker_session_timeout=6.0,
+                broker_heartbeat_interval=1.5, broker_commit_interval=1.0, autodiscover=False,
+                topic_replication_factor=1)
+topic = app.topic(tx, op, key_serializer="raw", value_serializer="raw")
+count = 0
+@app.agent(topic)
+async def counter(stream):
+    global count
+    async for batch in stream.take_events(500, within=0.05):
+        count += len(batch)
+faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+"""
+
+
+def simulated_lines(events: int, seed: int) -> list[str]:
+    days, lines = 1, []
+    while len(lines) < events:
+        sim = simulate(SimConfig(seed=seed, days=days, branches=20))
+        lines = [encode_event(e) for e in sim.events]
+        days += 1
+    return lines[:events]
+
+
+def produce(bootstrap: str, topics: dict[str, str], lines: list[str], rate: float | None) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    started = time.monotonic()
+    for n, line in enumerate(lines, start=1):
+        topic, key = route(line, topics["tx"], topics["op"])
+        producer.send(topic, key=key, value=line.encode())
+        if rate:
+            ahead = started + n / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    producer.flush()
+    producer.close()
+
+
+def group_offsets(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, Any]:
+    # kafka-python 3: {group: {TopicPartition: OffsetAndMetadata}}
+    return dict(admin.list_group_offsets({group: None}).get(group, {}))
+
+
+def committed_all(admin: KafkaAdminClient, group: str, ends: dict[TopicPartition, int]) -> bool:
+    offsets = group_offsets(admin, group)
+    return all(
+        (offsets.get(tp).offset if offsets.get(tp) else 0) >= end for tp, end in ends.items()
+    )
+
+
+def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [
+            TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        return dict(consumer.end_offsets(parts))
+    finally:
+        consumer.close()
+
+
+def time_to_drain(
+    command: list[str],
+    env: dict[str, str],
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    log: Path,
+) -> float:
+    """Start a consumer process and return seconds from its first commit to a full drain."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        first = None
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"consumer exited: {log.read_text()[-2000:]}")
+            offsets = group_offsets(admin, group)
+            if first is None and any(o.offset > 0 for o in offsets.values()):
+                first = time.monotonic()
+            ends = end_offsets(bootstrap, topics)
+            if first is not None and committed_all(admin, group, ends):
+                return time.monotonic() - first
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        admin.close()
+
+
+def worker_env(bootstrap: str, prefix: str, topics: dict[str, str], data: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RISKMON_KAFKA_BOOTSTRAP=bootstrap,
+        RISKMON_TOPIC_TRANSACTIONS=topics["tx"],
+        RISKMON_TOPIC_OPERATOR_ACTIONS=topics["op"],
+        RISKMON_TOPIC_ALERTS=topics["alerts"],
+        RISKMON_TOPIC_DEADLETTER=topics["dl"],
+        RISKMON_TOPIC_PARTITIONS="4",
+        RISKMON_WORKER_APP_ID=prefix,
+        RISKMON_WORKER_DATA_DIR=str(data),
+        RISKMON_WORKER_TICK_INTERVAL="1",
+        RISKMON_WORKER_IDLE_AFTER="3",
+    )
+    return env
+
+
+def fresh_topics(bootstrap: str) -> tuple[str, dict[str, str]]:
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    topics = {k: f"{prefix}.{k}" for k in ("tx", "op", "alerts", "dl")}
+    kafka_broker.create_topics(
+        bootstrap, {topics["tx"]: 4, topics["op"]: 4, topics["alerts"]: 1, topics["dl"]: 1}
+    )
+    return prefix, topics
+
+
+def with_probes(lines: list[str], every: int) -> list[str]:
+    """Insert a large ATM withdrawal (an immediate single-event alert) after every N-th line."""
+    out = []
+    for n, line in enumerate(lines):
+        out.append(line)
+        data = json.loads(line)
+        if n % every == 0 and data["kind"] == "transaction":
+            probe = data | {
+                "event_id": f"probe-{n}",
+                "txn_id": f"PROBE-{n}",
+                "txn_type": "withdrawal",
+                "channel": "atm",
+                "amount": "60000",
+                "currency": "CNY",
+                "status": "posted",
+            }
+            out.append(json.dumps(probe))
+    return out
+
+
+def latency(bootstrap: str, lines: list[str], rate: float, workdir: Path) -> list[float]:
+    lines = with_probes(lines, every=40)
+    prefix, topics = fresh_topics(bootstrap)
+    env = worker_env(bootstrap, prefix, topics, workdir / "lat-data")
+    log = (workdir / "latency-worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "riskmon.cli", "worker"], env=env, stdout=log, stderr=log
+    )
+    try:
+        time.sleep(10)  # join the group before the clock starts
+        produce(bootstrap, topics, lines, rate)
+        time.sleep(5)
+        sent: dict[str, int] = {}
+        for message in _read_all(bootstrap, [topics["tx"], topics["op"]]):
+            try:
+                sent[json.loads(message.value)["event_id"]] = message.timestamp
+            except (ValueError, KeyError):
+                continue
+        out = []
+        for message in _read_all(bootstrap, [topics["alerts"]]):
+            alert = json.loads(message.value)
+            (first, *_) = alert["event_ids"]
+            if alert["rule_id"] == "large_cash_single" and first.startswith("probe-"):
+                out.append((message.timestamp - sent[first]) / 1000)
+        return out
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+        log.close()
+
+
+def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
+    consumer = KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        group_id=None,
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=400.0, help="input rate for latency")
+    parser.add_argument("--latency-events", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    broker = kafka_broker.ensure_started(kafka_broker.BrokerConfig.from_env())
+    bootstrap = broker.bootstrap
+    workdir = Path(tempfile.mkdtemp(prefix="riskmon-bench-"))
+    lines = simulated_lines(max(args.events, args.latency_events), args.seed)
+
+    prefix, topics = fresh_topics(bootstrap)
+    produce(bootstrap, topics, lines[: args.events], None)
+    bare_group = f"{prefix}-bare"
+    bare = time_to_drain(
+        [sys.executable, "-c", BARE_AGENT, bootstrap, bare_group, topics["tx"], topics["op"]],
+        dict(os.environ),
+        bootstrap,
+        bare_group,
+        [topics["tx"], topics["op"]],
+        workdir / "bare.log",
+    )
+    env = worker_env(bootstrap, prefix, topics, workdir / "data")
+    stage_topics = [f"{prefix}-stage-{s}" for s in ("transaction", "account", "operator")]
+    riskmon = time_to_drain(
+        [sys.executable, "-m", "riskmon.cli", "worker"],
+        env,
+        bootstrap,
+        prefix,
+        [topics["tx"], topics["op"], *stage_topics],
+        workdir / "worker.log",
+    )
+    lat = latency(bootstrap, lines[: args.latency_events], args.rate, workdir)
+    quantiles = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
+    n = args.events
+    print(f"bare faust agent   {n / bare:10,.0f} events/s  ({bare:.1f} s)")
+    print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({riskmon:.1f} s)")
+    print(f"ratio              {riskmon / bare:10.1f}x the bare agent's time")
+    p50, p99 = quantiles[49] * 1000, quantiles[98] * 1000
+    print(f"latency @{args.rate:g}/s   p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(lat)} alerts)")
+    print(
+        f"| {n:,} | {n / bare:,.0f} | {n / riskmon:,.0f} | {bare / riskmon:.1f}x | "
+        f"{args.rate:g}/s | {quantiles[49] * 1000:.0f} ms | {quantiles[98] * 1000:.0f} ms |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
