@@ -428,6 +428,21 @@ def produce_command(
     )
 
 
+@app.command("detect-series")
+def detect_series_command(
+    input_csv: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="timestamp,value")],
+    output_csv: Annotated[Path, typer.Argument(help="Input columns plus anomaly_score in [0, 1].")],
+) -> None:
+    """Score an operational time series row by row (strictly online) with the series detector."""
+    from streams.series_file import detect_csv
+
+    bad: list[str] = []
+    rows = detect_csv(input_csv, output_csv, on_bad_row=lambda row: bad.append(str(row)))
+    for line in bad[:20]:
+        err.print(f"[yellow]{line}[/]")
+    console.print(f"scored {rows:,} rows -> {output_csv} ({len(bad)} unparseable)")
+
+
 def main() -> None:
     app(prog_name="riskmon")
 

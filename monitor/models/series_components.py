@@ -12,56 +12,28 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from monitor.models.series_state import (
+    as_float,
+    as_float_list,
+    as_int,
+    as_list,
+    as_optional_float,
+)
+
 __all__ = [
     "Calendar",
     "FlatLineDetector",
     "SeasonalProfile",
-    "SeriesStateError",
     "TailCalibrator",
-    "as_float",
-    "as_float_list",
-    "as_int",
-    "as_list",
-    "as_optional_float",
     "huber_surprise",
     "variance_surprise",
 ]
 
 LN10 = math.log(10.0)
+LN100 = math.log(100.0)
 HUBER_CORNER = 3.0
 SECONDS_PER_DAY = 86_400.0
-
-
-class SeriesStateError(ValueError):
-    """A snapshot given to ``from_state`` is not one this version wrote."""
-
-
-def as_float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SeriesStateError(f"expected a number in the snapshot, got {value!r}")
-    return float(value)
-
-
-def as_optional_float(value: object) -> float | None:
-    return None if value is None else as_float(value)
-
-
-def as_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SeriesStateError(f"expected an integer in the snapshot, got {value!r}")
-    return value
-
-
-def as_float_list(value: object) -> list[float]:
-    if not isinstance(value, list):
-        raise SeriesStateError(f"expected a list in the snapshot, got {type(value).__name__}")
-    return [as_float(v) for v in value]
-
-
-def as_list(value: object, length: int) -> list[object]:
-    if not isinstance(value, list) or len(value) != length:
-        raise SeriesStateError(f"expected a list of {length} items in the snapshot")
-    return value
+EPOCH = datetime(1970, 1, 1)
 
 
 def huber_surprise(z: float) -> float:
@@ -94,7 +66,7 @@ class TailCalibrator:
 
     __slots__ = ("q90", "q99")
 
-    def __init__(self, q90: float = LN10, q99: float = 2.0 * LN10) -> None:
+    def __init__(self, q90: float = LN10, q99: float = LN100) -> None:
         self.q90 = q90
         self.q99 = q99
 
@@ -107,14 +79,18 @@ class TailCalibrator:
 
     def learn(self, raw: float, rate: float) -> None:
         # Multiplicative Robbins-Monro steps: the equilibrium exceedance rate is 1 - p.
-        if raw > self.q90:
-            self.q90 *= 1.0 + 0.9 * rate
-        else:
-            self.q90 = max(LN10, self.q90 * (1.0 - 0.1 * rate))
-        if raw > self.q99:
-            self.q99 *= 1.0 + 0.99 * rate
-        else:
-            self.q99 = max(2.0 * LN10, self.q99 * (1.0 - 0.01 * rate))
+        q = self.q90
+        if raw > q:
+            self.q90 = q * (1.0 + 0.9 * rate)
+        elif q > LN10:
+            q *= 1.0 - 0.1 * rate
+            self.q90 = q if q > LN10 else LN10
+        q = self.q99
+        if raw > q:
+            self.q99 = q * (1.0 + 0.99 * rate)
+        elif q > LN100:
+            q *= 1.0 - 0.01 * rate
+            self.q99 = q if q > LN100 else LN100
 
     def to_list(self) -> list[float]:
         return [self.q90, self.q99]
@@ -146,18 +122,19 @@ class Calendar:
     def decided(self) -> bool:
         return len(self.gaps) >= self.probe
 
-    def key(self, ts: datetime | None) -> tuple[int, int] | None:
-        """``(day_of_week, bucket)`` for ``ts``, or ``None`` when seasonality does not apply."""
+    def key(self, ts: datetime | None) -> tuple[int, int, int] | None:
+        """``(day of week, bucket, ordinal date)`` for ``ts``, or None without seasonality."""
         if ts is None or self.buckets == 0:
             return None
         seconds = ts.hour * 3600 + ts.minute * 60 + ts.second
-        return ts.weekday(), int(seconds * self.buckets // SECONDS_PER_DAY)
+        return ts.weekday(), int(seconds * self.buckets // SECONDS_PER_DAY), ts.toordinal()
 
     def learn(self, ts: datetime | None) -> bool:
         """Record ``ts``; returns True on the row where the bucket layout gets decided."""
         if ts is None or self.decided:
             return False
-        epoch = ts.timestamp()
+        # Naive times are read as UTC: the machine's own time zone must not change the result.
+        epoch = (ts - EPOCH).total_seconds() if ts.tzinfo is None else ts.timestamp()
         last, self.last_epoch = self.last_epoch, epoch
         if last is None or epoch <= last:
             return False
@@ -189,65 +166,71 @@ class Calendar:
 
 
 class SeasonalProfile:
-    """Additive time-of-day offsets, pooled over all days and per day of week, shrunk together.
+    """Typical value per time-of-day bucket: the median of its last few daily means.
 
-    Each bucket's offset is a running mean whose count is capped, so old days fade. A day-of-week
-    offset is trusted in proportion to how often that weekday's bucket has been seen, so weekends
-    fall back to the pooled profile until they have a history of their own.
+    Weekdays and weekends are kept apart, because that is where operational volumes differ most;
+    until one kind of day has a history in a bucket, the other kind stands in for it. A median
+    over days needs no protection: one bad day (an outage, a stuck feed) never becomes the
+    normal, while a change that persists is the normal after about half the remembered days.
     """
 
-    __slots__ = ("buckets", "dow_mean", "dow_n", "pooled_mean", "pooled_n")
+    __slots__ = ("acc", "buckets", "days", "history")
 
-    POOLED_CAP = 10.0
-    DOW_CAP = 4.0
-    SHRINK = 2.0
-
-    def __init__(self, buckets: int) -> None:
+    def __init__(self, buckets: int, days: int = 5) -> None:
         self.buckets = buckets
-        self.pooled_mean = [0.0] * buckets
-        self.pooled_n = [0.0] * buckets
-        self.dow_mean = [0.0] * (7 * buckets)
-        self.dow_n = [0.0] * (7 * buckets)
+        self.days = days
+        self.history: list[list[float]] = [[] for _ in range(2 * buckets)]
+        # Per slot, today's running sum, count and day number (its ordinal date).
+        self.acc = [[0.0, 0.0, 0.0] for _ in range(2 * buckets)]
 
-    def offset(self, key: tuple[int, int]) -> float | None:
-        dow, b = key
-        n = self.pooled_n[b]
-        if n <= 0.0:
+    def _slot(self, key: tuple[int, int, int]) -> int:
+        return key[1] + self.buckets if key[0] >= 5 else key[1]
+
+    def _typical(self, k: int, day: int) -> float | None:
+        days = self.history[k]
+        total, count, acc_day = self.acc[k]
+        if count > 0.0 and acc_day != day:  # that day is over: it counts
+            days = [*days[1 - self.days :], total / count]
+        if not days:
             return None
-        k = dow * self.buckets + b
-        nd = self.dow_n[k]
-        if nd <= 0.0:
-            return self.pooled_mean[b]
-        return (nd * self.dow_mean[k] + self.SHRINK * self.pooled_mean[b]) / (nd + self.SHRINK)
+        ordered = sorted(days)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
-    def learn(self, key: tuple[int, int], residual: float, weight: float) -> None:
-        dow, b = key
-        n = min(self.pooled_n[b] + weight, self.POOLED_CAP)
-        self.pooled_n[b] = n
-        self.pooled_mean[b] += weight / n * (residual - self.pooled_mean[b])
-        k = dow * self.buckets + b
-        nd = min(self.dow_n[k] + weight, self.DOW_CAP)
-        self.dow_n[k] = nd
-        self.dow_mean[k] += weight / nd * (residual - self.dow_mean[k])
+    def lookup(self, key: tuple[int, int, int]) -> tuple[float, bool] | None:
+        """``(typical value, whether it is this kind of day's own)``, or None before any."""
+        k = self._slot(key)
+        own = self._typical(k, key[2])
+        if own is not None:
+            return own, True
+        other = self._typical(k - self.buckets if k >= self.buckets else k + self.buckets, -1)
+        return None if other is None else (other, False)
+
+    def learn(self, key: tuple[int, int, int], value: float) -> None:
+        k = self._slot(key)
+        acc = self.acc[k]
+        if acc[2] != key[2]:
+            if acc[1] > 0.0:
+                self.history[k] = [*self.history[k][1 - self.days :], acc[0] / acc[1]]
+            acc[0], acc[1], acc[2] = 0.0, 0.0, float(key[2])
+        acc[0] += value
+        acc[1] += 1.0
 
     def shift(self, delta: float) -> None:
-        """Move every offset by ``delta`` (used when the level absorbs a seasonal mean)."""
-        self.pooled_mean = [m + delta for m in self.pooled_mean]
-        self.dow_mean = [m + delta for m in self.dow_mean]
+        """Move the whole profile by ``delta``: a level change adopted as the new normal."""
+        self.history = [[v + delta for v in days] for days in self.history]
+        for acc in self.acc:
+            acc[0] += delta * acc[1]
 
     def to_list(self) -> list[object]:
-        return [self.buckets, self.pooled_mean, self.pooled_n, self.dow_mean, self.dow_n]
+        return [self.buckets, self.days, self.history, self.acc]
 
     @classmethod
     def from_list(cls, values: object) -> SeasonalProfile:
-        buckets, pooled_mean, pooled_n, dow_mean, dow_n = as_list(values, 5)
-        prof = cls(as_int(buckets))
-        prof.pooled_mean = as_float_list(pooled_mean)
-        prof.pooled_n = as_float_list(pooled_n)
-        prof.dow_mean = as_float_list(dow_mean)
-        prof.dow_n = as_float_list(dow_n)
-        if len(prof.pooled_mean) != prof.buckets or len(prof.dow_mean) != 7 * prof.buckets:
-            raise SeriesStateError("seasonal profile has the wrong number of buckets")
+        buckets, days, history, acc = as_list(values, 4)
+        prof = cls(as_int(buckets), as_int(days))
+        prof.history = [as_float_list(h) for h in as_list(history, 2 * prof.buckets)]
+        prof.acc = [as_float_list(a, 3) for a in as_list(acc, 2 * prof.buckets)]
         return prof
 
 
