@@ -138,16 +138,13 @@ def print_summary(stats: ReplayStats) -> None:
 
 def print_alerts(alerts: list[Alert], limit: int) -> None:
     table = Table(title=f"Alerts (first {min(limit, len(alerts))} of {len(alerts)})")
-    for column in ("time", "category", "reason", "severity", "entity", "message"):
-        table.add_column(column, overflow="fold")
+    table.add_column("event time", no_wrap=True)
+    table.add_column("alert", no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1)
     for alert in alerts[:limit]:
+        kind = alert.category + (f"/{alert.reason}" if alert.reason else "")
         table.add_row(
-            alert.occurred_at.strftime("%m-%d %H:%M"),
-            alert.category,
-            alert.reason or "",
-            alert.severity,
-            f"{alert.entity_type}:{alert.entity_id}",
-            alert.message,
+            alert.occurred_at.strftime("%m-%d %H:%M"), f"{kind}\n{alert.severity}", alert.message
         )
     console.print(table)
 
@@ -293,7 +290,14 @@ def demo_command(
         print_alerts(shown, len(shown))
         print_summary(stats)
         _print_recall(out_dir / "labels.jsonl", alerts)
-        console.print(f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/]")
+    from alerts.store import AlertStore
+
+    with AlertStore.open(settings.alert_store_url) as store:
+        added = store.upsert_many(alerts)
+    console.print(
+        f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/] and stored in "
+        f"{settings.alert_store_url} ({added} new). Next: [bold]riskmon alerts list[/]"
+    )
 
 
 def _one_per_kind(alerts: list[Alert]) -> list[Alert]:
@@ -426,6 +430,45 @@ def produce_command(
         f"{stats.operator_actions:,} operator actions, {stats.unparseable:,} unparseable) "
         f"in {stats.seconds:.1f}s to {settings.kafka_bootstrap}"
     )
+
+
+@app.command("dispatch")
+def dispatch_command() -> None:
+    """Deliver alerts from the alerts topic to the store, Alertmanager and webhooks (routes)."""
+    import signal
+
+    from kafka import KafkaConsumer
+    from prometheus_client import CollectorRegistry
+
+    from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+
+    settings = Settings()
+    config = DispatchConfig(
+        store_url=settings.alert_store_url,
+        routes_file=settings.routes_file,
+        alertmanager_url=settings.alertmanager_url,
+        webhook_url=settings.webhook_url,
+        webhook_secret=settings.webhook_secret,
+        dead_letter_dir=settings.dispatch_dead_letter_dir,
+    )
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    consumer = KafkaConsumer(
+        settings.topic_alerts,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.dispatch_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
+            console.print(f"dispatching {settings.topic_alerts} -> {sorted(pipeline.sinks)}")
+            stats = dispatch(consumer, pipeline, should_stop=lambda _s: bool(stopping))
+    except KeyboardInterrupt:
+        return
+    finally:
+        consumer.close()
+    console.print(f"dispatched {stats.received:,} alerts ({stats.rejected} rejected)")
 
 
 @app.command("detect-series")

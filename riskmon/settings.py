@@ -32,3 +32,18 @@ class Settings(BaseSettings):
     worker_idle_after: float = 5.0
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
+
+    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
+    routes_file: Path | None = None
+    """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
+    alertmanager_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    dispatch_group: str = "riskmon-dispatch"
+    dispatch_dead_letter_dir: Path = Path("dead-letters")
+
+    metrics_port: int | None = None
+    """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""
+    metrics_addr: str = "127.0.0.1"
+    """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""

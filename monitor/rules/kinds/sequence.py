@@ -19,6 +19,7 @@ State per ``txn_id``::
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from monitor.events import OperatorAction, Transaction
@@ -179,7 +180,7 @@ class SequenceRuleRuntime(CompiledRule):
             values={
                 "txn_id": key,
                 "account_id": txn["account"],
-                "amount": txn["amount"],
+                "amount": Decimal(txn["amount"]),
                 "currency": txn["currency"],
                 "channel": txn["channel"],
                 "initiator_id": txn["initiator"],
