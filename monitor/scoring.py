@@ -61,13 +61,22 @@ def rule_recall(labels: Sequence[Mapping[str, Any]], alerts: Iterable[Alert]) ->
 
 
 def unexplained(labels: Sequence[Mapping[str, Any]], alerts: Iterable[Alert]) -> list[Alert]:
-    """Rule alerts that no label of their category explains (false alarms against the labels)."""
-    events_by_category: dict[str, set[str]] = {}
+    """Rule alerts no label of their category (and dual-review reason) explains: false alarms."""
+    events_by_kind: dict[tuple[str, str | None], set[str]] = {}
     for label in labels:
-        events_by_category.setdefault(label["category"], set()).update(label["event_ids"])
+        events_by_kind.setdefault(_kind(label["category"], label.get("reason")), set()).update(
+            label["event_ids"]
+        )
     return [
         alert
         for alert in alerts
         if alert.category in RULE_CATEGORIES
-        and events_by_category.get(alert.category, set()).isdisjoint(alert.event_ids)
+        and events_by_kind.get(_kind(alert.category, alert.reason), set()).isdisjoint(
+            alert.event_ids
+        )
     ]
+
+
+def _kind(category: str, reason: str | None) -> tuple[str, str | None]:
+    # Only dual review distinguishes its reasons; for the other categories the reason is empty.
+    return category, reason if category == "dual_review" else None
