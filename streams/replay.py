@@ -19,7 +19,9 @@ from typing import Any, TextIO
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
-from monitor.events import MAX_EVENT_BYTES, decode_event
+from monitor.events import MAX_EVENT_BYTES, OperatorAction, Transaction, decode_event
+from monitor.metrics import RiskmonMetrics
+from streams.exposition import EngineGauges
 
 
 @dataclass(frozen=True)
@@ -90,18 +92,23 @@ def replay(
     *,
     flush: bool = True,
     progress: Callable[[int], None] | None = None,
+    metrics: RiskmonMetrics | None = None,
 ) -> ReplayStats:
     """Decode each line, run it through ``engine``, hand alerts and dead letters to callbacks.
 
     ``progress`` is called with the number of characters consumed, for a progress bar.
+    ``metrics`` (optional) counts records, dead letters, alerts and per-event processing time.
     """
     stats = ReplayStats()
     started = time.perf_counter()
+    observe = _Observer(engine, metrics) if metrics is not None else None
 
     def emit(alerts: list[Alert]) -> None:
         for alert in alerts:
             stats.alerts += 1
             stats.by_category[alert.category] += 1
+            if metrics is not None:
+                metrics.alert_emitted(alert)
             on_alert(alert)
 
     for line in lines:
@@ -115,16 +122,41 @@ def replay(
         except EventDecodeError as exc:
             stats.dead_letters += 1
             stats.dead_by_reason[exc.reason] += 1
+            if metrics is not None:
+                metrics.dead_letter(exc.reason)
             on_dead_letter(DeadLetter(line.source, line.number, exc.reason, exc.detail, line.text))
         else:
             stats.events += 1
-            emit(engine.process(event))
+            if observe is None:
+                emit(engine.process(event))
+            else:
+                emit(observe.process(event))
         if progress is not None:
             progress(len(line.text) + 1)
     if flush:
         emit(engine.flush())
+    if observe is not None:
+        observe.gauges.update()
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+class _Observer:
+    """Times each event through the engine and refreshes its state gauges about once a second."""
+
+    def __init__(self, engine: Engine, metrics: RiskmonMetrics) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.timer = metrics.event_processing.labels("engine")
+        self.gauges = EngineGauges(engine, metrics)
+
+    def process(self, event: Transaction | OperatorAction) -> list[Alert]:
+        begin = time.perf_counter()
+        alerts = self.engine.process(event)
+        self.timer.observe(time.perf_counter() - begin)
+        self.metrics.processed(event.kind)
+        self.gauges.maybe_update()
+        return alerts
 
 
 def load_state(path: Path) -> dict[str, MutableMapping[str, Any]]:
