@@ -7,34 +7,36 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
+from monitor.metrics import RiskmonMetrics, SinkCounters, sink_counters
+
 __all__ = ["PipelineMetrics", "SinkMetrics"]
 
 
 class SinkMetrics:
-    """Counters every sink reports to, labelled by ``sink``. Make one per registry."""
+    """Counters every sink reports to, labelled by ``sink``.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.sent = Counter(
-            "riskmon_sink_sent", "Notifications a sink delivered.", ["sink"], registry=registry
-        )
-        self.failed = Counter(
-            "riskmon_sink_failed",
-            "Notifications a sink could not deliver after all its attempts.",
-            ["sink"],
-            registry=registry,
-        )
-        self.retried = Counter(
-            "riskmon_sink_retried",
-            "Delivery attempts a sink repeated.",
-            ["sink"],
-            registry=registry,
-        )
-        self.dead_lettered = Counter(
-            "riskmon_sink_dead_lettered",
-            "Notifications a sink wrote to its dead-letter file.",
-            ["sink"],
-            registry=registry,
-        )
+    The counters are defined once, in the metric catalogue (:func:`monitor.metrics.sink_counters`).
+    Make one ``SinkMetrics`` per registry, or share a catalogue's with :meth:`from_catalogue`.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, counters: SinkCounters | None = None
+    ) -> None:
+        if counters is None:
+            if registry is None:
+                raise TypeError("SinkMetrics needs a registry or the catalogue's counters")
+            counters = sink_counters(registry)
+        self.sent, self.failed, self.retried, self.dead_lettered = counters
+
+    @classmethod
+    def from_catalogue(cls, metrics: RiskmonMetrics) -> SinkMetrics:
+        """Report to the sink counters of an existing catalogue (same registry, no duplicates)."""
+        return cls(
+            counters=SinkCounters(
+                metrics.sink_sent, metrics.sink_failed, metrics.sink_retried,
+                metrics.sink_dead_lettered,
+            )
+        )  # fmt: skip
 
 
 class PipelineMetrics:

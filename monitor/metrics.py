@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -208,13 +208,8 @@ class RiskmonMetrics:
         self._initialise(stages)
 
     def _sink_counters(self, r: CollectorRegistry) -> None:
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(f"riskmon_sink_{name}", doc, ["sink"], registry=r)
-
-        self.sink_sent = counter("sent", "Notifications a sink delivered.")
-        self.sink_failed = counter("failed", "Notifications a sink could not deliver.")
-        self.sink_retried = counter("retried", "Delivery attempts a sink repeated.")
-        self.sink_dead_lettered = counter("dead_lettered", "Notifications a sink dead-lettered.")
+        counters = sink_counters(r)
+        self.sink_sent, self.sink_failed, self.sink_retried, self.sink_dead_lettered = counters
 
     def _initialise(self, stages: Iterable[str]) -> None:
         for kind in EVENT_KINDS:
@@ -296,3 +291,24 @@ class RiskmonMetrics:
     def set_threshold(self, scorer: str, threshold: float) -> None:
         """The current alert threshold of ``scorer``."""
         self.model_threshold.labels(scorer).set(threshold)
+
+
+class SinkCounters(NamedTuple):
+    sent: Counter
+    failed: Counter
+    retried: Counter
+    dead_lettered: Counter
+
+
+def sink_counters(registry: CollectorRegistry) -> SinkCounters:
+    """The one definition of the ``riskmon_sink_*_total{sink}`` counters (also used by alerts/)."""
+
+    def counter(name: str, doc: str) -> Counter:
+        return Counter(f"riskmon_sink_{name}", doc, ["sink"], registry=registry)
+
+    return SinkCounters(
+        counter("sent", "Notifications a sink delivered."),
+        counter("failed", "Notifications a sink could not deliver after all its attempts."),
+        counter("retried", "Delivery attempts a sink repeated."),
+        counter("dead_lettered", "Notifications a sink wrote to its dead-letter file."),
+    )

@@ -173,3 +173,17 @@ def test_serve_metrics_binds_and_closes() -> None:
         assert b"riskmon_events_consumed_total" in r.read()
     with pytest.raises(OSError):
         urllib.request.urlopen(server.url, timeout=2)
+
+
+def test_alert_sinks_share_the_catalogue_counters_on_one_registry() -> None:
+    from alerts.metrics import SinkMetrics
+
+    registry = CollectorRegistry()
+    catalogue = RiskmonMetrics(registry, process=False)
+    sinks = SinkMetrics.from_catalogue(catalogue)  # no "Duplicated timeseries"
+    sinks.sent.labels("webhook").inc(2)
+    assert registry.get_sample_value("riskmon_sink_sent_total", {"sink": "webhook"}) == 2.0
+    # Alone on a registry, alerts/ defines exactly the catalogue's counters.
+    other = CollectorRegistry()
+    SinkMetrics(other).dead_lettered.labels("store").inc()
+    assert other.get_sample_value("riskmon_sink_dead_lettered_total", {"sink": "store"}) == 1.0
