@@ -264,7 +264,7 @@ def main() -> int:
     p50, p99 = quantiles[49] * 1000, quantiles[98] * 1000
     print(f"latency @{args.rate:g}/s   p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(lat)} alerts)")
     print(
-        f"| {n:,} | {n / bare:,.0f} | {n / riskmon:,.0f} | {bare / riskmon:.1f}x | "
+        f"| {n:,} | {n / bare:,.0f} | {n / riskmon:,.0f} | {riskmon / bare:.1f}x | "
         f"{args.rate:g}/s | {quantiles[49] * 1000:.0f} ms | {quantiles[98] * 1000:.0f} ms |"
     )
     return 0
