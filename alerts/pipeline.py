@@ -32,7 +32,7 @@ from alerts.routing import Route, RouteConfig
 from alerts.silences import Silence, is_silenced
 from alerts.sinks.base import AlertSink
 from alerts.store.store import Clock, utc_now
-from monitor.alerts import Alert
+from monitor.alerts import Alert, mask_alert
 
 __all__ = ["AlertPipeline", "FlushReport", "SilenceSource"]
 
@@ -77,6 +77,9 @@ class AlertPipeline:
     silences
         Returns the silences active at a time:
         ``lambda at: store.list_silences(active_at=at)``.
+    unmasked_sinks
+        Sinks that may see full account numbers (the alert store, when a setting allows it).
+        Every other sink gets alerts with account numbers masked, whatever the engine rendered.
     """
 
     def __init__(
@@ -88,12 +91,14 @@ class AlertPipeline:
         clock: Clock = utc_now,
         silences: SilenceSource = no_silences,
         route_file: str = "<routes>",
+        unmasked_sinks: frozenset[str] = frozenset(),
     ) -> None:
         config.check_sinks(sinks, file=route_file)
         self.config = config
         self.sinks = dict(sinks)
         self.clock = clock
         self.silences = silences
+        self.unmasked_sinks = unmasked_sinks
         self.metrics = PipelineMetrics(registry)
         self._pending: dict[str, Alert] = {}
         self._backlog: dict[str, deque[Notification]] = {name: deque() for name in sinks}
@@ -136,7 +141,14 @@ class AlertPipeline:
                         )
         window = timedelta(seconds=self.config.group_window_seconds)
         for sink, by_route in per_sink.items():
-            for route, routed in by_route.values():
+            for route, as_routed in by_route.values():
+                routed = (
+                    [a.in_language(route.language) for a in as_routed]
+                    if route.language
+                    else as_routed
+                )
+                if sink not in self.unmasked_sinks:
+                    routed = [mask_alert(a) for a in routed]
                 if route.group:
                     self._backlog[sink].extend(group_alerts(route.name, routed, window))
                 else:

@@ -15,7 +15,7 @@ A route file is YAML::
           tags: [maturity_stable]
           branch_id: [BR001]
           entity_type: [account]
-        language: en                   # only alerts rendered in English
+        language: en                   # deliver the English message
         sinks: [alertmanager, webhook]
         stop: true                     # later routes do not see alerts this route matched
     rate_limits:
@@ -23,9 +23,10 @@ A route file is YAML::
 
 Conventions
 -----------
-- Languages: the engine renders each alert in one language (``Alert.language``); a route with
-  ``language`` accepts only alerts in that language, a route without it accepts any. The routing
-  layer never re-renders text.
+- Languages: the engine renders every alert in each language its rule has a template for
+  (``Alert.messages``, en and zh-CN for shipped rules). A route with ``language`` delivers that
+  text; an alert without it (only ``Alert.language``) reaches only routes of its language.
+  The routing layer never re-renders text.
 - Routes are tried in order; every matching route applies until one with ``stop: true``.
   An alert reaches a sink once even when two routes name that sink (the first route wins).
 - Errors name the file and the field path (``routes.1.sinks``).
@@ -61,8 +62,12 @@ class Route(BaseModel):
     stop: bool = False
 
     def accepts(self, alert: Alert) -> bool:
-        """True when the alert is in the route's language and its matcher accepts it."""
-        if self.language is not None and alert.language != self.language:
+        """True when the alert can be shown in the route's language and its matcher accepts it."""
+        if (
+            self.language is not None
+            and alert.language != self.language
+            and self.language not in alert.messages
+        ):
             return False
         return self.match.matches(alert)
 

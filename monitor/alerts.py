@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ACCOUNT_FIELDS",
     "Alert",
     "Category",
     "EntityType",
@@ -27,8 +28,12 @@ __all__ = [
     "Language",
     "Severity",
     "make_alert_id",
+    "mask_alert",
     "mask_id",
 ]
+
+ACCOUNT_FIELDS = frozenset({"account_id", "counterparty_account", "target_account_id"})
+"""Explanation keys whose values are account numbers (masked outside the alert store)."""
 
 Category = Literal["dual_review", "large_transfer", "structuring", "after_hours", "model_anomaly"]
 DualReviewReason = Literal["missing", "self_approval", "unauthorised_reviewer", "late"]
@@ -89,10 +94,18 @@ class Alert(BaseModel):
     detected_at: AwareDatetime | None = None
     message: str
     language: Language
+    messages: dict[Language, str] = Field(default_factory=dict)
+    """The message in every language the rule has a template for; routes pick theirs."""
     explanation: Explanation = Field(default_factory=dict)
     tags: tuple[str, ...] = ()
     pack_version: str
     pack_hash: str
+
+    def in_language(self, language: Language) -> Alert:
+        """The alert with its message in ``language`` (unchanged if that text is missing)."""
+        if language == self.language or language not in self.messages:
+            return self
+        return self.model_copy(update={"message": self.messages[language], "language": language})
 
     def to_json(self) -> str:
         """The wire form: compact JSON, stable key order."""
@@ -116,3 +129,46 @@ def explain(values: Mapping[str, object]) -> Explanation:
         else:
             out[key] = str(value)
     return out
+
+
+def mask_alert(alert: Alert) -> Alert:
+    """The alert with every account number masked: entity id, explanation, and in the message.
+
+    Idempotent: an alert the engine already masked comes back unchanged.
+
+    >>> a = Alert(alert_id="x", category="large_transfer", rule_id="r", title="t",
+    ...     severity="low", entity_type="account", entity_id="6222020200001234",
+    ...     event_ids=("e",), occurred_at="2026-03-03T10:00:00+08:00",
+    ...     message="account 6222020200001234 moved money", language="en",
+    ...     explanation={"account_id": "6222020200001234"}, pack_version="p@1.0.0",
+    ...     pack_hash="h")
+    >>> mask_alert(a).message
+    'account ************1234 moved money'
+    """
+    raw: set[str] = set()
+    if alert.entity_type == "account":
+        raw.add(alert.entity_id)
+    explanation = dict(alert.explanation)
+    for key in ACCOUNT_FIELDS & explanation.keys():
+        value = explanation[key]
+        if isinstance(value, str):
+            raw.add(value)
+            explanation[key] = mask_id(value)
+    raw = {value for value in raw if value and value != mask_id(value)}
+    if not raw:
+        return alert
+
+    def hide(text: str) -> str:
+        for value in sorted(raw, key=len, reverse=True):
+            text = text.replace(value, mask_id(value))
+        return text
+
+    entity_id = mask_id(alert.entity_id) if alert.entity_type == "account" else alert.entity_id
+    return alert.model_copy(
+        update={
+            "entity_id": entity_id,
+            "message": hide(alert.message),
+            "messages": {lang: hide(text) for lang, text in alert.messages.items()},
+            "explanation": explanation,
+        }
+    )

@@ -11,10 +11,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from monitor.alerts import Alert, EntityType, Language, explain, make_alert_id, mask_id
+from monitor.alerts import (
+    ACCOUNT_FIELDS,
+    Alert,
+    EntityType,
+    Language,
+    explain,
+    make_alert_id,
+    mask_id,
+)
 from monitor.findings import Finding
 
-ACCOUNT_FIELDS = frozenset({"account_id", "counterparty_account", "target_account_id"})
 ZH_VALUES = {
     "deposit": "存款",
     "withdrawal": "取款",
@@ -48,9 +55,10 @@ class AlertRenderer:
         entity_id = finding.entity_id
         if meta.entity == "account" and self.mask:
             entity_id = mask_id(entity_id)
-        templates = meta.templates[self.language]
-        template = templates.get(finding.reason or "", templates.get("", ""))
-        shown = _Lenient({k: self._display(v) for k, v in values.items()})
+        messages: dict[Language, str] = {
+            language: self._message(templates, finding.reason, values, language)
+            for language, templates in meta.templates.items()
+        }
         entity_type: EntityType = meta.entity  # type: ignore[assignment]  # validated at load
         return Alert(
             alert_id=make_alert_id(meta.id, finding.event_ids, finding.reason or ""),
@@ -64,25 +72,37 @@ class AlertRenderer:
             branch_id=finding.branch_id,
             event_ids=finding.event_ids,
             occurred_at=finding.occurred_at,
-            message=template.format_map(shown),
+            message=messages[self.language],
             language=self.language,
+            messages=messages,
             explanation=explain(_relevant(values, meta.fields)),
             tags=meta.tags,
             pack_version=meta.pack_version,
             pack_hash=self.pack_hash,
         )
 
+    def _message(
+        self,
+        templates: Mapping[str, str],
+        reason: str | None,
+        values: Mapping[str, Any],
+        language: Language,
+    ) -> str:
+        template = templates.get(reason or "", templates.get("", ""))
+        shown = _Lenient({k: self._display(v, language) for k, v in values.items()})
+        return template.format_map(shown)
+
     def _mask(self, key: str, value: Any) -> Any:
         if self.mask and key in ACCOUNT_FIELDS and isinstance(value, str):
             return mask_id(value)
         return value
 
-    def _display(self, value: Any) -> Any:
+    def _display(self, value: Any, language: Language) -> Any:
         if isinstance(value, Decimal):
             return f"{value:,.2f}"
         if isinstance(value, list):
             return ", ".join(str(v) for v in value)
-        if self.language == "zh-CN" and isinstance(value, str):
+        if language == "zh-CN" and isinstance(value, str):
             return ZH_VALUES.get(value, value)
         return value
 

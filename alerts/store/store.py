@@ -30,7 +30,7 @@ from alerts.store.migrate import upgrade
 from alerts.store.records import HistoryEntry, LabelRecord, StoredAlert
 from alerts.store.silence_repo import SilenceRepository
 from alerts.store.tables import alerts
-from monitor.alerts import Alert, mask_id
+from monitor.alerts import Alert, mask_alert
 
 __all__ = ["AlertStore", "Clock", "engine_url", "utc_now"]
 
@@ -131,12 +131,7 @@ class AlertStore(SilenceRepository):
     # -- writing alerts ---------------------------------------------------------------------
 
     def _masked(self, alert: Alert) -> Alert:
-        if self.allow_unmasked or alert.entity_type != "account":
-            return alert
-        masked = mask_id(alert.entity_id)
-        return (
-            alert if masked == alert.entity_id else alert.model_copy(update={"entity_id": masked})
-        )
+        return alert if self.allow_unmasked else mask_alert(alert)
 
     def _insert_ignoring_duplicates(self, values: dict[str, object]) -> sa.Executable:
         if self.engine.dialect.name == "postgresql":

@@ -206,3 +206,53 @@ def test_unrouted_alerts_are_counted(clock: SettableClock, registry: CollectorRe
     pipeline = AlertPipeline(config, {"memory": MemorySink()}, registry=registry, clock=clock)
     pipeline.add(make_alert(severity="low"))
     assert pipeline.flush().unrouted == 1
+
+
+def test_each_route_gets_the_message_in_its_language(
+    sqlite_store: AlertStore, clock: SettableClock
+) -> None:
+    # Engine alerts carry every rendering; the English route and the Chinese route each get theirs.
+    pipeline, officers, officers_zh = build(sqlite_store, clock, CollectorRegistry())
+    alert = make_alert(
+        language="en",
+        message="Large cash deposit",
+        messages={"en": "Large cash deposit", "zh-CN": "大额现金存款"},
+    )
+    pipeline.add(alert)
+    assert pipeline.flush().ok
+    (english,) = [a for n in officers.delivered for a in n.alerts]
+    (chinese,) = [a for n in officers_zh.delivered for a in n.alerts]
+    assert (english.language, english.message) == ("en", "Large cash deposit")
+    assert (chinese.language, chinese.message) == ("zh-CN", "大额现金存款")
+    assert english.alert_id == chinese.alert_id
+
+
+def test_sinks_outside_the_store_never_see_full_account_numbers(
+    sqlite_store: AlertStore, clock: SettableClock
+) -> None:
+    # An engine run with masking off (so a permitted store keeps full values) must not leak
+    # account numbers to people-facing sinks.
+    registry = CollectorRegistry()
+    officers, officers_zh = MemorySink("officers"), MemorySink("officers_zh")
+    pipeline = AlertPipeline(
+        parse_routes(ROUTES),
+        {"store": StoreSink(sqlite_store, metrics=SinkMetrics(registry)),
+         "officers": officers, "officers_zh": officers_zh},
+        registry=registry, clock=clock, unmasked_sinks=frozenset({"store"}),
+    )  # fmt: skip
+    full = "6222020200005678"
+    pipeline.add(
+        make_alert(
+            entity_id=full,
+            message=f"Transfer from account {full}",
+            messages={"en": f"Transfer from account {full}", "zh-CN": f"账户 {full} 转账"},
+            explanation={"account_id": full, "amount": "1000000.00"},
+        )
+    )
+    assert pipeline.flush().ok
+    delivered = [a for sink in (officers, officers_zh) for n in sink.delivered for a in n.alerts]
+    assert len(delivered) == 2
+    for alert in delivered:
+        assert full not in alert.model_dump_json()
+        assert alert.entity_id == "************5678"
+        assert "************5678" in alert.message
