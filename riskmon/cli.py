@@ -19,12 +19,14 @@ from monitor.rule_examples import run_examples
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
+from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
+    from monitor.models.stage import ModelStage
     from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
@@ -35,6 +37,10 @@ app = typer.Typer(
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(models_app, name="models")
+app.command("eval", help="Evaluate rules and models on a labelled stream (= riskmon models eval).")(
+    eval_command
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -71,17 +77,20 @@ def run_replay(
     state_file: Path | None = None,
     language: Lang | None = None,
     metrics: RiskmonMetrics | None = None,
+    models: bool = False,
 ) -> tuple[ReplayStats, list[Alert]]:
     """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
     from datetime import timedelta
 
     state = load_state(state_file) if state_file else None
+    model_stages = model_stages_for(settings, models)
     engine = Engine(
         ruleset,
         state,
         lateness=timedelta(seconds=settings.lateness_seconds),
         language=language or settings.language,
         mask=settings.mask_accounts,
+        extra_stages=model_stages,
     )
     alerts: list[Alert] = []
     alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
@@ -117,8 +126,20 @@ def run_replay(
             if handle:
                 handle.close()
     if state_file:
+        for stage in model_stages:
+            stage.snapshot(engine.state[stage.name])  # learned models survive the split
         save_state(state_file, engine.state)
     return stats, alerts
+
+
+def model_stages_for(settings: Settings, flag: bool = False) -> list[ModelStage]:
+    """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
+    if not (flag or settings.models_enabled):
+        return []
+    from monitor.models import default_model_stages
+    from riskmon.models_cli import models_config
+
+    return default_model_stages(models_config(settings.models_alerts_per_day, enabled=True))
 
 
 def print_summary(stats: ReplayStats) -> None:
@@ -162,6 +183,9 @@ def replay_command(
     ] = None,
     language: Annotated[str | None, typer.Option(help="en or zh-CN.")] = None,
     show: Annotated[int, typer.Option(help="How many alerts to print.")] = 0,
+    models: Annotated[
+        bool, typer.Option("--models/--no-models", help="Also run the anomaly models.")
+    ] = False,
     metrics_port: MetricsPort = None,
     metrics_linger: MetricsLinger = 0.0,
     pushgateway: Pushgateway = None,
@@ -174,7 +198,7 @@ def replay_command(
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
         stats, alerts = run_replay(
-            files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics
+            files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics, models
         )
         print_summary(stats)
     if show:
@@ -266,6 +290,12 @@ def demo_command(
     days: int = 7,
     branches: int = 20,
     language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
+    models: Annotated[
+        bool,
+        typer.Option(
+            "--models/--no-models", help="Also run the anomaly models (they warm up for a week)."
+        ),
+    ] = False,
     metrics_port: MetricsPort = None,
     metrics_linger: MetricsLinger = 0.0,
     pushgateway: Pushgateway = None,
@@ -285,6 +315,7 @@ def demo_command(
             out_dir / "dead-letter.jsonl",
             language=_language(language),
             metrics=metrics,
+            models=models,
         )
         shown = _one_per_kind(alerts)
         print_alerts(shown, len(shown))
@@ -416,7 +447,12 @@ def worker_command(
     ruleset = _load(rules, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
-        app_ = create_app(worker_config(settings), ruleset, metrics=metrics)
+        app_ = create_app(
+            worker_config(settings),
+            ruleset,
+            extra_stages=model_stages_for(settings),
+            metrics=metrics,
+        )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
 

@@ -125,12 +125,15 @@ def reports(run: EvalRun, labels: Sequence[dict[str, Any]]) -> tuple[ModelReport
 
 
 def print_report(report: ModelReport) -> None:
-    table = Table(title=f"{report.name}: {report.events:,} events over {report.days:.0f} days")
+    table = Table(
+        title=f"{report.name}: {report.events:,} events over {report.days:.0f} days",
+        caption="eligible: cases after the warm-up; delay: median from case start to first alert",
+    )
     table.add_column("type", no_wrap=True)
-    for column in ("cases", "eligible", "detected", "recall", "PR-AUC", "median delay"):
-        table.add_column(column, justify="right")
+    for column in ("cases", "eligible", "found", "recall", "PR-AUC", "delay"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in report.rows:
-        delay = "" if row.median_delay_s is None else f"{row.median_delay_s / 60:.0f} min"
+        delay = "" if row.median_delay_s is None else f"{row.median_delay_s / 60:.0f}m"
         auc = "" if row.pr_auc is None else f"{row.pr_auc:.2f}"
         table.add_row(
             row.kind.removeprefix("model_anomaly/"),

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
 
+    models_enabled: bool = False
+    """Run the online anomaly models (``model_anomaly`` alerts) beside the rules."""
+    models_alerts_per_day: float | None = None
+    """Expected model alerts per day per account-model partition (operators: half); calibrates."""
+
     alert_store_url: str = "sqlite:///riskmon-alerts.db"
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
     routes_file: Path | None = None

@@ -187,6 +187,10 @@ class StageRunner:
 
     def rebuild(self, assigned: set[int], state: Mapping[str, Any]) -> None:
         """Recreate deadline queues from state for the partitions this worker now owns."""
+        forget = getattr(self.stage, "forget", None)  # model stages drop live models of lost ones
+        if forget is not None:
+            for partition in set(self.queues) - assigned:
+                forget(partition)
         self.queues = {p: DeadlineQueue() for p in assigned}
         self.watermarks = {p: w for p, w in self.watermarks.items() if p in assigned}
         for key, value in state.items():

@@ -1,0 +1,262 @@
+"""Per-account profiles and the features a debit is scored on.
+
+A profile is a small JSON-shaped dict, one per account, replaced (never mutated) on learning:
+
+- ``n``: debits learned; ``last``: time of the last activity (any direction);
+- ``amt``: per channel, the last :data:`RING` log amounts in CNY (robust quantiles come from it);
+- ``hours``: a 24-bin histogram of debit hours (local to the event's offset);
+- ``cps``: CRC-32 hashes of the last :data:`MAX_CPS` counterparties (a bounded novelty set);
+- ``countries``: foreign counterparty countries seen; ``recent``: times of debits in the last hour.
+
+The population (every account of the partition) contributes an hour histogram and per-channel
+log-amount histograms, so that a new account is compared with its peers.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from monitor.events import Transaction
+from monitor.models.histogram import Histogram
+
+__all__ = [
+    "ACCOUNT_FEATURES",
+    "AccountPopulation",
+    "account_features",
+    "learn_account",
+    "observe_account",
+]
+
+RING = 16
+MAX_CPS = 32
+MAX_COUNTRIES = 8
+HOUR = 3600.0
+DAY = 86_400.0
+CNY_PER_UNIT = {
+    # The ``currency_table: default`` of the shipped base pack; the models may not import the
+    # rules, and an approximate rate is enough to compare amounts with their history.
+    "USD": 7.10, "EUR": 7.75, "GBP": 9.05, "HKD": 0.91, "JPY": 0.048,
+    "SGD": 5.30, "AUD": 4.65, "CAD": 5.15, "CHF": 8.10, "KRW": 0.0052,
+}  # fmt: skip
+ACCOUNT_FEATURES = (
+    "amount_vs_usual",
+    "amount_vs_peers",
+    "hour_rarity",
+    "new_channel",
+    "new_counterparty",
+    "new_country",
+    "dormancy",
+    "velocity",
+    "new_payee_amount",
+)
+LOG_SCALE = math.log(200.0)
+"""An amount this many times the usual one is as unusual as a feature gets."""
+LOG_HOUR = math.log(500.0)  # an hour this rare for the account saturates the feature
+LOG1P90 = math.log1p(90.0)
+ZERO_HOURS = (0,) * 24
+REMOTE = frozenset({"mobile", "online", "atm"})
+"""Channels without a teller checking the customer: only there are novelties a takeover sign."""
+SESSION = 6 * HOUR
+"""Activity this close to the previous one continues its session (and keeps its idle time)."""
+
+
+def log_cny(amount: Decimal, currency: str) -> float:
+    return math.log(max(float(amount) * CNY_PER_UNIT.get(currency, 1.0), 0.01))
+
+
+def clip01(value: float) -> float:
+    return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
+
+
+def counterparty_hash(counterparty: str) -> int:
+    return zlib.crc32(counterparty.encode())
+
+
+class AccountPopulation:
+    """What every account of a partition does: debit hours and amounts per channel."""
+
+    def __init__(self, home: str = "CN") -> None:
+        self.home = home
+        self.hours = Histogram(0.0, 1.0, 24)
+        self.amounts: dict[str, Histogram] = {}
+        self.first: float | None = None
+        self.countries: dict[str, int] = {}
+
+    def country_share(self, country: str) -> float:
+        """Share of learned foreign debits that went to ``country`` (smoothed)."""
+        return (self.countries.get(country, 0) + 1) / (sum(self.countries.values()) + 20)
+
+    def observe(self, moment: float) -> None:
+        if self.first is None:
+            self.first = moment
+
+    def learn(self, event: Transaction) -> None:
+        self.hours.add(event.occurred_at.hour)
+        hist = self.amounts.setdefault(_peer_group(event), Histogram(0.0, 0.25, 80))
+        hist.add(log_cny(event.amount, event.currency))
+        country = event.counterparty_country
+        home = self.home
+        if country not in (None, home) and (country in self.countries or len(self.countries) < 250):
+            self.countries[country] = self.countries.get(country, 0) + 1
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "home": self.home,
+            "hours": self.hours.to_state(),
+            "amounts": {k: v.to_state() for k, v in sorted(self.amounts.items())},
+            "first": self.first,
+            "countries": dict(sorted(self.countries.items())),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> AccountPopulation:
+        pop = cls(state["home"])
+        pop.hours = Histogram.from_state(state["hours"])
+        pop.amounts = {k: Histogram.from_state(v) for k, v in state["amounts"].items()}
+        pop.first = state["first"]
+        pop.countries = {k: int(v) for k, v in state["countries"].items()}
+        return pop
+
+
+def _excess(amount: float, usual: float | None) -> float:
+    """How far a log amount exceeds a usual one, 1 at :data:`LOG_SCALE` (0 when unknown)."""
+    return 0.0 if usual is None else clip01((amount - usual) / LOG_SCALE)
+
+
+def _peer_group(event: Transaction) -> str:
+    """Peers are accounts of the same type on the same channel (``individual:mobile``)."""
+    return f"{event.account_type}:{event.channel}"
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _usual_amounts(profile: Mapping[str, Any], channel: str) -> list[float] | None:
+    own = profile.get("amt", {})
+    if len(own.get(channel, ())) >= 3:
+        return list(own[channel])
+    every = [v for ring in own.values() for v in ring]
+    return every if len(every) >= 3 else None
+
+
+def account_features(
+    profile: Mapping[str, Any] | None, event: Transaction, pop: AccountPopulation, home: str = "CN"
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Features in [0, 1] (higher is more unusual) and the raw details that explain them."""
+    profile = profile or {}
+    moment = event.occurred_at.timestamp()
+    n = int(profile.get("n", 0))
+    amount = log_cny(event.amount, event.currency)
+    usual = _usual_amounts(profile, event.channel)
+    usual_p90 = _quantile(usual, 0.9) if usual else None
+    usual_p50 = _quantile(usual, 0.5) if usual else None
+    peers = pop.amounts.get(_peer_group(event))
+    peers_p90 = peers.cached_quantile(0.9) if peers and peers.total >= 50 else None
+    at = event.occurred_at
+    hours = profile.get("hours") or ZERO_HOURS
+    pop_share = (pop.hours.counts[at.hour] + 1) / (pop.hours.total + 24)
+    p_hour = (hours[at.hour] + 4 * pop_share) / (n + 4)  # the hours histogram sums to n
+    cp = event.counterparty_account
+    country = event.counterparty_country
+    idle_days = _idle_days(profile, moment, pop.first)
+    remote = event.channel in REMOTE
+    recent = [t for t in profile.get("recent", ()) if moment - t <= HOUR]
+    features = {
+        "amount_vs_usual": _excess(amount, usual_p90),
+        "amount_vs_peers": _excess(amount, peers_p90),
+        "hour_rarity": clip01(-math.log(p_hour) / LOG_HOUR),
+        "new_channel": float(remote and n >= 3 and event.channel not in profile.get("amt", {})),
+        "new_counterparty": float(
+            remote
+            and n >= 1
+            and cp is not None
+            and counterparty_hash(cp) not in profile.get("cps", ())
+        ),
+        "new_country": _new_country(profile, country, home, pop) if remote else 0.0,
+        "dormancy": clip01(math.log1p(idle_days) / LOG1P90),
+        "velocity": clip01(len(recent) / 4.0),
+    }
+    # A large amount to a payee the account never paid: the classic sign of a taken-over or
+    # drained account (an account without history has no known payee).
+    new_payee = remote and cp is not None and (n == 0 or features["new_counterparty"] > 0)
+    large = features["amount_vs_usual"] if usual_p90 is not None else features["amount_vs_peers"]
+    features["new_payee_amount"] = large if new_payee else 0.0
+    details = {
+        "amount_cny": math.exp(amount),
+        "usual_p50": math.exp(usual_p50) if usual_p50 is not None else None,
+        "usual_p90": math.exp(usual_p90) if usual_p90 is not None else None,
+        "peers_p90": math.exp(peers_p90) if peers_p90 is not None else None,
+        "hour": f"{at.hour:02d}:{at.minute:02d}",
+        "usual_hours": hours,
+        "channel": event.channel,
+        "usual_channels": profile.get("amt", {}),
+        "country": country,
+        "country_share": pop.country_share(country) if country else None,
+        "idle_days": idle_days,
+        "debits_last_hour": len(recent) + 1,
+        "history": n,
+    }
+    return features, details
+
+
+def _new_country(
+    profile: Mapping[str, Any], country: str | None, home: str, pop: AccountPopulation
+) -> float:
+    """A foreign country new to the account, graded by how rarely anyone pays there."""
+    if country is None or country == home or country in profile.get("countries", ()):
+        return 0.0
+    return clip01(0.25 - math.log(pop.country_share(country)) / math.log(1000.0))
+
+
+def _idle_days(profile: Mapping[str, Any], moment: float, first: float | None) -> float:
+    """Days of quiet before the current session (since the stream began for a new account)."""
+    last = profile.get("last")
+    if last is None:
+        return max(0.0, (moment - (moment if first is None else first)) / DAY)
+    if moment - float(last) <= SESSION:
+        return float(profile.get("idle", 0.0))
+    return max(0.0, (moment - float(last)) / DAY)
+
+
+def observe_account(
+    profile: Mapping[str, Any] | None, event: Transaction, first: float | None = None
+) -> dict[str, Any]:
+    """The profile after any activity, learned or not: last activity and recent debits move."""
+    new = dict(profile or {})
+    moment = event.occurred_at.timestamp()
+    new["idle"] = round(_idle_days(new, moment, first), 3)
+    new["last"] = max(float(new.get("last", moment)), moment)
+    if event.direction == "debit":
+        new["recent"] = [*[t for t in new.get("recent", ()) if moment - t <= HOUR][-8:], moment]
+    return new
+
+
+def learn_account(profile: Mapping[str, Any] | None, event: Transaction) -> dict[str, Any]:
+    """A new profile with the debit ``event`` learned (call after :func:`observe_account`)."""
+    new = dict(profile or {})
+    new["n"] = int(new.get("n", 0)) + 1
+    amt = {k: list(v) for k, v in new.get("amt", {}).items()}
+    ring = amt.setdefault(event.channel, [])
+    ring.append(round(log_cny(event.amount, event.currency), 4))
+    amt[event.channel] = ring[-RING:]
+    new["amt"] = amt
+    hours = list(new.get("hours") or [0] * 24)
+    hours[event.occurred_at.hour] += 1
+    new["hours"] = hours
+    if event.counterparty_account is not None:
+        code = counterparty_hash(event.counterparty_account)
+        cps = [c for c in new.get("cps", ()) if c != code]
+        new["cps"] = [*cps, code][-MAX_CPS:]
+    country = event.counterparty_country
+    if country is not None and country not in new.get("countries", ()):
+        new["countries"] = [*new.get("countries", ()), country][-MAX_COUNTRIES:]
+    return new

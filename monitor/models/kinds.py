@@ -1,0 +1,153 @@
+"""What differs between the entity kinds a model watches: keys, features, profiles, population.
+
+An :class:`EntityKind` tells the generic :class:`~monitor.models.stage.ModelStage` which events
+it keys, how to turn an event and the entity's profile into features, and how to update the
+profile and the partition's population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from monitor.events import OperatorAction, Transaction
+from monitor.models.account_profile import (
+    ACCOUNT_FEATURES,
+    AccountPopulation,
+    account_features,
+    learn_account,
+    observe_account,
+)
+from monitor.models.operator_profile import (
+    OPERATOR_FEATURES,
+    OperatorPopulation,
+    learn_operator,
+    observe_operator,
+    operator_features,
+)
+
+__all__ = ["KINDS", "AccountKind", "EntityKind", "OperatorKind"]
+
+Event = Transaction | OperatorAction
+Profile = Mapping[str, Any] | None
+
+
+class EntityKind(Protocol):
+    entity: str
+    features: tuple[str, ...]
+
+    def key_for(self, event: Event) -> str | None: ...
+
+    def scored(self, event: Event, profile: Profile) -> bool: ...
+
+    def new_population(self) -> Any: ...
+
+    def load_population(self, state: Mapping[str, Any]) -> Any: ...
+
+    def features_of(
+        self, profile: Profile, event: Event, pop: Any
+    ) -> tuple[dict[str, float], dict[str, Any]]: ...
+
+    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]: ...
+
+    def learn(
+        self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+def _txn(event: Event) -> Transaction:
+    if not isinstance(event, Transaction):
+        raise TypeError(f"the account models key transactions, not {event.kind}")
+    return event
+
+
+def _action(event: Event) -> OperatorAction:
+    if not isinstance(event, OperatorAction):
+        raise TypeError(f"the operator models key operator actions, not {event.kind}")
+    return event
+
+
+class AccountKind:
+    """Debits of an account: one scored event per ``txn_id`` (its first status), no reversals."""
+
+    entity: str = "account"
+    features: tuple[str, ...] = ACCOUNT_FEATURES
+
+    def __init__(self, home_country: str = "CN") -> None:
+        self.home_country = home_country
+
+    def key_for(self, event: Event) -> str | None:
+        return event.account_id if isinstance(event, Transaction) else None
+
+    def scored(self, event: Event, profile: Profile) -> bool:
+        if not isinstance(event, Transaction) or event.direction != "debit":
+            return False
+        if event.status == "reversed":
+            return False
+        return event.txn_id not in (profile or {}).get("txns", ())
+
+    def new_population(self) -> AccountPopulation:
+        return AccountPopulation(self.home_country)
+
+    def load_population(self, state: Mapping[str, Any]) -> AccountPopulation:
+        return AccountPopulation.from_state(state)
+
+    def features_of(
+        self, profile: Profile, event: Event, pop: Any
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return account_features(profile, _txn(event), pop, self.home_country)
+
+    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]:
+        event = _txn(event)
+        pop.observe(event.occurred_at.timestamp())
+        new = observe_account(profile, event, pop.first)
+        if event.direction == "debit" and event.status != "reversed":
+            kept = [t for t in new.get("txns", ()) if t != event.txn_id]
+            new["txns"] = [*kept, event.txn_id][-4:]
+        return new
+
+    def learn(
+        self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        pop.learn(_txn(event))
+        return learn_account(profile, _txn(event))
+
+
+class OperatorKind:
+    """Every action of an operator."""
+
+    entity: str = "operator"
+    features: tuple[str, ...] = OPERATOR_FEATURES
+
+    def key_for(self, event: Event) -> str | None:
+        return event.operator_id if isinstance(event, OperatorAction) else None
+
+    def scored(self, event: Event, profile: Profile) -> bool:
+        return isinstance(event, OperatorAction)
+
+    def new_population(self) -> OperatorPopulation:
+        return OperatorPopulation()
+
+    def load_population(self, state: Mapping[str, Any]) -> OperatorPopulation:
+        return OperatorPopulation.from_state(state)
+
+    def features_of(
+        self, profile: Profile, event: Event, pop: Any
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        return operator_features(profile, _action(event), pop)
+
+    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]:
+        return observe_operator(profile, _action(event), pop)
+
+    def learn(
+        self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        count = int(details["count_last_hour"])
+        pop.learn(_action(event))
+        return learn_operator(profile, _action(event), count)
+
+
+KINDS: dict[str, type[AccountKind] | type[OperatorKind]] = {
+    "account": AccountKind,
+    "operator": OperatorKind,
+}

@@ -1,0 +1,233 @@
+"""The engine's keyed stage for anomaly models, one per entity kind.
+
+Conventions
+-----------
+- Per-entity profiles live under the entity's key in the stage's state mapping and are written
+  back on every event (``state[key] = new``), never mutated in place.
+- The partition's model (population statistics, scorer, calibrator) is kept live in memory and
+  snapshotted into the same mapping under ``partition_key(partition, "model")`` every
+  ``snapshot_every`` scored events, with a version header. A stage restored from a snapshot
+  scores the next event exactly as the uninterrupted stage would.
+- Score first, then learn; an event whose score reaches the threshold is not learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from monitor.events import OperatorAction, Transaction
+from monitor.findings import Finding
+from monitor.models.config import ModelConfig
+from monitor.models.evidence import accumulate, remember
+from monitor.models.explain import explain_features, hour_span, top_features
+from monitor.models.kinds import AccountKind, EntityKind, OperatorKind
+from monitor.models.meta import MODEL_META, REASONS
+from monitor.models.quantile import Calibrator, TailQuantile
+from monitor.models.scorers import build_scorer, load_scorer
+from monitor.models.state import ExplainingScorer, ModelStateError, Scorer, check_state
+
+if TYPE_CHECKING:
+    from monitor.models.artifact import Artifact
+
+__all__ = ["ModelStage", "PartitionModel", "model_key"]
+
+Event = Transaction | OperatorAction
+StateMap = MutableMapping[str, Any]
+
+
+def model_key(partition: int) -> str:
+    """Where a partition's model snapshot lives (see :func:`monitor.engine.partition_key`)."""
+    return f"#{partition}:model"  # the format of monitor.engine.partition_key, which imports rules
+
+
+class PartitionModel:
+    """Everything a partition learns beyond single entities: population, scorer, calibrator."""
+
+    def __init__(self, config: ModelConfig, kind: EntityKind) -> None:
+        self.population: Any = kind.new_population()
+        self.scorer: Scorer = build_scorer(config, kind.features)
+        self.calibrator = Calibrator(
+            alerts_per_day=config.alerts_per_day,
+            warmup=config.warmup,
+            warmup_days=config.warmup_days,
+        )
+        self.reference = TailQuantile(keep=128, epoch=5_000)
+        self.scored = 0
+
+    def reference_level(self) -> float:
+        """The 99th percentile of recent scores: evidence above it carries over."""
+        return self.reference.quantile(0.01) if self.reference.count >= 1_000 else float("inf")
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "kind": "partition_model",
+            "population": self.population.to_state(),
+            "scorer": self.scorer.to_state(),
+            "calibrator": self.calibrator.to_state(),
+            "reference": self.reference.to_state(),
+            "scored": self.scored,
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], config: ModelConfig, kind: EntityKind
+    ) -> PartitionModel:
+        check_state(state, "partition_model", 1)
+        model = cls.__new__(cls)
+        model.population = kind.load_population(state["population"])
+        model.scorer = load_scorer(state["scorer"])
+        model.calibrator = Calibrator.from_state(state["calibrator"])
+        model.reference = TailQuantile.from_state(state["reference"])
+        model.scored = int(state["scored"])
+        return model
+
+
+class ModelStage:
+    """Scores one entity kind's events against their profiles; a ``KeyedStage`` for the engine.
+
+    One stage serves one state mapping (it keeps the live models of that mapping's partitions).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.kind: EntityKind = (
+            AccountKind(config.home_country) if config.entity == "account" else OperatorKind()
+        )
+        self.name = f"model_{config.entity}"
+        self.meta = MODEL_META[config.entity]
+        self._models: dict[int, PartitionModel] = {}
+        self.last_score: float | None = None
+        """The score (evidence) of the event just processed, ``None`` if it was not scored."""
+        self.last_features: Mapping[str, float] | None = None
+        """Its features (for evaluation, plots and offline training)."""
+
+    def key_for(self, event: Event) -> str | None:
+        return self.kind.key_for(event)
+
+    def model(self, state: Mapping[str, Any], partition: int = 0) -> PartitionModel:
+        found = self._models.get(partition)
+        if found is None:
+            saved = state.get(model_key(partition))
+            found = (
+                PartitionModel.from_state(saved, self.config, self.kind)
+                if saved is not None
+                else PartitionModel(self.config, self.kind)
+            )
+            self._models[partition] = found
+        return found
+
+    def seed_forest(self, artifact: Artifact, partition: int = 0) -> None:
+        """Start an IsolationForest scorer from an offline-trained forest of this entity kind."""
+        from monitor.models.iforest import IsolationForestScorer  # scikit-learn on demand
+
+        forest = artifact.forests.get(self.config.entity)
+        scorer = self.model({}, partition).scorer
+        if forest is None or not isinstance(scorer, IsolationForestScorer):
+            return
+        if artifact.features.get(self.config.entity) != tuple(self.kind.features):
+            raise ModelStateError("the artefact was trained on other features")
+        scorer.use_forest(forest)
+
+    def snapshot(self, state: StateMap, partition: int | None = None) -> None:
+        """Write the live model of ``partition`` (or of every partition) into ``state``."""
+        for number, model in self._models.items():
+            if partition is None or number == partition:
+                state[model_key(number)] = model.to_state()
+
+    def forget(self, partition: int) -> None:
+        """Drop the live model of a partition this worker no longer owns (after a rebalance).
+
+        The next event of the partition restores it from the latest snapshot in the state.
+        """
+        self._models.pop(partition, None)
+
+    def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
+        model = self.model(state, partition)
+        profile = state.get(key)
+        self.last_score = self.last_features = None
+        if not self.kind.scored(event, profile):
+            state[key] = self.kind.observe(profile, event, model.population)
+            return []
+        x, details = self.kind.features_of(profile, event, model.population)
+        moment = event.occurred_at.timestamp()
+        raw = model.scorer.score_one(x)
+        level = model.reference_level()
+        half_life = self.config.evidence_half_life
+        score = accumulate(profile or {}, raw, moment, reference=level, half_life=half_life)
+        self.last_score = score
+        self.last_features = x
+        threshold = model.calibrator.threshold()
+        model.calibrator.update(score, moment, key)
+        model.reference.update(raw)
+        new = remember(
+            self.kind.observe(profile, event, model.population), score, moment, reference=level
+        )
+        findings: list[Finding] = []
+        if score >= threshold:
+            if moment >= float(new.get("alerted_until", float("-inf"))):
+                found = self._finding(key, event, model.scorer, x, details, (score, threshold))
+                findings.append(found)
+                new["alerted_until"] = moment + self.config.cooldown_seconds
+        else:
+            new = self.kind.learn(new, event, model.population, details)
+            model.scorer.learn_one(x)
+        state[key] = new
+        model.scored += 1
+        if model.scored % self.config.snapshot_every == 0:
+            state[model_key(partition)] = model.to_state()
+        return findings
+
+    def _finding(
+        self,
+        key: str,
+        event: Event,
+        scorer: Scorer,
+        x: Mapping[str, float],
+        details: Mapping[str, Any],
+        levels: tuple[float, float],
+    ) -> Finding:
+        score, threshold = levels
+        if isinstance(scorer, ExplainingScorer):
+            names = top_features(scorer.contributions(x), floor=2.0)
+        else:
+            names = top_features(x)
+        why_en, why_zh = explain_features(names, details)
+        values: dict[str, Any] = {
+            "score": round(score, 4),
+            "threshold": round(threshold, 4),
+            "top_features": names,
+            "why_en": why_en,
+            "why_zh": why_zh,
+            "event_id": event.event_id,
+        }
+        values.update({f"feature.{n}": round(x[n], 3) for n in names})
+        values.update({f"usual.{k}": _plain(k, v) for k, v in details.items()})
+        if isinstance(event, Transaction):
+            values.update(amount=event.amount, currency=event.currency, account_id=key)
+        return Finding(
+            meta=self.meta,
+            entity_id=key,
+            event_ids=(event.event_id,),
+            occurred_at=event.occurred_at,
+            values=values,
+            branch_id=event.branch_id,
+            reason=REASONS.get(names[0], "unusual_activity"),
+        )
+
+    def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]:
+        return []
+
+    def next_deadline(self, value: Any) -> float | None:
+        return None
+
+
+def _plain(key: str, value: Any) -> Any:
+    if key == "usual_hours":
+        return hour_span(value)
+    if key == "usual_channels":
+        return ", ".join(sorted(value))
+    if isinstance(value, float):
+        return round(value, 2)
+    return value
