@@ -45,6 +45,9 @@ app.command("eval", help="Evaluate rules and models on a labelled stream (= risk
 console = Console()
 err = Console(stderr=True)
 Lang = Literal["en", "zh-CN"]
+RulesOption = Annotated[
+    list[Path] | None, typer.Option("--rules", help="Extra rule files or folders.")
+]
 
 
 def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
@@ -173,9 +176,7 @@ def print_alerts(alerts: list[Alert], limit: int) -> None:
 @app.command("replay")
 def replay_command(
     files: Annotated[list[str], typer.Argument(help="JSONL event files, or - for stdin.")],
-    rules: Annotated[
-        list[Path] | None, typer.Option("--rules", help="Extra rule files or folders.")
-    ] = None,
+    rules: RulesOption = None,
     alerts_out: Annotated[Path | None, typer.Option(help="Write alerts as JSONL here.")] = None,
     dead_letter: Annotated[Path | None, typer.Option(help="Write dead letters here.")] = None,
     state: Annotated[
@@ -433,9 +434,7 @@ def rules_test(
 
 @app.command("worker")
 def worker_command(
-    rules: Annotated[
-        list[Path] | None, typer.Option("--rules", help="Extra rule files or folders.")
-    ] = None,
+    rules: RulesOption = None,
     loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
 ) -> None:
     """Run the real-time worker: Kafka input topics -> rules -> risk.alerts (faust-streaming)."""

@@ -54,6 +54,16 @@ class CompiledRule:
     def deadline(self, state: State) -> float | None:
         return None
 
+    def event_finding(self, key: str, event: Event, values: Mapping[str, Any]) -> Finding:
+        """A finding triggered by ``event`` alone (condition and schedule rules)."""
+        return self.finding(
+            entity_id=key,
+            event_ids=(event.event_id,),
+            occurred_at=event.occurred_at,
+            values=values,
+            branch_id=event.branch_id,
+        )
+
     def finding(
         self,
         *,

@@ -39,13 +39,7 @@ class ConditionRuleRuntime(CompiledRule):
                     "threshold": f"{line[0]} {line[1]:,.2f}",
                     "measured": f"{line[0]} {line[2]:,.2f}",
                 }
-        finding = self.finding(
-            entity_id=key,
-            event_ids=(event.event_id,),
-            occurred_at=event.occurred_at,
-            values=values,
-            branch_id=event.branch_id,
-        )
+        finding = self.event_finding(key, event, values)
         if self.meta.entity != "transaction":
             return state, [finding]
         return {"until": event.occurred_at.timestamp() + RETENTION}, [finding]

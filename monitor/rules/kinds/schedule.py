@@ -103,13 +103,7 @@ class ScheduleRuleRuntime(CompiledRule):
             "closed_because": self.calendar.why_closed(event.occurred_at, event.branch_id),
             "business_hours": f"{hours[0]:%H:%M}-{hours[1]:%H:%M}",
         }
-        finding = self.finding(
-            entity_id=key,
-            event_ids=(event.event_id,),
-            occurred_at=event.occurred_at,
-            values=values,
-            branch_id=event.branch_id,
-        )
+        finding = self.event_finding(key, event, values)
         return {"until": t + self.quiet}, [finding]
 
     def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
