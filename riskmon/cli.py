@@ -86,7 +86,7 @@ def run_replay(
     from datetime import timedelta
 
     state = load_state(state_file) if state_file else None
-    model_stages = model_stages_for(settings, models)
+    model_stages = model_stages_for(settings, models, metrics)
     engine = Engine(
         ruleset,
         state,
@@ -135,14 +135,26 @@ def run_replay(
     return stats, alerts
 
 
-def model_stages_for(settings: Settings, flag: bool = False) -> list[ModelStage]:
+def model_stages_for(
+    settings: Settings, flag: bool = False, metrics: RiskmonMetrics | None = None
+) -> list[ModelStage]:
     """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
     if not (flag or settings.models_enabled):
         return []
     from monitor.models import default_model_stages
     from riskmon.models_cli import models_config
 
-    return default_model_stages(models_config(settings.models_alerts_per_day, enabled=True))
+    stages = default_model_stages(models_config(settings.models_alerts_per_day, enabled=True))
+    if metrics is not None:
+        catalogue = metrics
+
+        def observe(scorer: str, score: float, threshold: float) -> None:
+            catalogue.observe_score(scorer, score)
+            catalogue.set_threshold(scorer, threshold)
+
+        for stage in stages:
+            stage.observer = observe
+    return stages
 
 
 def print_summary(stats: ReplayStats) -> None:
@@ -449,7 +461,7 @@ def worker_command(
         app_ = create_app(
             worker_config(settings),
             ruleset,
-            extra_stages=model_stages_for(settings),
+            extra_stages=model_stages_for(settings, metrics=metrics),
             metrics=metrics,
         )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)

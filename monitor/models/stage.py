@@ -13,7 +13,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from monitor.events import OperatorAction, Transaction
@@ -102,6 +102,8 @@ class ModelStage:
         """The score (evidence) of the event just processed, ``None`` if it was not scored."""
         self.last_features: Mapping[str, float] | None = None
         """Its features (for evaluation, plots and offline training)."""
+        self.observer: Callable[[str, float, float], None] | None = None
+        """Told ``(stage name, score, threshold)`` for every scored event; adapters feed metrics."""
 
     def key_for(self, event: Event) -> str | None:
         return self.kind.key_for(event)
@@ -159,6 +161,8 @@ class ModelStage:
         self.last_score = score
         self.last_features = x
         threshold = model.calibrator.threshold()
+        if self.observer is not None:
+            self.observer(self.name, score, threshold)
         model.calibrator.update(score, moment, key)
         model.reference.update(raw)
         new = remember(

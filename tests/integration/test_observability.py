@@ -37,10 +37,9 @@ from tools import services
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-# Metrics no replay can produce: Kafka consumer lag (tests/integration/test_worker_metrics.py
-# covers it) and model scores (no scorer is wired into the engine yet; their panels must parse).
-NOT_FROM_REPLAY = {"riskmon_consumer_lag_messages", "riskmon_model_score_bucket"}
-NOT_FROM_REPLAY |= {"riskmon_model_threshold"}
+# The one metric no replay can produce: Kafka consumer lag (test_worker_metrics.py covers it).
+# Model scores and thresholds come from the replay's anomaly models (--models).
+NOT_FROM_REPLAY = {"riskmon_consumer_lag_messages"}
 BAD_LINES = ("{not json", '{"kind": "transaction", "event_id": "x"}')
 CHUNKS = 20
 
@@ -89,6 +88,7 @@ def run(
     argv = [
         sys.executable, "-m", "riskmon.cli", "replay", "-", "--alerts-out", str(alerts_out),
         "--dead-letter", str(dead_out), "--metrics-port", str(port), "--metrics-linger", "600",
+        "--models",
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(

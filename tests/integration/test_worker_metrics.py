@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fixtures_kafka import broker_tool
 from fixtures_services import PrometheusFactory
-from prom_harness import dashboard_exprs, fast_rules, metric_names, query, value, wait_for
+from prom_harness import dashboard_exprs, fast_rules, query, value, wait_for
 from stream_harness import Pipeline, WorkerProcess
 
 from monitor.events import encode_event
@@ -22,8 +22,6 @@ from monitor.simulator import SimConfig, simulate
 from tools import services
 
 pytestmark = [pytest.mark.kafka, pytest.mark.services, pytest.mark.slow]
-
-NO_SCORER_YET = {"riskmon_model_score_bucket", "riskmon_model_threshold"}
 
 
 def test_worker_metrics_in_prometheus(
@@ -38,7 +36,9 @@ def test_worker_metrics_in_prometheus(
     pipe = Pipeline(kafka_bootstrap, tmp_path)
     pipe.create_topics(broker_tool)
     port = services.free_port()
-    worker = WorkerProcess(pipe, "metrics", RISKMON_METRICS_PORT=str(port)).start()
+    worker = WorkerProcess(
+        pipe, "metrics", RISKMON_METRICS_PORT=str(port), RISKMON_MODELS_ENABLED="true"
+    ).start()
     try:
         prom = prometheus_factory([f"127.0.0.1:{port}"], [fast_rules(tmp_path / "rules.yml")]).url
         wait_for("the worker's first scrape", lambda: _up(prom, worker), 90)
@@ -69,11 +69,7 @@ def test_worker_metrics_in_prometheus(
             assert query(prom, f'riskmon_watermark_lag_seconds{{stage="{stage}"}}'), stage
             assert query(prom, f'riskmon_state_entries{{stage="{stage}"}}'), stage
             assert query(prom, f'riskmon_batch_processing_seconds_count{{stage="{stage}"}} > 0')
-        empty = [
-            f"{where}: {expr}"
-            for where, expr in dashboard_exprs()
-            if not query(prom, expr) and not metric_names(expr) & NO_SCORER_YET
-        ]
+        empty = [f"{where}: {expr}" for where, expr in dashboard_exprs() if not query(prom, expr)]
         assert not empty, "\n".join(empty)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             text = response.read()
