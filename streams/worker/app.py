@@ -96,8 +96,8 @@ def create_app(
     input_names = (config.topic_transactions, config.topic_operator_actions)
 
     @app.agent(inputs, name=f"{config.app_id}-decode")
-    async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks take_events
-        async for batch in stream.take_events(config.batch_size, within=config.batch_within):
+    async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
+        async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[str]]] = {}
             seen = []
@@ -109,6 +109,7 @@ def create_app(
             # Progress is reported (in ticks) only once the batch's events are on their way.
             for topic, partition, offset, moment in seen:
                 sources.processed(topic, partition, offset, moment)
+            await _ack(stream, batch)
             if metrics is not None:
                 metrics.batch_processing.labels("decode").observe(time.perf_counter() - begin)
 
@@ -233,9 +234,9 @@ def _stage_agent(
     timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
 
     @app.agent(topic, name=f"{config.app_id}-stage-{stage.name}")
-    async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks take_events
+    async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         nonlocal assigned
-        async for batch in stream.take_events(config.batch_size, within=config.batch_within):
+        async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             now = app.consumer.assignment()
             owned = {tp.partition for tp in now if tp.topic == topic_name}
             if owned != assigned:
@@ -251,11 +252,24 @@ def _stage_agent(
                     timer.observe(time.perf_counter() - started)
             await _emit(findings, renderer, alerts_topic, metrics)
             overlay.commit(_partition_context(batch, config.partitions))
+            await _ack(stream, batch)
             if metrics is not None:
                 metrics.batch_processing.labels(stage.name).observe(time.perf_counter() - begin)
 
     del run  # registered on the app by the decorator
     return ObservedStage(stage.name, runner, state)
+
+
+async def _ack(stream: Any, batch: Sequence[faust.EventT[bytes]]) -> None:
+    """Ack a batch once it is fully done, so only then may its offsets be committed.
+
+    ``take_events`` acks a batch in a ``finally``, even when faust cancels the agent halfway through
+    it at shutdown; a graceful stop then committed offsets of events whose state was never written
+    (seen as a wrong "missing review" after a takeover). ``noack_take`` plus this explicit ack
+    leaves an interrupted batch unacknowledged, so the next owner processes it again.
+    """
+    for event in batch:
+        await stream.ack(event)
 
 
 def _handle(event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay) -> list[Finding]:

@@ -3,14 +3,17 @@
 A stage partition receives events re-keyed from every input partition, and Kafka consumers read
 input partitions unevenly (a bulk load may run hours of event time ahead on one partition). So a
 stage's watermark is not "the largest event time seen" but, as in Flink, the minimum over the
-*sources* (input topic partitions) that still have unread data:
+*sources* (input topic partitions):
 
 - every few seconds each worker's decoder sends a *tick* to every stage partition reporting, for
   each input partition it owns, its event-time progress, whether it has read up to the partition's
   high watermark, and whether it has been idle for ``idle_after`` seconds;
-- a stage partition's watermark is ``min(progress of lagging sources) - lateness``; when no source
-  lags it is ``max(progress) - lateness``; when every source is caught up and idle it is
-  ``max(progress)``: exactly replay's end-of-input flush.
+- a stage partition's watermark is ``min(progress of every source) - lateness``; when every
+  source is caught up *and* idle it is ``max(progress)``: exactly replay's end-of-input flush.
+  No single source is ever left out for looking idle: during a bulk load an empty partition looks
+  idle until its first events arrive, and leaving it out fired review deadlines before their
+  approvals were read. The price: an input partition that never receives data holds deadlines
+  back until the whole input goes quiet (use no more partitions than keys spread over).
 
 Nothing advances until every input partition has been reported at least once.
 """
@@ -142,17 +145,15 @@ class SourceClock:
         wanted = {f"{t}:{p}" for t, n in self.expected.items() for p in range(n)}
         if not wanted or not wanted <= self.reports.keys():
             return None
-        known = [self.reports[name] for name in wanted]
-        stale = {n for n in wanted if now - self.received[n] > self.stale_after}
-        lagging = [
-            self.reports[n].progress for n in wanted if not self.reports[n].caught_up or n in stale
-        ]
-        top = max(r.progress for r in known)
-        if lagging:
-            return min(min(lagging), top) - self.lateness
-        if all(r.idle for r in known):
-            return top
-        return top - self.lateness
+        reports = [self.reports[n] for n in wanted]
+        top = max(r.progress for r in reports)
+        fresh = all(now - self.received[n] <= self.stale_after for n in wanted)
+        if fresh and all(r.caught_up and r.idle for r in reports):
+            return top  # the whole input is quiet: flush, like replay's end of input
+        # Otherwise every source holds the watermark back, even one that looks caught up or idle
+        # now: its older events may still be on their way (a bulk load reaches partitions at
+        # different moments, and an empty partition is "idle" until its first event arrives).
+        return min(r.progress for r in reports) - self.lateness
 
 
 def encode_tick(reports: Mapping[str, SourceReport], partitions: Mapping[str, int]) -> bytes:

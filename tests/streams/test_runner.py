@@ -45,17 +45,45 @@ def test_no_watermark_until_every_source_reported() -> None:
     assert clock.watermark(now=0) == 900 - 60  # the slowest lagging source holds it back
 
 
-def test_caught_up_sources_do_not_hold_the_watermark_back() -> None:
+def test_every_source_holds_the_watermark_until_the_whole_input_is_quiet() -> None:
     clock = SourceClock(lateness=60, stale_after=10)
     clock.update(
-        {"tx:0": report(1000, True), "tx:1": report(5000), "op:0": report(100, True)}, PARTS, 0
+        {"tx:0": report(1000, True), "tx:1": report(5000), "op:0": report(100, True, True)},
+        PARTS,
+        0,
     )
-    assert clock.watermark(0) == 5000 - 60
-    clock.update({"tx:1": report(6000, True)}, PARTS, 1)
-    assert clock.watermark(1) == 6000 - 60  # all caught up but busy: keep the lateness
-    everyone_idle = {n: report(p, True, True) for n, p in [("tx:0", 1), ("tx:1", 1), ("op:0", 1)]}
-    clock.update(everyone_idle, PARTS, 2)
-    assert clock.watermark(2) == 6000  # caught up and idle: flush like replay's end of input
+    # op:0 looks caught up and idle, but more of its events may still arrive: it holds too.
+    assert clock.watermark(0) == 100 - 60
+    clock.update({"tx:0": report(1000, True, True), "op:0": report(2000, True, True)}, PARTS, 1)
+    assert clock.watermark(1) == 1000 - 60
+    quiet = {n: report(p, True, True) for n, p in [("tx:0", 1), ("tx:1", 6000), ("op:0", 1)]}
+    clock.update(quiet, PARTS, 2)
+    assert clock.watermark(2) == 6000  # caught up and idle everywhere: flush like replay
+
+
+def test_an_empty_partition_does_not_let_a_bulk_load_fire_deadlines() -> None:
+    # Before the load reaches op:0 it is empty, caught up and idle; tx is already hours ahead.
+    clock = SourceClock(lateness=300, stale_after=10)
+    never = float("-inf")
+    clock.update(
+        {"tx:0": report(7200), "tx:1": report(7200, True), "op:0": report(never, True, True)},
+        PARTS,
+        0,
+    )
+    assert clock.watermark(0) == never
+
+
+def test_a_bulk_load_cannot_run_a_deadline_past_a_slow_partition() -> None:
+    # The producer wrote tx fast and op slowly; op:0 looks caught up for an instant while its
+    # approval at t=600 is not yet written. The watermark must stay below the deadline (1800).
+    clock = SourceClock(lateness=300, stale_after=10)
+    clock.update(
+        {"tx:0": report(7200, True), "tx:1": report(7200, True), "op:0": report(500, True)},
+        PARTS,
+        0,
+    )
+    watermark = clock.watermark(0)
+    assert watermark is not None and watermark < 1800
 
 
 def test_a_silent_reporter_counts_as_lagging() -> None:
