@@ -13,7 +13,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -240,11 +240,11 @@ class Engine:
             findings.extend(self._advance(index, last))
         return [self.renderer.render(f) for f in findings]
 
-    def pending(self) -> Iterator[tuple[str, str]]:
-        """``(stage, key)`` of every entity with state (for inspection and metrics)."""
-        for stage in self.stages:
-            for key in self.state[stage.name]:
-                yield stage.name, key
+    def pending_deadlines(self) -> dict[str, int]:
+        """Keys with a pending deadline, per stage (the deadline queues' sizes; no state scan)."""
+        return {
+            stage.name: len(queue) for stage, queue in zip(self.stages, self._timers, strict=True)
+        }
 
     def _schedule(self, index: int, key: str, value: Any) -> None:
         self._timers[index].schedule(key, self.stages[index].next_deadline(value))

@@ -11,7 +11,6 @@ Conventions
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -164,8 +163,3 @@ def decode_event(raw: bytes | str) -> Transaction | OperatorAction:
 def encode_event(event: Transaction | OperatorAction) -> str:
     """Encode an event as one compact JSON line (amount as a decimal string)."""
     return event.model_dump_json(exclude_none=True)
-
-
-def event_time(event: Transaction | OperatorAction) -> datetime:
-    """The event time, the only clock the core knows."""
-    return event.occurred_at

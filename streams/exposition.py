@@ -83,13 +83,13 @@ class EngineGauges:
             self.interval = max(self.base, (self._last - now) / self.budget)
 
     def update(self) -> None:
-        """Entries, pending deadlines and watermark lag of every stage (O(state))."""
+        """Entries, pending deadlines and watermark lag of every stage."""
         marks = self.engine.watermarks
         wall = time.time()
+        pending = self.engine.pending_deadlines()
         for stage in self.engine.stages:
             mapping = self.engine.state[stage.name]
-            pending = sum(stage.next_deadline(value) is not None for value in mapping.values())
             self.metrics.state_entries.labels(stage.name).set(len(mapping))
-            self.metrics.deadlines_pending.labels(stage.name).set(pending)
+            self.metrics.deadlines_pending.labels(stage.name).set(pending[stage.name])
             if stage.name in marks:
                 self.metrics.watermark_lag.labels(stage.name).set(wall - marks[stage.name])

@@ -206,3 +206,27 @@ def test_alerts_are_masked_and_carry_pack_identity() -> None:
     assert alert.pack_version == "riskmon-large-transfers@1.0.0"
     zh = Engine(RULES, language="zh-CN").process(event)[0]
     assert "大额现金" in zh.message and zh.alert_id == alert.alert_id
+
+
+def test_pending_deadlines_equal_a_scan_of_the_state() -> None:
+    engine = Engine(RULES)
+    for event in LATE_CASE:
+        engine.process(event)
+        scanned = {
+            stage.name: sum(
+                stage.next_deadline(value) is not None
+                for value in engine.state[stage.name].values()
+            )
+            for stage in engine.stages
+        }
+        assert engine.pending_deadlines() == scanned
+    # Watermark 09:59 (last event 10:04 minus lateness): T9's approvals still await judgement
+    # and T8's review is still awaited.
+    assert engine.pending_deadlines()["transaction"] == 2
+    engine.flush()  # decides T9; its "done" marker keeps a retention deadline, still counted
+    assert engine.pending_deadlines() == {
+        stage.name: sum(
+            stage.next_deadline(value) is not None for value in engine.state[stage.name].values()
+        )
+        for stage in engine.stages
+    }

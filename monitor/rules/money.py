@@ -46,6 +46,3 @@ class Threshold:
         if measured is None:
             return None
         return self.convert_to, self.amounts[self.convert_to], measured
-
-    def describe(self) -> str:
-        return " / ".join(f"{cur} {amt:,.0f}" for cur, amt in self.amounts.items())
