@@ -144,7 +144,12 @@ def model_stages_for(
     from monitor.models import default_model_stages
     from riskmon.models_cli import models_config
 
-    stages = default_model_stages(models_config(settings.models_alerts_per_day, enabled=True))
+    config = models_config(
+        settings.models_alerts_per_day,
+        enabled=True,
+        alerts_per_10k=settings.models_alerts_per_10k,
+    )
+    stages = default_model_stages(config)
     if metrics is not None:
         catalogue = metrics
 

@@ -41,18 +41,29 @@ class EvalRun:
     warm_from: dict[str, datetime] = field(default_factory=dict)
     series: dict[str, list[tuple[datetime, float, float]]] = field(default_factory=dict)
     """entity id -> (time, score, threshold) for the entities of labelled model cases."""
+    expected_per_day: dict[str, float] = field(default_factory=dict)
+    """entity kind -> the daily alert volume its calibrator expects at the traffic seen."""
 
 
 def models_config(
-    alerts_per_day: float | None = None, scorer: str | None = None, enabled: bool = True
+    alerts_per_day: float | None = None,
+    scorer: str | None = None,
+    enabled: bool = True,
+    alerts_per_10k: float | None = None,
 ) -> ModelsConfig:
-    """The default configuration with the daily volume (per stage) and scorer overridden."""
+    """The default configuration with the alert volume (per stage) and scorer overridden.
+
+    ``alerts_per_day`` fixes the account model's daily volume (the operator model's is half);
+    ``alerts_per_10k`` sets every stage's rate per 10,000 scored events.
+    """
     base = ModelsConfig()
     stages = []
     for stage in base.stages:
         update: dict[str, Any] = {}
         if alerts_per_day is not None:
             update["alerts_per_day"] = alerts_per_day * (1.0 if stage.entity == "account" else 0.5)
+        if alerts_per_10k is not None:
+            update["alerts_per_10k"] = alerts_per_10k
         if scorer is not None:
             update["scorer"] = scorer
         stages.append(ModelConfig.model_validate(stage.model_dump() | update))
@@ -87,6 +98,9 @@ def run_models(
             _record(run, stage, event, engine.state[stage.name], watch)
     run.alerts.extend(engine.flush())
     run.seconds = time.perf_counter() - started
+    for stage in stages:
+        calibrator = stage.model(engine.state[stage.name]).calibrator
+        run.expected_per_day[stage.config.entity] = calibrator.expected_per_day
     return run
 
 
@@ -205,7 +219,12 @@ def eval_command(
     seed: int = 7,
     inject_rate: float = 1.0,
     alerts_per_day: Annotated[
-        float | None, typer.Option(help="Expected account-model alerts per day (operator: half).")
+        float | None,
+        typer.Option(help="Fix the account model's alerts per day (operator: half)."),
+    ] = None,
+    alerts_per_10k: Annotated[
+        float | None,
+        typer.Option(help="Alerts per 10,000 scored events, every model (default: per model)."),
     ] = None,
     scorer: Annotated[str | None, typer.Option(help="tails, hst or iforest.")] = None,
     png: Annotated[Path, typer.Option(help="Where to write the plots.")] = Path("models-eval.png"),
@@ -217,10 +236,13 @@ def eval_command(
         raise typer.Exit(2)
     stream, cases = load_inputs(events, labels, days, branches, seed, inject_rate, customers)
     watched = [lb["entity_id"] for lb in cases if lb["category"] == "model_anomaly"]
-    run = run_models(stream, models_config(alerts_per_day, scorer), watched=watched)
+    config = models_config(alerts_per_day, scorer, alerts_per_10k=alerts_per_10k)
+    run = run_models(stream, config, watched=watched)
     alone, both = reports(run, cases)
     print_report(alone)
     print_report(both)
+    expected = ", ".join(f"{k} {v:.1f}" for k, v in sorted(run.expected_per_day.items()))
+    console.print(f"expected model alerts per day at this traffic: {expected}")
     console.print(f"replay with models: {run.events / run.seconds:,.0f} events/s")
     write_plot(png, run, cases)
     console.print(f"plots written to [bold]{png}[/]")
@@ -230,7 +252,12 @@ def eval_command(
 
 def _figures(alone: ModelReport, both: ModelReport, run: EvalRun) -> dict[str, Any]:
     rate = run.events / run.seconds if run.seconds else 0.0
-    return {"models": alone.to_dict(), "rules+models": both.to_dict(), "events_per_s": rate}
+    return {
+        "models": alone.to_dict(),
+        "rules+models": both.to_dict(),
+        "events_per_s": rate,
+        "expected_per_day": run.expected_per_day,
+    }
 
 
 @models_app.command("train")

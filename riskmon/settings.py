@@ -35,8 +35,10 @@ class Settings(BaseSettings):
 
     models_enabled: bool = False
     """Run the online anomaly models (``model_anomaly`` alerts) beside the rules."""
+    models_alerts_per_10k: float | None = None
+    """Model alerts per 10,000 scored events, every model (default: account 1.0, operator 2.5)."""
     models_alerts_per_day: float | None = None
-    """Expected model alerts per day per account-model partition (operators: half); calibrates."""
+    """Fix the daily volume per account-model partition instead (operators: half)."""
 
     alert_store_url: str = "sqlite:///riskmon-alerts.db"
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""

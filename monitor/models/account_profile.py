@@ -52,6 +52,7 @@ ACCOUNT_FEATURES = (
     "dormancy",
     "velocity",
     "new_payee_amount",
+    "dormant_amount",
 )
 LOG_SCALE = math.log(200.0)
 """An amount this many times the usual one is as unusual as a feature gets."""
@@ -190,6 +191,9 @@ def account_features(
     new_payee = remote and cp is not None and (n == 0 or features["new_counterparty"] > 0)
     large = features["amount_vs_usual"] if usual_p90 is not None else features["amount_vs_peers"]
     features["new_payee_amount"] = large if new_payee else 0.0
+    # A long-quiet account suddenly moving a large sum: the dormant-account typology. Ordinary
+    # customers back after a quiet spell move ordinary amounts; both factors must be high.
+    features["dormant_amount"] = large * features["dormancy"]
     details = {
         "amount_cny": math.exp(amount),
         "usual_p50": math.exp(usual_p50) if usual_p50 is not None else None,

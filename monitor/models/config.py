@@ -12,25 +12,31 @@ __all__ = ["ModelConfig", "ModelsConfig"]
 class ModelConfig(BaseModel):
     """One :class:`~monitor.models.stage.ModelStage`: an entity kind and its scorer.
 
-    ``alerts_per_day`` is the expected alert volume per partition per day of event time; the
-    threshold is the score quantile that yields it (a replay is one partition). The defaults
-    suit a partition of about 3,000 events a day (a 4-branch bank); scale them with traffic.
-    No alert before ``warmup`` scored events spanning ``warmup_days`` days. Events flagged
-    anomalous are not learned.
+    The threshold is the running score quantile that yields ``alerts_per_10k`` alerts per
+    10,000 scored events, so the alert volume follows traffic (``Calibrator.expected_per_day``
+    is the daily volume to expect; ``riskmon models eval`` prints it); ``alerts_per_day`` fixes
+    the daily volume per partition instead (a replay is one partition). No alert before ``warmup``
+    scored events spanning ``warmup_days`` days. Events flagged anomalous are not learned, and
+    events above the 99th percentile are held ``hold_seconds`` before they are.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     entity: Literal["account", "operator"]
     scorer: Literal["tails", "hst", "iforest"] = "tails"
-    alerts_per_day: float = Field(default=1.0, gt=0)
+    alerts_per_10k: float = Field(default=2.0, gt=0, le=10_000)
+    alerts_per_day: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=5_000, ge=0)
     warmup_days: float = Field(default=7.0, ge=0)
     snapshot_every: int = Field(default=10_000, ge=1)
+    hold_seconds: float = Field(default=86_400.0, ge=0)
+    """How long an unusual (top 1 %) event waits, unlearned, for an alert on its entity."""
     cooldown_seconds: float = Field(default=6 * 3600, ge=0)
     """After an alert, the same entity raises no new alert for this long."""
     evidence_half_life: float = Field(default=3600.0, gt=0)
     """How fast an entity's excess evidence fades between its events (seconds)."""
+    evidence_quantile: float = Field(default=0.03, gt=0, le=0.05)
+    """Evidence above the (1 - this) quantile of recent scores carries over to the next event."""
     seed: int = 0
     home_country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
     n_trees: int = Field(default=25, ge=1)
@@ -47,8 +53,8 @@ class ModelsConfig(BaseModel):
 
     enabled: bool = False
     stages: tuple[ModelConfig, ...] = (
-        ModelConfig(entity="account", alerts_per_day=0.5, warmup=5_000, warmup_days=14.0),
+        ModelConfig(entity="account", alerts_per_10k=1.0, warmup=5_000, warmup_days=14.0),
         ModelConfig(
-            entity="operator", alerts_per_day=0.25, warmup=1_000, warmup_days=7.0, window_size=500
+            entity="operator", alerts_per_10k=2.5, warmup=1_000, warmup_days=7.0, window_size=500
         ),
     )

@@ -3,7 +3,8 @@
 A drained account moves its balance in three to five transfers, each only somewhat unusual; an
 ordinary customer's one odd payment stands alone. The evidence of an event is its score plus
 the decayed excess of the entity's previous evidence over a reference level (the partition's
-99th percentile of scores), a CUSUM-like sum: scores below the reference never accumulate.
+97th percentile of scores by default), a CUSUM-like sum: scores below the reference never
+accumulate.
 
 >>> profile = {}
 >>> first = accumulate(profile, 5.0, 0.0, reference=3.0, half_life=3600.0)

@@ -108,6 +108,14 @@ def _dormancy(d: Mapping[str, Any]) -> tuple[str, str]:
     return f"first activity after {days} quiet days", f"沉寂 {days} 天后首次活动"
 
 
+def _dormant_amount(d: Mapping[str, Any]) -> tuple[str, str]:
+    days, amount = f"{d['idle_days']:.0f}", _money(d["amount_cny"])
+    return (
+        f"{amount} CNY moved out after {days} quiet days",
+        f"沉寂 {days} 天后转出 {amount} 元",
+    )
+
+
 def _velocity(d: Mapping[str, Any]) -> tuple[str, str]:
     n = d["debits_last_hour"]
     return f"{n} debits within an hour", f"一小时内 {n} 笔支出"
@@ -148,6 +156,7 @@ PHRASES: dict[str, Phrase] = {
     "new_country": _new_country,
     "new_payee_amount": _new_payee,
     "dormancy": _dormancy,
+    "dormant_amount": _dormant_amount,
     "velocity": _velocity,
     "rate_vs_own": _rate_own,
     "rate_vs_peers": _rate_peers,

@@ -35,6 +35,8 @@ Profile = Mapping[str, Any] | None
 class EntityKind(Protocol):
     entity: str
     features: tuple[str, ...]
+    held_details: tuple[str, ...]
+    """The details :meth:`learn` reads, kept with a held event (see ``ModelStage``)."""
 
     def key_for(self, event: Event) -> str | None: ...
 
@@ -72,6 +74,7 @@ class AccountKind:
 
     entity: str = "account"
     features: tuple[str, ...] = ACCOUNT_FEATURES
+    held_details: tuple[str, ...] = ()
 
     def __init__(self, home_country: str = "CN") -> None:
         self.home_country = home_country
@@ -118,6 +121,7 @@ class OperatorKind:
 
     entity: str = "operator"
     features: tuple[str, ...] = OPERATOR_FEATURES
+    held_details: tuple[str, ...] = ("count_last_hour",)
 
     def key_for(self, event: Event) -> str | None:
         return event.operator_id if isinstance(event, OperatorAction) else None

@@ -43,6 +43,7 @@ REASONS = {
     "new_counterparty": "new_counterparty",
     "new_country": "new_country",
     "dormancy": "dormant_account",
+    "dormant_amount": "dormant_account",
     "velocity": "burst",
     "new_payee_amount": "large_new_payee",
     "rate_vs_own": "action_burst",

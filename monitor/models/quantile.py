@@ -1,4 +1,4 @@
-"""Running tail quantiles and the alert threshold calibrated from a target daily alert volume.
+"""Running tail quantiles and the alert threshold calibrated from a target alert rate.
 
 A threshold for "the top 0.05 % of scores" needs the extreme tail, which a P² sketch estimates
 poorly from few samples. :class:`TailQuantile` keeps the exact largest scores of the current and
@@ -120,28 +120,35 @@ class TailQuantile:
 
 
 class Calibrator:
-    """An alert threshold from a target alert volume per day, in event time.
+    """An alert threshold from a target alert rate, or from a fixed daily volume, in event time.
 
-    The target rate is ``alerts_per_day / events_per_day``, with the event rate measured from
-    the stream itself (events counted over the event-time span seen). Until ``warmup`` scores
-    spanning ``warmup_days`` of event time have been seen the threshold is infinite: no alert
-    during warm-up.
+    The target rate is ``alerts_per_10k`` scored events, so the alert volume follows traffic: a
+    bank twice the size, with twice the accounts and twice the incidents, gets twice the alerts.
+    ``alerts_per_day`` (when set) fixes the volume instead: the rate becomes
+    ``alerts_per_day / events_per_day``, with the event rate measured from the stream itself
+    (events counted over the event-time span seen). Either way, :attr:`expected_per_day` is the
+    daily volume to expect. Until ``warmup`` scores spanning ``warmup_days`` of event time have
+    been seen the threshold is infinite: no alert during warm-up.
 
-    >>> cal = Calibrator(alerts_per_day=1.0, warmup=10)
+    >>> cal = Calibrator(alerts_per_10k=10.0, warmup=10)
     >>> for i in range(1000):
     ...     cal.update(float(i % 100), i * 86.4)  # 1000 scores a day
-    >>> round(cal.rate, 4), cal.threshold()
-    (0.001, 99.0)
+    >>> round(cal.rate, 4), cal.threshold(), round(cal.expected_per_day, 1)
+    (0.001, 99.0, 1.0)
+    >>> Calibrator(alerts_per_day=2.0).rate  # nothing seen yet: every score would alert
+    1.0
     """
 
     def __init__(
         self,
-        alerts_per_day: float = 1.0,
+        alerts_per_10k: float = 2.0,
+        alerts_per_day: float | None = None,
         warmup: int = 5_000,
         warmup_days: float = 0.0,
         keep: int = 128,
         epoch: int = 50_000,
     ) -> None:
+        self.alerts_per_10k = alerts_per_10k
         self.alerts_per_day = alerts_per_day
         self.warmup = warmup
         self.warmup_days = warmup_days
@@ -165,8 +172,18 @@ class Calibrator:
 
     @property
     def rate(self) -> float:
+        """The share of scores that should alert."""
+        if self.alerts_per_day is None:
+            return min(1.0, self.alerts_per_10k / 10_000)
         per_day = self.events_per_day
         return min(1.0, self.alerts_per_day / per_day) if per_day > 0 else 1.0
+
+    @property
+    def expected_per_day(self) -> float:
+        """The alert volume to expect per day at the traffic seen so far."""
+        if self.alerts_per_day is not None:
+            return self.alerts_per_day
+        return self.rate * self.events_per_day
 
     @property
     def warm(self) -> bool:
@@ -182,8 +199,9 @@ class Calibrator:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
             "kind": "calibrator",
+            "alerts_per_10k": self.alerts_per_10k,
             "alerts_per_day": self.alerts_per_day,
             "warmup": self.warmup,
             "warmup_days": self.warmup_days,
@@ -195,9 +213,11 @@ class Calibrator:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Calibrator:
-        check_state(state, "calibrator", 1)
+        check_state(state, "calibrator", 2)
+        per_day = state["alerts_per_day"]
         cal = cls(
-            alerts_per_day=float(state["alerts_per_day"]),
+            alerts_per_10k=float(state["alerts_per_10k"]),
+            alerts_per_day=None if per_day is None else float(per_day),
             warmup=int(state["warmup"]),
             warmup_days=float(state["warmup_days"]),
         )

@@ -9,6 +9,12 @@ Conventions
   ``snapshot_every`` scored events, with a version header. A stage restored from a snapshot
   scores the next event exactly as the uninterrupted stage would.
 - Score first, then learn; an event whose score reaches the threshold is not learned.
+- Protected learning goes further than the threshold: an event whose raw score reaches the
+  partition's reference level (the 99th percentile of recent scores) is *held* in its entity's
+  profile instead of learned, and learned only once ``hold_seconds`` of event time have passed
+  without an alert on the entity (an alert drops what is held). A taken-over account's second
+  transfer to a new country is then as novel as its first, and their evidence adds up; a
+  customer's genuinely new habit is learned a day later.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import OperatorAction, Transaction, decode_event, encode_event
 from monitor.findings import Finding
 from monitor.models.config import ModelConfig
 from monitor.models.evidence import accumulate, remember
@@ -34,6 +40,8 @@ __all__ = ["ModelStage", "PartitionModel", "model_key"]
 
 Event = Transaction | OperatorAction
 StateMap = MutableMapping[str, Any]
+MAX_HELD = 4
+"""Held events kept per entity; the oldest is dropped (never learned) beyond it."""
 
 
 def model_key(partition: int) -> str:
@@ -48,16 +56,17 @@ class PartitionModel:
         self.population: Any = kind.new_population()
         self.scorer: Scorer = build_scorer(config, kind.features)
         self.calibrator = Calibrator(
+            alerts_per_10k=config.alerts_per_10k,
             alerts_per_day=config.alerts_per_day,
             warmup=config.warmup,
             warmup_days=config.warmup_days,
         )
-        self.reference = TailQuantile(keep=128, epoch=5_000)
+        self.reference = TailQuantile(keep=512, epoch=5_000)
         self.scored = 0
 
-    def reference_level(self) -> float:
-        """The 99th percentile of recent scores: evidence above it carries over."""
-        return self.reference.quantile(0.01) if self.reference.count >= 1_000 else float("inf")
+    def reference_level(self, rate: float) -> float:
+        """The (1 - rate) quantile of recent raw scores (``inf`` before 1,000 are known)."""
+        return self.reference.quantile(rate) if self.reference.count >= 1_000 else float("inf")
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -149,15 +158,18 @@ class ModelStage:
         model = self.model(state, partition)
         profile = state.get(key)
         self.last_score = self.last_features = None
+        if profile is not None and profile.get("held"):
+            profile = self._release(profile, event.occurred_at.timestamp(), model)
         if not self.kind.scored(event, profile):
             state[key] = self.kind.observe(profile, event, model.population)
             return []
         x, details = self.kind.features_of(profile, event, model.population)
         moment = event.occurred_at.timestamp()
         raw = model.scorer.score_one(x)
-        level = model.reference_level()
+        level = model.reference_level(0.01)  # above it an event is held, not learned
+        carry = model.reference_level(self.config.evidence_quantile)
         half_life = self.config.evidence_half_life
-        score = accumulate(profile or {}, raw, moment, reference=level, half_life=half_life)
+        score = accumulate(profile or {}, raw, moment, reference=carry, half_life=half_life)
         self.last_score = score
         self.last_features = x
         threshold = model.calibrator.threshold()
@@ -166,7 +178,7 @@ class ModelStage:
         model.calibrator.update(score, moment, key)
         model.reference.update(raw)
         new = remember(
-            self.kind.observe(profile, event, model.population), score, moment, reference=level
+            self.kind.observe(profile, event, model.population), score, moment, reference=carry
         )
         findings: list[Finding] = []
         if score >= threshold:
@@ -174,6 +186,9 @@ class ModelStage:
                 found = self._finding(key, event, model.scorer, x, details, (score, threshold))
                 findings.append(found)
                 new["alerted_until"] = moment + self.config.cooldown_seconds
+            new.pop("held", None)  # the session that led here is not learned either
+        elif raw >= level:
+            new["held"] = [*new.get("held", ()), self._hold(event, x, details, moment)][-MAX_HELD:]
         else:
             new = self.kind.learn(new, event, model.population, details)
             model.scorer.learn_one(x)
@@ -182,6 +197,34 @@ class ModelStage:
         if model.scored % self.config.snapshot_every == 0:
             state[model_key(partition)] = model.to_state()
         return findings
+
+    def _hold(
+        self, event: Event, x: Mapping[str, float], details: Mapping[str, Any], moment: float
+    ) -> dict[str, Any]:
+        """What learning a held event later needs, JSON-shaped (profiles are snapshotted)."""
+        return {
+            "at": moment,
+            "event": encode_event(event),
+            "x": {name: value for name, value in x.items() if value},
+            "details": {name: details[name] for name in self.kind.held_details},
+        }
+
+    def _release(
+        self, profile: Mapping[str, Any], moment: float, model: PartitionModel
+    ) -> Mapping[str, Any]:
+        """Learn the held events older than ``hold_seconds`` that no alert followed."""
+        due = [h for h in profile["held"] if moment - float(h["at"]) >= self.config.hold_seconds]
+        if not due:
+            return profile
+        new = dict(profile)
+        new["held"] = [h for h in profile["held"] if h not in due]
+        if not new["held"]:
+            del new["held"]
+        for held in due:
+            event = decode_event(held["event"])
+            new = self.kind.learn(new, event, model.population, held["details"])
+            model.scorer.learn_one({name: 0.0 for name in self.kind.features} | held["x"])
+        return new
 
     def _finding(
         self,

@@ -10,9 +10,10 @@ from monitor.simulator import SimConfig, simulate
 
 Event = Transaction | OperatorAction
 
-MONTH = SimConfig(days=28, branches=4, customers_per_branch=1000, seed=11, inject_rate=3.0)
-"""A smaller seeded month: 4 branches, 4,000 customers, about 83,000 events and 16 rule-less
-anomaly cases (inject_rate 3 so that every anomaly type has cases after the warm-up)."""
+MONTH = SimConfig(days=30, branches=8, seed=7)
+"""A smaller seeded month: 8 of the default 20 branches, about 364,000 events and 15 rule-less
+anomaly cases. Customers per branch and the inject rate are the simulator's defaults, so cases
+come at the full month's rate per event and the default alert rate applies unchanged."""
 
 WEEK = SimConfig(days=7, branches=2, customers_per_branch=300, seed=5, inject_rate=1.0)
 

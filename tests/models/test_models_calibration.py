@@ -36,6 +36,34 @@ def test_calibrated_threshold_gives_the_expected_daily_volume() -> None:
     assert math.isclose(cal.events_per_day, per_day, rel_tol=0.01)
 
 
+def _alerts(cal: Calibrator, per_day: int, days: int, seed: int) -> int:
+    rng, alerts = random.Random(seed), 0
+    for i in range(per_day * days):
+        score = rng.gauss(0.0, 1.0)
+        if score >= cal.threshold():
+            alerts += 1
+        cal.update(score, i * 86_400 / per_day)
+    return alerts
+
+
+def test_the_default_target_is_a_rate_so_the_volume_follows_traffic() -> None:
+    small = _alerts(Calibrator(alerts_per_10k=10.0, warmup=1_000), 2_000, 20, seed=1)
+    large = _alerts(Calibrator(alerts_per_10k=10.0, warmup=1_000), 8_000, 20, seed=2)
+    for alerts, events in ((small, 2_000 * 20), (large, 8_000 * 20)):
+        assert 0.7 * events / 1_000 <= alerts <= 1.3 * events / 1_000
+    assert 3.0 <= large / small <= 5.0  # four times the traffic, about four times the alerts
+    cal = Calibrator(alerts_per_10k=10.0)
+    _alerts(cal, 2_000, 3, seed=3)
+    assert math.isclose(cal.expected_per_day, 2.0, rel_tol=0.01)
+
+
+def test_a_fixed_daily_volume_does_not_follow_traffic() -> None:
+    small = _alerts(Calibrator(alerts_per_day=4.0, warmup=1_000), 2_000, 20, seed=1)
+    large = _alerts(Calibrator(alerts_per_day=4.0, warmup=1_000), 8_000, 20, seed=2)
+    assert 0.6 <= large / small <= 1.6
+    assert Calibrator(alerts_per_day=4.0).expected_per_day == 4.0
+
+
 def test_no_threshold_during_warm_up_in_events_and_days() -> None:
     cal = Calibrator(alerts_per_day=1.0, warmup=100, warmup_days=2.0)
     for i in range(500):  # 500 scores within one day: enough events, not enough days

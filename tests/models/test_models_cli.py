@@ -53,5 +53,7 @@ def test_eval_prints_the_tables_and_writes_the_plots(
     assert "rules+models" in result.output and "PR-AUC" in result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(figures.read_text(encoding="utf-8"))
-    assert set(data) == {"models", "rules+models", "events_per_s"}
+    assert set(data) == {"models", "rules+models", "events_per_s", "expected_per_day"}
+    assert set(data["expected_per_day"]) == {"account", "operator"}
+    assert "expected model alerts per day at this traffic" in result.output
     assert data["rules+models"]["recall"] > 0.5  # the rules find their own cases

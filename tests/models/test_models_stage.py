@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from modelkit import WEEK, routine, simulated, takeover
+from modelkit import WEEK, debit, routine, simulated, takeover
 
 from monitor.engine import Engine, partition_key
 from monitor.findings import Finding
@@ -72,6 +72,42 @@ def test_flagged_events_are_not_learned() -> None:
     # an ordinary debit is learned
     assert feed(stage, [routine(days=13)[-100]], state) == []
     assert model.scorer.to_state() != before_scorer
+
+
+def test_unusual_events_below_the_threshold_are_held_then_learned_a_day_later() -> None:
+    quiet = SMALL.model_copy(update={"warmup": 10**9})  # never warm: nothing alerts
+    stage, state = ModelStage(quiet), {}
+    feed(stage, routine(days=12), state)
+    known = copy.deepcopy(state["A0001"])
+    odd = [
+        debit(900_001, "A0001", 12, 14, "6000.00", counterparty="6222999999990001"),
+        debit(900_002, "A0001", 12, 15, "6500.00", counterparty="6222999999990001"),
+    ]
+    assert feed(stage, odd[:1], state) == []
+    held = state["A0001"]["held"]
+    assert len(held) == 1 and state["A0001"]["n"] == known["n"]
+    assert state["A0001"]["cps"] == known["cps"]  # the new payee is not learned yet
+    feed(stage, odd[1:], state)
+    assert stage.last_features is not None and stage.last_features["new_counterparty"] == 1.0
+    assert len(state["A0001"]["held"]) == 2  # still novel: the first was not learned
+    later = debit(900_003, "A0001", 13, 16, "150.00", counterparty="6222000000000001")
+    feed(stage, [later], state)  # more than hold_seconds after both
+    assert "held" not in state["A0001"]
+    assert state["A0001"]["n"] >= known["n"] + 2
+    assert len(set(state["A0001"]["cps"]) - set(known["cps"])) == 1
+
+
+def test_an_alert_drops_what_its_entity_held() -> None:
+    stage, state = ModelStage(SMALL.model_copy(update={"warmup": 10**9})), {}
+    feed(stage, routine(days=12), state)
+    odd = debit(900_001, "A0001", 12, 14, "6000.00", counterparty="6222999999990001")
+    assert feed(stage, [odd], state) == []
+    assert state["A0001"].get("held")
+    stage.model(state).calibrator.warmup = SMALL.warmup  # warm from now on: alerts may fire
+    assert feed(stage, [takeover(10**6, "A0001", 12)], state)
+    assert "held" not in state["A0001"]
+    feed(stage, [debit(900_003, "A0001", 14, 16, "150.00")], state)
+    assert "6222999999990001" not in json.dumps(state["A0001"])
 
 
 def test_profiles_are_replaced_not_mutated() -> None:
