@@ -311,7 +311,7 @@ def demo_command(
     models: Annotated[
         bool,
         typer.Option(
-            "--models/--no-models", help="Also run the anomaly models (they warm up for a week)."
+            "--models/--no-models", help="Also run the anomaly models (they warm up for two weeks)."
         ),
     ] = False,
     metrics_port: MetricsPort = None,
