@@ -86,23 +86,29 @@ class AccountPopulation:
         self.amounts: dict[str, Histogram] = {}
         self.first: float | None = None
         self.countries: dict[str, int] = {}
+        self.foreign = 0  # sum(countries.values())
 
     def country_share(self, country: str) -> float:
         """Share of learned foreign debits that went to ``country`` (smoothed)."""
-        return (self.countries.get(country, 0) + 1) / (sum(self.countries.values()) + 20)
+        return (self.countries.get(country, 0) + 1) / (self.foreign + 20)
 
     def observe(self, moment: float) -> None:
         if self.first is None:
             self.first = moment
 
-    def learn(self, event: Transaction) -> None:
+    def learn(self, event: Transaction, log_amount: float | None = None) -> None:
+        """Count a learned debit; ``log_amount`` is its :func:`log_cny` when already known."""
         self.hours.add(event.occurred_at.hour)
-        hist = self.amounts.setdefault(_peer_group(event), Histogram(0.0, 0.25, 80))
-        hist.add(log_cny(event.amount, event.currency))
+        group = _peer_group(event)
+        hist = self.amounts.get(group)
+        if hist is None:
+            hist = self.amounts[group] = Histogram(0.0, 0.25, 80)
+        hist.add(log_cny(event.amount, event.currency) if log_amount is None else log_amount)
         country = event.counterparty_country
         home = self.home
         if country not in (None, home) and (country in self.countries or len(self.countries) < 250):
             self.countries[country] = self.countries.get(country, 0) + 1
+            self.foreign += 1
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -120,6 +126,7 @@ class AccountPopulation:
         pop.amounts = {k: Histogram.from_state(v) for k, v in state["amounts"].items()}
         pop.first = state["first"]
         pop.countries = {k: int(v) for k, v in state["countries"].items()}
+        pop.foreign = sum(pop.countries.values())
         return pop
 
 
@@ -133,8 +140,8 @@ def _peer_group(event: Transaction) -> str:
     return f"{event.account_type}:{event.channel}"
 
 
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
+def _sorted_quantile(ordered: list[float], q: float) -> float:
+    """The linearly interpolated ``q`` quantile of values sorted ascending."""
     position = q * (len(ordered) - 1)
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
@@ -150,16 +157,25 @@ def _usual_amounts(profile: Mapping[str, Any], channel: str) -> list[float] | No
 
 
 def account_features(
-    profile: Mapping[str, Any] | None, event: Transaction, pop: AccountPopulation, home: str = "CN"
+    profile: Mapping[str, Any] | None,
+    event: Transaction,
+    pop: AccountPopulation,
+    home: str = "CN",
+    moment: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Features in [0, 1] (higher is more unusual) and the raw details that explain them."""
+    """Features in [0, 1] (higher is more unusual) and the raw details that explain them.
+
+    ``moment`` is the event's POSIX time when the caller has it already.
+    """
     profile = profile or {}
-    moment = event.occurred_at.timestamp()
+    if moment is None:
+        moment = event.occurred_at.timestamp()
     n = int(profile.get("n", 0))
     amount = log_cny(event.amount, event.currency)
     usual = _usual_amounts(profile, event.channel)
-    usual_p90 = _quantile(usual, 0.9) if usual else None
-    usual_p50 = _quantile(usual, 0.5) if usual else None
+    ordered = sorted(usual) if usual else None
+    usual_p90 = _sorted_quantile(ordered, 0.9) if ordered else None
+    usual_p50 = _sorted_quantile(ordered, 0.5) if ordered else None
     peers = pop.amounts.get(_peer_group(event))
     peers_p90 = peers.cached_quantile(0.9) if peers and peers.total >= 50 else None
     at = event.occurred_at
@@ -232,11 +248,15 @@ def _idle_days(profile: Mapping[str, Any], moment: float, first: float | None) -
 
 
 def observe_account(
-    profile: Mapping[str, Any] | None, event: Transaction, first: float | None = None
+    profile: Mapping[str, Any] | None,
+    event: Transaction,
+    first: float | None = None,
+    moment: float | None = None,
 ) -> dict[str, Any]:
     """The profile after any activity, learned or not: last activity and recent debits move."""
     new = dict(profile or {})
-    moment = event.occurred_at.timestamp()
+    if moment is None:
+        moment = event.occurred_at.timestamp()
     new["idle"] = round(_idle_days(new, moment, first), 3)
     new["last"] = max(float(new.get("last", moment)), moment)
     if event.direction == "debit":
@@ -244,13 +264,16 @@ def observe_account(
     return new
 
 
-def learn_account(profile: Mapping[str, Any] | None, event: Transaction) -> dict[str, Any]:
+def learn_account(
+    profile: Mapping[str, Any] | None, event: Transaction, log_amount: float | None = None
+) -> dict[str, Any]:
     """A new profile with the debit ``event`` learned (call after :func:`observe_account`)."""
     new = dict(profile or {})
     new["n"] = int(new.get("n", 0)) + 1
-    amt = {k: list(v) for k, v in new.get("amt", {}).items()}
-    ring = amt.setdefault(event.channel, [])
-    ring.append(round(log_cny(event.amount, event.currency), 4))
+    if log_amount is None:
+        log_amount = log_cny(event.amount, event.currency)
+    amt = dict(new.get("amt", {}))  # only the event's channel ring changes: copy that one
+    ring = [*amt.get(event.channel, ()), round(log_amount, 4)]
     amt[event.channel] = ring[-RING:]
     new["amt"] = amt
     hours = list(new.get("hours") or [0] * 24)
@@ -258,8 +281,10 @@ def learn_account(profile: Mapping[str, Any] | None, event: Transaction) -> dict
     new["hours"] = hours
     if event.counterparty_account is not None:
         code = counterparty_hash(event.counterparty_account)
-        cps = [c for c in new.get("cps", ()) if c != code]
-        new["cps"] = [*cps, code][-MAX_CPS:]
+        cps = new.get("cps", ())
+        if not cps or cps[-1] != code:  # already the latest payee: nothing moves
+            kept = [c for c in cps if c != code] if code in cps else cps
+            new["cps"] = [*kept, code][-MAX_CPS:]
     country = event.counterparty_country
     if country is not None and country not in new.get("countries", ()):
         new["countries"] = [*new.get("countries", ()), country][-MAX_COUNTRIES:]

@@ -38,7 +38,10 @@ def remember(
     profile: Mapping[str, Any], evidence: float, moment: float, *, reference: float
 ) -> dict[str, Any]:
     """A new profile carrying ``evidence`` forward (nothing is kept below the reference)."""
-    new = {k: v for k, v in profile.items() if k not in ("ev", "ev_at")}
+    if "ev" in profile or "ev_at" in profile:
+        new = {k: v for k, v in profile.items() if k not in ("ev", "ev_at")}
+    else:
+        new = dict(profile)
     if math.isfinite(reference) and evidence > reference:
         new["ev"], new["ev_at"] = round(evidence, 6), moment
     return new

@@ -16,6 +16,7 @@ from monitor.models.account_profile import (
     AccountPopulation,
     account_features,
     learn_account,
+    log_cny,
     observe_account,
 )
 from monitor.models.operator_profile import (
@@ -47,10 +48,12 @@ class EntityKind(Protocol):
     def load_population(self, state: Mapping[str, Any]) -> Any: ...
 
     def features_of(
-        self, profile: Profile, event: Event, pop: Any
+        self, profile: Profile, event: Event, pop: Any, moment: float
     ) -> tuple[dict[str, float], dict[str, Any]]: ...
 
-    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]: ...
+    def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:
+        """The profile after any event (``moment``: its POSIX time), learned or not."""
+        ...
 
     def learn(
         self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
@@ -96,14 +99,14 @@ class AccountKind:
         return AccountPopulation.from_state(state)
 
     def features_of(
-        self, profile: Profile, event: Event, pop: Any
+        self, profile: Profile, event: Event, pop: Any, moment: float
     ) -> tuple[dict[str, float], dict[str, Any]]:
-        return account_features(profile, _txn(event), pop, self.home_country)
+        return account_features(profile, _txn(event), pop, self.home_country, moment)
 
-    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]:
+    def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:
         event = _txn(event)
-        pop.observe(event.occurred_at.timestamp())
-        new = observe_account(profile, event, pop.first)
+        pop.observe(moment)
+        new = observe_account(profile, event, pop.first, moment)
         if event.direction == "debit" and event.status != "reversed":
             kept = [t for t in new.get("txns", ()) if t != event.txn_id]
             new["txns"] = [*kept, event.txn_id][-4:]
@@ -112,8 +115,10 @@ class AccountKind:
     def learn(
         self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
     ) -> dict[str, Any]:
-        pop.learn(_txn(event))
-        return learn_account(profile, _txn(event))
+        event = _txn(event)
+        amount = log_cny(event.amount, event.currency)
+        pop.learn(event, amount)
+        return learn_account(profile, event, amount)
 
 
 class OperatorKind:
@@ -136,12 +141,12 @@ class OperatorKind:
         return OperatorPopulation.from_state(state)
 
     def features_of(
-        self, profile: Profile, event: Event, pop: Any
+        self, profile: Profile, event: Event, pop: Any, moment: float
     ) -> tuple[dict[str, float], dict[str, Any]]:
-        return operator_features(profile, _action(event), pop)
+        return operator_features(profile, _action(event), pop, moment)
 
-    def observe(self, profile: Profile, event: Event, pop: Any) -> dict[str, Any]:
-        return observe_operator(profile, _action(event), pop)
+    def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:
+        return observe_operator(profile, _action(event), pop, moment)
 
     def learn(
         self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]

@@ -87,19 +87,25 @@ def _day(event: OperatorAction) -> int:
     return event.occurred_at.toordinal()
 
 
-def hourly_count(profile: Mapping[str, Any] | None, event: OperatorAction) -> int:
+def hourly_count(
+    profile: Mapping[str, Any] | None, event: OperatorAction, moment: float | None = None
+) -> int:
     """Actions of this type by this operator in the hour up to and including ``event``."""
-    moment = event.occurred_at.timestamp()
+    if moment is None:
+        moment = event.occurred_at.timestamp()
     times = (profile or {}).get("recent", {}).get(event.action, ())
     return 1 + sum(1 for t in times if moment - t <= HOUR)
 
 
 def operator_features(
-    profile: Mapping[str, Any] | None, event: OperatorAction, pop: OperatorPopulation
+    profile: Mapping[str, Any] | None,
+    event: OperatorAction,
+    pop: OperatorPopulation,
+    moment: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Features in [0, 1] (higher is more unusual) and the raw details that explain them."""
     profile = profile or {}
-    count = hourly_count(profile, event)
+    count = hourly_count(profile, event, moment)
     peak = _previous_peaks(profile, event).get(event.action)
     peers = pop.peers_p90(event)
     hours = profile.get("hours") or [0] * 24
@@ -139,11 +145,15 @@ def _previous_peaks(profile: Mapping[str, Any], event: OperatorAction) -> dict[s
 
 
 def observe_operator(
-    profile: Mapping[str, Any] | None, event: OperatorAction, pop: OperatorPopulation
+    profile: Mapping[str, Any] | None,
+    event: OperatorAction,
+    pop: OperatorPopulation,
+    moment: float | None = None,
 ) -> dict[str, Any]:
     """The profile after any action, learned or not: recent times move, finished days roll."""
     new = dict(profile or {})
-    moment = event.occurred_at.timestamp()
+    if moment is None:
+        moment = event.occurred_at.timestamp()
     if new.get("day") is not None and new["day"] != _day(event):
         pop.learn_day(event.role, new.get("today", {}))
         new["peak"] = _previous_peaks(new, event)

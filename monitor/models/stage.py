@@ -42,6 +42,8 @@ Event = Transaction | OperatorAction
 StateMap = MutableMapping[str, Any]
 MAX_HELD = 4
 """Held events kept per entity; the oldest is dropped (never learned) beyond it."""
+LEVELS_EVERY = 64
+INF = float("inf")
 
 
 def model_key(partition: int) -> str:
@@ -61,35 +63,49 @@ class PartitionModel:
             warmup=config.warmup,
             warmup_days=config.warmup_days,
         )
-        self.reference = TailQuantile(keep=512, epoch=5_000)
+        self.reference = TailQuantile(keep=320, epoch=5_000)
         self.scored = 0
+        self._levels: tuple[float, float] | None = None
 
     def reference_level(self, rate: float) -> float:
         """The (1 - rate) quantile of recent raw scores (``inf`` before 1,000 are known)."""
-        return self.reference.quantile(rate) if self.reference.count >= 1_000 else float("inf")
+        return self.reference.quantile(rate) if self.reference.count >= 1_000 else INF
+
+    def levels(self, carry_rate: float) -> tuple[float, float]:
+        """The hold level (99th percentile) and the evidence carry level (``1 - carry_rate``).
+
+        Re-read from the score reservoir every :data:`LEVELS_EVERY` scored events: reading it
+        sorts the reservoir, and the levels move slowly.
+        """
+        if self._levels is None or self.scored % LEVELS_EVERY == 0:
+            self._levels = (self.reference_level(0.01), self.reference_level(carry_rate))
+        return self._levels
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
             "kind": "partition_model",
             "population": self.population.to_state(),
             "scorer": self.scorer.to_state(),
             "calibrator": self.calibrator.to_state(),
             "reference": self.reference.to_state(),
             "scored": self.scored,
+            "levels": None if self._levels is None else [_finite(v) for v in self._levels],
         }
 
     @classmethod
     def from_state(
         cls, state: Mapping[str, Any], config: ModelConfig, kind: EntityKind
     ) -> PartitionModel:
-        check_state(state, "partition_model", 1)
+        check_state(state, "partition_model", 2)
         model = cls.__new__(cls)
         model.population = kind.load_population(state["population"])
         model.scorer = load_scorer(state["scorer"])
         model.calibrator = Calibrator.from_state(state["calibrator"])
         model.reference = TailQuantile.from_state(state["reference"])
         model.scored = int(state["scored"])
+        levels = state["levels"]
+        model._levels = None if levels is None else (_infinite(levels[0]), _infinite(levels[1]))
         return model
 
 
@@ -158,16 +174,15 @@ class ModelStage:
         model = self.model(state, partition)
         profile = state.get(key)
         self.last_score = self.last_features = None
-        if profile is not None and profile.get("held"):
-            profile = self._release(profile, event.occurred_at.timestamp(), model)
-        if not self.kind.scored(event, profile):
-            state[key] = self.kind.observe(profile, event, model.population)
-            return []
-        x, details = self.kind.features_of(profile, event, model.population)
         moment = event.occurred_at.timestamp()
+        if profile is not None and profile.get("held"):
+            profile = self._release(profile, moment, model)
+        if not self.kind.scored(event, profile):
+            state[key] = self.kind.observe(profile, event, model.population, moment)
+            return []
+        x, details = self.kind.features_of(profile, event, model.population, moment)
         raw = model.scorer.score_one(x)
-        level = model.reference_level(0.01)  # above it an event is held, not learned
-        carry = model.reference_level(self.config.evidence_quantile)
+        level, carry = model.levels(self.config.evidence_quantile)  # hold, carry-over
         half_life = self.config.evidence_half_life
         score = accumulate(profile or {}, raw, moment, reference=carry, half_life=half_life)
         self.last_score = score
@@ -178,7 +193,10 @@ class ModelStage:
         model.calibrator.update(score, moment, key)
         model.reference.update(raw)
         new = remember(
-            self.kind.observe(profile, event, model.population), score, moment, reference=carry
+            self.kind.observe(profile, event, model.population, moment),
+            score,
+            moment,
+            reference=carry,
         )
         findings: list[Finding] = []
         if score >= threshold:
@@ -268,6 +286,15 @@ class ModelStage:
 
     def next_deadline(self, value: Any) -> float | None:
         return None
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an unknown level is stored as ``None``."""
+    return None if value == INF else value
+
+
+def _infinite(value: float | None) -> float:
+    return INF if value is None else float(value)
 
 
 def _plain(key: str, value: Any) -> Any:

@@ -56,7 +56,8 @@ class TailProbabilityScorer:
         self.prior = prior
         self.max_count = max_count
         self.seed = seed
-        # _tails[f][b]: learned values of feature f in bin b or above (so _tails[f][0] = total).
+        # _tails[f][b]: learned values of feature f in bin b or above (b >= 1; bin 0 would be the
+        # total, which only the state holds).
         self._tails = [[0] * bins for _ in self.features]
         self._total = 0
         self._log_total = 0.0
@@ -80,12 +81,14 @@ class TailProbabilityScorer:
         return score
 
     def learn_one(self, x: Mapping[str, float]) -> None:
+        # Bin 0 holds every value (the total): it is never read while learning and scoring, and
+        # :meth:`to_state` writes it, so only the bins above it are counted here.
         bins = self.bins
         for name, tails in zip(self.features, self._tails, strict=True):
             value = x.get(name, 0.0)
-            index = min(int(value * bins), bins - 1) if value > 0.0 else 0
-            for b in range(index + 1):
-                tails[b] += 1
+            if value > 0.0:
+                for b in range(1, min(int(value * bins), bins - 1) + 1):
+                    tails[b] += 1
         self._total += 1
         if self._total >= self.max_count:
             self._tails = [[c // 2 for c in tails] for tails in self._tails]
@@ -115,7 +118,7 @@ class TailProbabilityScorer:
             "version": 1,
             "kind": "tail_probability",
             "config": self.config(),
-            "tails": [list(t) for t in self._tails],
+            "tails": [[self._total, *t[1:]] for t in self._tails],
             "total": self._total,
         }
 
