@@ -35,7 +35,7 @@ class ModelConfig(BaseModel):
     """After an alert, the same entity raises no new alert for this long."""
     evidence_half_life: float = Field(default=3600.0, gt=0)
     """How fast an entity's excess evidence fades between its events (seconds)."""
-    evidence_quantile: float = Field(default=0.03, gt=0, le=0.05)
+    evidence_quantile: float = Field(default=0.03, gt=0, le=0.03)
     """Evidence above the (1 - this) quantile of recent scores carries over to the next event."""
     seed: int = 0
     home_country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")

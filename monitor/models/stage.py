@@ -43,6 +43,7 @@ StateMap = MutableMapping[str, Any]
 MAX_HELD = 4
 """Held events kept per entity; the oldest is dropped (never learned) beyond it."""
 LEVELS_EVERY = 64
+REFERENCE_KEEP = 320  # the 97th percentile of 1 to 2 epochs of 5,000 scores is the 300th largest
 INF = float("inf")
 
 
@@ -63,7 +64,7 @@ class PartitionModel:
             warmup=config.warmup,
             warmup_days=config.warmup_days,
         )
-        self.reference = TailQuantile(keep=320, epoch=5_000)
+        self.reference = TailQuantile(keep=REFERENCE_KEEP, epoch=5_000)
         self.scored = 0
         self._levels: tuple[float, float] | None = None
 
@@ -97,16 +98,41 @@ class PartitionModel:
     def from_state(
         cls, state: Mapping[str, Any], config: ModelConfig, kind: EntityKind
     ) -> PartitionModel:
+        """Restore what was learned; the settings (alert rate, warm-up) come from ``config``.
+
+        A version-1 snapshot (before held learning and rate calibration) is upgraded.
+        """
+        if state.get("kind") == "partition_model" and state.get("version") == 1:
+            state = _upgrade_v1(state, config)
         check_state(state, "partition_model", 2)
         model = cls.__new__(cls)
         model.population = kind.load_population(state["population"])
         model.scorer = load_scorer(state["scorer"])
         model.calibrator = Calibrator.from_state(state["calibrator"])
+        model.calibrator.alerts_per_10k = config.alerts_per_10k
+        model.calibrator.alerts_per_day = config.alerts_per_day
+        model.calibrator.warmup = config.warmup
+        model.calibrator.warmup_days = config.warmup_days
         model.reference = TailQuantile.from_state(state["reference"])
         model.scored = int(state["scored"])
         levels = state["levels"]
         model._levels = None if levels is None else (_infinite(levels[0]), _infinite(levels[1]))
         return model
+
+
+def _upgrade_v1(state: Mapping[str, Any], config: ModelConfig) -> dict[str, Any]:
+    """A version-1 partition snapshot in the version-2 shape (levels are re-read on next use)."""
+    calibrator = dict(state["calibrator"])
+    if calibrator.get("kind") == "calibrator" and calibrator.get("version") == 1:
+        calibrator.update(version=2, alerts_per_10k=config.alerts_per_10k)
+    reference = dict(state["reference"])
+    reference["keep"] = max(int(reference["keep"]), REFERENCE_KEEP)
+    return dict(state) | {
+        "version": 2,
+        "calibrator": calibrator,
+        "reference": reference,
+        "levels": None,
+    }
 
 
 class ModelStage:

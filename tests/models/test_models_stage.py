@@ -157,6 +157,39 @@ def test_restored_stage_scores_exactly_like_the_uninterrupted_one(scorer: str) -
     assert restored_state == json.loads(json.dumps(state))
 
 
+def test_a_restored_model_takes_its_settings_from_the_config() -> None:
+    stage, state = ModelStage(SMALL), {}
+    feed(stage, routine(days=4), state)
+    stage.snapshot(state)
+    saved = json.loads(json.dumps(state))
+    changed = SMALL.model_copy(update={"alerts_per_day": None, "alerts_per_10k": 7.0})
+    restored = ModelStage(changed).model(saved)
+    assert restored.calibrator.alerts_per_day is None
+    assert restored.calibrator.alerts_per_10k == 7.0
+    assert restored.calibrator.seen == stage.model(state).calibrator.seen  # what was learned
+
+
+def test_a_version_1_snapshot_is_upgraded_and_keeps_what_it_learned() -> None:
+    stage, state = ModelStage(SMALL), {}
+    events = routine(days=6)
+    feed(stage, events[:400], state)
+    stage.snapshot(state)
+    old = json.loads(json.dumps(state))
+    snapshot = old[model_key(0)]
+    snapshot.update(version=1)
+    del snapshot["levels"]
+    snapshot["calibrator"].update(version=1)
+    del snapshot["calibrator"]["alerts_per_10k"]
+    snapshot["reference"]["keep"] = 128
+    upgraded = ModelStage(SMALL)
+    model = upgraded.model(old)
+    assert model.calibrator.seen == stage.model(state).calibrator.seen
+    assert model.scorer.to_state() == stage.model(state).scorer.to_state()
+    assert model.reference.keep == 320
+    feed(upgraded, events[400:], old)  # scores on without error
+    assert upgraded.model(old).scored == stage.model(state).scored + len(events[400:])
+
+
 def test_model_state_key_is_the_engines_partition_key() -> None:
     assert model_key(3) == partition_key(3, "model")
 
