@@ -57,3 +57,23 @@ def test_eval_prints_the_tables_and_writes_the_plots(
     assert set(data["expected_per_day"]) == {"account", "operator"}
     assert "expected model alerts per day at this traffic" in result.output
     assert data["rules+models"]["recall"] > 0.5  # the rules find their own cases
+
+
+def test_demo_with_models_reports_the_cases_they_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskmon.cli import app
+
+    monkeypatch.setenv("RISKMON_ALERT_STORE_URL", f"sqlite:///{tmp_path / 'alerts.db'}")
+    out = tmp_path / "demo"
+    args = ["demo", "--models", "--days", "16", "--branches", "2", "--out-dir", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Injected rule-less cases found by the models" in result.output
+    cases = [
+        json.loads(line)
+        for line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+        if '"model_anomaly"' in line
+    ]
+    for reason in {c["reason"] for c in cases}:
+        assert reason in result.output
