@@ -77,6 +77,19 @@ class CompiledRule:
         return Finding(self.meta, entity_id, event_ids, occurred_at, values, branch_id, reason)
 
 
+class UntilRule(CompiledRule):
+    """A rule whose per-key state is ``{"until": t}`` (or ``None``): kept until the watermark
+    passes ``t``, then dropped (condition and schedule rules)."""
+
+    def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
+        if state is not None and state["until"] <= watermark:
+            return None, []
+        return state, []
+
+    def deadline(self, state: State) -> float | None:
+        return None if state is None else float(state["until"])
+
+
 def event_values(event: Event) -> dict[str, Any]:
     """The event's contract fields, for templates and explanations."""
     return {name: getattr(event, name) for name in type(event).model_fields}

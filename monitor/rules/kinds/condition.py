@@ -11,14 +11,14 @@ from datetime import timedelta
 
 from monitor.events import OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State, event_values
+from monitor.rules.compiled import Event, RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 
 RETENTION = timedelta(days=2).total_seconds()
 
 
-class ConditionRuleRuntime(CompiledRule):
+class ConditionRuleRuntime(UntilRule):
     def __init__(self, meta: RuleMeta, predicate: Predicate, threshold: Threshold | None) -> None:
         super().__init__(meta, predicate)
         self.threshold = threshold
@@ -43,11 +43,3 @@ class ConditionRuleRuntime(CompiledRule):
         if self.meta.entity != "transaction":
             return state, [finding]
         return {"until": event.occurred_at.timestamp() + RETENTION}, [finding]
-
-    def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
-        if state is not None and state["until"] <= watermark:
-            return None, []
-        return state, []
-
-    def deadline(self, state: State) -> float | None:
-        return None if state is None else float(state["until"])

@@ -17,7 +17,7 @@ import holidays as holidays_lib
 
 from monitor.events import OperatorAction
 from monitor.findings import Finding
-from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State, event_values
+from monitor.rules.compiled import Event, RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
 
 WEEKDAY_INDEX = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -69,7 +69,7 @@ class BusinessCalendar:
         return "outside business hours"
 
 
-class ScheduleRuleRuntime(CompiledRule):
+class ScheduleRuleRuntime(UntilRule):
     consumes = (OperatorAction,)
 
     def __init__(
@@ -105,11 +105,3 @@ class ScheduleRuleRuntime(CompiledRule):
         }
         finding = self.event_finding(key, event, values)
         return {"until": t + self.quiet}, [finding]
-
-    def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
-        if state is not None and state["until"] <= watermark:
-            return None, []
-        return state, []
-
-    def deadline(self, state: State) -> float | None:
-        return None if state is None else float(state["until"])
