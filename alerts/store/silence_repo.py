@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -111,22 +112,15 @@ class SilenceRepository:
                 raise InvalidSilenceError("an approval needs a non-empty approver")
             if approver.strip() == silence.author.strip():
                 raise InvalidSilenceError("the author of a silence cannot approve it")
-            if silence.expired_at is not None or silence.ends_at <= now:
-                raise InvalidSilenceError(f"silence {silence_id!r} has already ended")
-            connection.execute(
-                silences.update()
-                .where(silences.c.silence_id == silence_id)
-                .values(approved_by=approver, approved_at=now)
-            )
-            audit.append(
+            return self._change_running(
                 connection,
+                silence,
+                now,
                 action="silence_approved",
                 actor=approver,
-                at=now,
                 comment=comment,
-                silence_id=silence_id,
+                values={"approved_by": approver, "approved_at": now},
             )
-            return self._get_silence(connection, silence_id)
 
     def get_silence(self, silence_id: str) -> Silence:
         """The silence ``silence_id``; :class:`SilenceNotFoundError` if there is none."""
@@ -151,19 +145,35 @@ class SilenceRepository:
         now = at or self.clock()
         with self.engine.begin() as connection:
             silence = self._get_silence(connection, silence_id)
-            if silence.expired_at is not None or silence.ends_at <= now:
-                raise InvalidSilenceError(f"silence {silence_id!r} has already ended")
-            connection.execute(
-                silences.update()
-                .where(silences.c.silence_id == silence_id)
-                .values(expired_at=now, expired_by=actor)
-            )
-            audit.append(
+            return self._change_running(
                 connection,
+                silence,
+                now,
                 action="silence_expired",
                 actor=actor,
-                at=now,
                 comment=comment,
-                silence_id=silence_id,
+                values={"expired_at": now, "expired_by": actor},
             )
-            return self._get_silence(connection, silence_id)
+
+    def _change_running(
+        self,
+        connection: Connection,
+        silence: Silence,
+        now: datetime,
+        *,
+        action: str,
+        actor: str,
+        comment: str,
+        values: dict[str, Any],
+    ) -> Silence:
+        """Update a silence that has not ended yet, audit the change, return the new silence."""
+        silence_id = silence.silence_id
+        if silence.expired_at is not None or silence.ends_at <= now:
+            raise InvalidSilenceError(f"silence {silence_id!r} has already ended")
+        connection.execute(
+            silences.update().where(silences.c.silence_id == silence_id).values(**values)
+        )
+        audit.append(
+            connection, action=action, actor=actor, at=now, comment=comment, silence_id=silence_id
+        )
+        return self._get_silence(connection, silence_id)
