@@ -83,10 +83,14 @@ def time_scorer(name: str, features: Sequence[str], rows: list[Row]) -> tuple[fl
     return (time.perf_counter() - started) / len(rows) * 1e6, scores
 
 
+def engine_for(ruleset: RuleSet, models: bool) -> Engine:
+    return Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=models)))
+
+
 def replay_rate(events: Sequence[Any], ruleset: RuleSet, models: bool, repeat: int) -> float:
     best = 0.0
     for _ in range(repeat):
-        engine = Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=models)))
+        engine = engine_for(ruleset, models)
         started = time.perf_counter()
         for event in events:
             engine.process(event)
@@ -104,7 +108,7 @@ def month_lines(path: Path, ruleset: RuleSet) -> list[str]:
     from streams.replay import read_lines, replay
 
     def streamed(models: bool) -> tuple[int, float]:
-        engine = Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=models)))
+        engine = engine_for(ruleset, models)
         stats = replay(read_lines([str(path)]), engine, lambda a: None, lambda d: None)
         return stats.events, stats.events / stats.seconds
 

@@ -373,27 +373,21 @@ def _print_recall(labels_path: Path, alerts: list[Alert]) -> None:
 
 
 def _print_model_cases(labels_path: Path, alerts: list[Alert]) -> None:
-    from monitor.scoring import detects
+    from monitor.models.evaluation import evaluate
 
     text = labels_path.read_text(encoding="utf-8")
     cases = [c for c in map(json.loads, text.splitlines()) if c["category"] == "model_anomaly"]
-    by_event: dict[str, list[Alert]] = {}
-    for alert in alerts:
-        for event_id in alert.event_ids:
-            by_event.setdefault(event_id, []).append(alert)
+    report = evaluate("models", alerts, cases, events=0, days=0.0)
     table = Table(
         title="Injected rule-less cases found by the models",
         caption="the models stay silent during their warm-up (accounts 14 days, operators 7)",
     )
     for column in ("reason", "cases", "found", "first case"):
         table.add_column(column, justify="left" if column == "reason" else "right")
-    for reason in sorted({str(c["reason"]) for c in cases}):
-        members = [c for c in cases if c["reason"] == reason]
-        found = sum(
-            any(detects(a, c) for e in c["event_ids"] for a in by_event.get(e, ())) for c in members
-        )
-        first = min(str(c["start"])[:10] for c in members)
-        table.add_row(reason, str(len(members)), str(found), first)
+    for row in report.rows:
+        reason = row.kind.removeprefix("model_anomaly/")
+        first = min(str(c["start"])[:10] for c in cases if c["reason"] == reason)
+        table.add_row(reason, str(row.cases), str(row.detected), first)
     console.print(table)
 
 
