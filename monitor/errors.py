@@ -5,6 +5,7 @@ Every error riskmon raises on purpose derives from :class:`MonitorError`::
     MonitorError
     ├── EventDecodeError          an event could not be decoded or validated
     ├── RulePackError             a rule file is invalid (file, line, rule id, field path)
+    │   ├── RulePackErrors        every problem found in one load (``errors``, ``warnings``)
     │   └── RuleExampleError      a rule's own examples do not hold
     └── StateVersionError         stored state has an unknown version header
 """
@@ -60,6 +61,28 @@ class RulePackError(MonitorError):
             parts.append(field)
         parts.append(problem)
         super().__init__(": ".join(parts))
+
+
+class RulePackErrors(RulePackError):
+    """Every problem found in one pass over the rule files (at least one).
+
+    The attributes of the first error are this error's own, so a caller that handles a single
+    :class:`RulePackError` keeps working; ``errors`` holds them all and ``warnings`` the warnings
+    found on the way. ``str()`` gives one line per error.
+    """
+
+    def __init__(self, errors: list[RulePackError], warnings: tuple[object, ...] = ()) -> None:
+        first = errors[0]
+        super().__init__(
+            first.problem,
+            file=first.file,
+            line=first.line,
+            item_id=first.item_id,
+            field=first.field,
+        )
+        self.errors = tuple(errors)
+        self.warnings = warnings
+        self.args = ("\n".join(str(e) for e in errors),)
 
 
 class RuleExampleError(RulePackError):

@@ -15,12 +15,12 @@ from rich.table import Table
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import RulePackError
-from monitor.rule_examples import run_examples
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
+from riskmon.rules_cli import rules_app
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
@@ -34,7 +34,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(models_app, name="models")
@@ -389,85 +388,6 @@ def _print_model_cases(labels_path: Path, alerts: list[Alert]) -> None:
         first = min(str(c["start"])[:10] for c in cases if c["reason"] == reason)
         table.add_row(reason, str(row.cases), str(row.detected), first)
     console.print(table)
-
-
-@rules_app.command("validate")
-def rules_validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
-) -> None:
-    """Load the shipped packs plus PATHS and report the first problem, with file and line."""
-    ruleset = _load(paths, Settings())
-    console.print(
-        f"[green]ok[/]: {len(ruleset.rules)} enabled rules from {len(ruleset.files)} files; "
-        f"version {ruleset.version}; hash {ruleset.pack_hash}"
-    )
-
-
-@rules_app.command("backtest")
-def rules_backtest(
-    events: Annotated[list[str], typer.Argument(help="JSONL event files (history).")],
-    before: Annotated[
-        list[Path] | None, typer.Option("--before", help="Rule files of the current version.")
-    ] = None,
-    after: Annotated[
-        list[Path] | None, typer.Option("--after", help="Rule files of the candidate version.")
-    ] = None,
-    show: Annotated[int, typer.Option(help="Alerts to list per rule and direction.")] = 3,
-) -> None:
-    """Replay history through two rule versions; print the alerts each rule adds and removes."""
-    from monitor.backtest import diff_alerts, run_rules
-    from monitor.errors import EventDecodeError
-    from monitor.events import decode_event
-
-    settings = Settings()
-    old_rules, new_rules = _load(before, settings), _load(after, settings)
-    decoded = []
-    for line in read_lines(events):
-        try:
-            decoded.append(decode_event(line.text))
-        except EventDecodeError:
-            continue  # `riskmon replay` reports dead letters; a backtest compares what is valid
-    diff = diff_alerts(run_rules(old_rules, decoded), run_rules(new_rules, decoded))
-    table = Table(title=f"Backtest over {len(decoded):,} events: {old_rules.pack_hash} -> "
-                  f"{new_rules.pack_hash}")  # fmt: skip
-    for column in ("rule", "before", "after", "added", "removed"):
-        table.add_column(column, justify="left" if column == "rule" else "right")
-    for change in diff.by_rule:
-        style = "" if not (change.added or change.removed) else "bold"
-        table.add_row(
-            change.rule_id,
-            str(change.before),
-            str(change.after),
-            f"[green]+{len(change.added)}[/]" if change.added else "0",
-            f"[red]-{len(change.removed)}[/]" if change.removed else "0",
-            style=style,
-        )
-    console.print(table)
-    for change in diff.by_rule:
-        for sign, alerts in (("+", change.added), ("-", change.removed)):
-            for alert in alerts[:show]:
-                console.print(f"  {sign} {change.rule_id}: {alert.message}")
-    console.print(f"{diff.added} alerts added, {diff.removed} removed")
-
-
-@rules_app.command("test")
-def rules_test(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
-) -> None:
-    """Run every rule's examples and print a pass/fail table."""
-    ruleset = _load(paths, Settings())
-    results = run_examples(ruleset)
-    table = Table(title="Rule examples")
-    for column in ("rule", "#", "example", "result"):
-        table.add_column(column, overflow="fold")
-    for result in results:
-        mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {result.detail}"
-        table.add_row(result.rule_id, str(result.index + 1), result.desc, mark)
-    console.print(table)
-    failed = sum(not r.passed for r in results)
-    console.print(f"{len(results) - failed} passed, {failed} failed")
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command("worker")

@@ -124,19 +124,11 @@ class _RuleBase(_Strict):
 
 class _Thresholded(_RuleBase):
     """Amounts by currency. A transaction in a listed currency is compared natively; any other
-    currency is converted to ``convert_to`` with the pack's currency table."""
+    currency is converted to ``convert_to`` with the pack's currency table, so ``convert_to`` must
+    be one of the threshold's currencies (the loader checks it and says so at the right line)."""
 
     threshold: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]]
     convert_to: str = "USD"
-
-    @model_validator(mode="after")
-    def _convert_target_listed(self) -> _Thresholded:
-        if self.threshold and self.convert_to not in self.threshold:
-            raise ValueError(
-                f"convert_to {self.convert_to!r} must be one of the threshold currencies "
-                f"{sorted(self.threshold)}"
-            )
-        return self
 
 
 class ConditionRule(_Thresholded):

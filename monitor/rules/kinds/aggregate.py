@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from monitor.events import Transaction
@@ -28,6 +28,11 @@ DAY = 86400.0
 
 
 class AggregateRuleRuntime(CompiledRule):
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset(
+        {"account_id", "total", "count", "threshold", "window", "txn_ids", "currency"}
+    )
+    """Message placeholders this kind adds to the event's fields (checked by the loader)."""
+
     def __init__(
         self,
         meta: RuleMeta,

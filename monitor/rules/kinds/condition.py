@@ -8,6 +8,7 @@ Reversed transactions never match.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from monitor.events import OperatorAction, Transaction
 from monitor.findings import Finding
@@ -19,6 +20,9 @@ RETENTION = timedelta(days=2).total_seconds()
 
 
 class ConditionRuleRuntime(UntilRule):
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset({"threshold", "measured"})
+    """Message placeholders this kind adds to the event's fields (checked by the loader)."""
+
     def __init__(self, meta: RuleMeta, predicate: Predicate, threshold: Threshold | None) -> None:
         super().__init__(meta, predicate)
         self.threshold = threshold

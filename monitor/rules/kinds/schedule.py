@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
@@ -70,6 +71,10 @@ class BusinessCalendar:
 
 
 class ScheduleRuleRuntime(UntilRule):
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset(
+        {"local_time", "timezone", "closed_because", "business_hours"}
+    )
+    """Message placeholders this kind adds to the event's fields (checked by the loader)."""
     consumes = (OperatorAction,)
 
     def __init__(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from monitor.events import OperatorAction, Transaction
 from monitor.findings import Finding
@@ -30,6 +30,23 @@ from monitor.rules.money import Threshold
 
 
 class SequenceRuleRuntime(CompiledRule):
+    PLACEHOLDERS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "txn_id",
+            "account_id",
+            "amount",
+            "currency",
+            "channel",
+            "initiator_id",
+            "approver_id",
+            "approver_role",
+            "allowed_roles",
+            "initiated_at",
+            "posted_at",
+            "within",
+        }
+    )
+    """Message placeholders this kind adds to the event's fields (checked by the loader)."""
     consumes = (Transaction, OperatorAction)
 
     def __init__(

@@ -1,0 +1,131 @@
+"""``riskmon rules ...``: validate, test, compare, backtest and approve rule packs.
+
+Every message about a rule file is printed as plain text (no terminal markup), so a pattern such
+as ``^[a-z][a-z0-9_]*$`` reaches the reader whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from monitor.errors import RulePackError, RulePackErrors
+from monitor.rule_examples import run_examples
+from monitor.rules.loader import load_rules
+from monitor.rules.ruleset import RuleSet
+from riskmon.settings import Settings
+from streams.replay import read_lines
+
+rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
+    """The shipped packs plus ``rules`` (or the configured rule folder); exit 2 if invalid."""
+    paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
+    try:
+        ruleset = load_rules(paths)
+    except RulePackErrors as exc:
+        for warning in exc.warnings:
+            plain(err, str(warning))
+        for error in exc.errors:
+            plain(err, f"error: {error}")
+        plain(
+            err, f"rule pack rejected: {len(exc.errors)} error(s), {len(exc.warnings)} warning(s)"
+        )
+        raise typer.Exit(2) from None
+    except RulePackError as exc:
+        plain(err, f"rule pack rejected: {exc}")
+        raise typer.Exit(2) from None
+    for warning in ruleset.warnings:
+        plain(err, str(warning))
+    return ruleset
+
+
+def plain(target: Console, text: str) -> None:
+    """Print text as it is: no markup, no highlighting (``[a-z]`` in a pattern stays)."""
+    target.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@rules_app.command("validate")
+def rules_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+) -> None:
+    """Load the shipped packs plus PATHS; report every error and warning with file and line."""
+    ruleset = load_or_exit(paths, Settings())
+    console.print(
+        f"[green]ok[/]: {len(ruleset.rules)} enabled rules from {len(ruleset.files)} files; "
+        f"version {ruleset.version}; hash {ruleset.pack_hash}"
+    )
+
+
+@rules_app.command("backtest")
+def rules_backtest(
+    events: Annotated[list[str], typer.Argument(help="JSONL event files (history).")],
+    before: Annotated[
+        list[Path] | None, typer.Option("--before", help="Rule files of the current version.")
+    ] = None,
+    after: Annotated[
+        list[Path] | None, typer.Option("--after", help="Rule files of the candidate version.")
+    ] = None,
+    show: Annotated[int, typer.Option(help="Alerts to list per rule and direction.")] = 3,
+) -> None:
+    """Replay history through two rule versions; print the alerts each rule adds and removes."""
+    from monitor.backtest import diff_alerts, run_rules
+    from monitor.errors import EventDecodeError
+    from monitor.events import decode_event
+
+    settings = Settings()
+    old_rules, new_rules = load_or_exit(before, settings), load_or_exit(after, settings)
+    decoded = []
+    for line in read_lines(events):
+        try:
+            decoded.append(decode_event(line.text))
+        except EventDecodeError:
+            continue  # `riskmon replay` reports dead letters; a backtest compares what is valid
+    diff = diff_alerts(run_rules(old_rules, decoded), run_rules(new_rules, decoded))
+    table = Table(title=f"Backtest over {len(decoded):,} events: {old_rules.pack_hash} -> "
+                  f"{new_rules.pack_hash}")  # fmt: skip
+    for column in ("rule", "before", "after", "added", "removed"):
+        table.add_column(column, justify="left" if column == "rule" else "right")
+    for change in diff.by_rule:
+        style = "" if not (change.added or change.removed) else "bold"
+        table.add_row(
+            change.rule_id,
+            str(change.before),
+            str(change.after),
+            f"[green]+{len(change.added)}[/]" if change.added else "0",
+            f"[red]-{len(change.removed)}[/]" if change.removed else "0",
+            style=style,
+        )
+    console.print(table)
+    for change in diff.by_rule:
+        for sign, alerts in (("+", change.added), ("-", change.removed)):
+            for alert in alerts[:show]:
+                console.print(f"  {sign} {change.rule_id}: {alert.message}")
+    console.print(f"{diff.added} alerts added, {diff.removed} removed")
+
+
+@rules_app.command("test")
+def rules_test(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+) -> None:
+    """Run every rule's examples and print a pass/fail table."""
+    ruleset = load_or_exit(paths, Settings())
+    results = run_examples(ruleset)
+    table = Table(title="Rule examples")
+    for column in ("rule", "#", "example", "result"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {result.detail}"
+        table.add_row(result.rule_id, str(result.index + 1), result.desc, mark)
+    console.print(table)
+    failed = sum(not r.passed for r in results)
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
