@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
-from monitor.alerts import Alert
+from monitor.alerts import Alert, Severity
 
 __all__ = ["SEVERITY_ORDER", "Notification"]
 
-SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+SEVERITY_ORDER: tuple[str, ...] = get_args(Severity)
+"""Lowest first, as the ``Severity`` literal lists them."""
 
 
 @dataclass(frozen=True)
