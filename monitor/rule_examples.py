@@ -7,7 +7,7 @@ engine advances by ``advance`` (if given) and flushes, so deadlines can fire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +53,8 @@ class ExampleResult:
     passed: bool
     detail: str
     alerts: tuple[Alert, ...]
+    where: str = ""
+    """``file:line`` of the example in its rule file (empty if unknown)."""
 
 
 def example_events(example: Example) -> list[Transaction | OperatorAction]:
@@ -106,6 +108,13 @@ def run_examples(ruleset: RuleSet) -> list[ExampleResult]:
     """Run every example of every enabled rule, in load order."""
     results = []
     for rule in ruleset.rules:
+        origin = ruleset.origins.get(rule.id)
         for index, example in enumerate(ruleset.specs[rule.id].examples):
-            results.append(run_example(ruleset, rule.id, index, example))
+            result = run_example(ruleset, rule.id, index, example)
+            if origin is not None:
+                lines = origin.example_lines
+                line = lines[index] if index < len(lines) else origin.line
+                where = f"{origin.file}:{line}" if line is not None else origin.file
+                result = replace(result, where=where)
+            results.append(result)
     return results

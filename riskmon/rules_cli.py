@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from monitor.errors import RulePackError, RulePackErrors
@@ -114,18 +115,45 @@ def rules_backtest(
 @rules_app.command("test")
 def rules_test(
     paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+    tests: Annotated[
+        list[Path] | None,
+        typer.Option("--tests", help="Rule test files (default: each folder's tests/*.yaml)."),
+    ] = None,
 ) -> None:
-    """Run every rule's examples and print a pass/fail table."""
-    ruleset = load_or_exit(paths, Settings())
+    """Run every rule's examples and the rule test files; a failure shows file:line and a diff."""
+    from monitor.rule_tests import rule_test_files, run_test_file, shipped_test_files
+    from monitor.rules.loader import rule_files, shipped_pack_texts
+
+    settings = Settings()
+    ruleset = load_or_exit(paths, settings)
+    chosen = list(paths or ([] if settings.rules_dir is None else [settings.rules_dir]))
+    texts = shipped_pack_texts() + rule_files(chosen)
     results = run_examples(ruleset)
     table = Table(title="Rule examples")
     for column in ("rule", "#", "example", "result"):
         table.add_column(column, overflow="fold")
     for result in results:
-        mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {result.detail}"
-        table.add_row(result.rule_id, str(result.index + 1), result.desc, mark)
+        mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {escape(result.where)}"
+        table.add_row(result.rule_id, str(result.index + 1), escape(result.desc), mark)
     console.print(table)
-    failed = sum(not r.passed for r in results)
-    console.print(f"{len(results) - failed} passed, {failed} failed")
-    if failed:
+    failures = [(f"{r.where}: {r.rule_id} example {r.index + 1}", r.detail) for r in results
+                if not r.passed]  # fmt: skip
+    files = list(tests) if tests else shipped_test_files() + rule_test_files(chosen)
+    passed_files = 0
+    for path in files:
+        for outcome in run_test_file(path, texts, ruleset):
+            if outcome.passed:
+                passed_files += 1
+            else:
+                failures.append((f"{outcome.where}: test {outcome.name!r}", outcome.diff))
+    for where, detail in failures:
+        plain(console, f"FAIL {where}")
+        plain(console, "  " + detail.replace("\n", "\n  "))
+    total = len(results) + passed_files + sum(1 for w, _ in failures if ": test " in w)
+    plain(
+        console,
+        f"{total - len(failures)} passed, {len(failures)} failed "
+        f"({len(results)} examples, {len(files)} test file(s))",
+    )
+    if failures:
         raise typer.Exit(1)
