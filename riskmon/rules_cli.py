@@ -157,3 +157,56 @@ def rules_test(
     )
     if failures:
         raise typer.Exit(1)
+
+
+@rules_app.command("diff")
+def rules_diff(
+    old: Annotated[Path, typer.Argument(help="Rule file or folder of the old version.")],
+    new: Annotated[Path, typer.Argument(help="Rule file or folder of the new version.")],
+    on_shipped: Annotated[
+        bool,
+        typer.Option(
+            "--on-shipped/--alone",
+            help="Layer both versions on the shipped packs (for auditors' override files).",
+        ),
+    ] = False,
+) -> None:
+    """Every change from OLD to NEW, rule by rule and field by field, classified major / minor /
+    patch; exit 1 if a pack's declared version bump is smaller than its change requires."""
+    from monitor.rules.diff import diff_rulesets
+
+    before = load_alone_or_exit([old], on_shipped)
+    after = load_alone_or_exit([new], on_shipped)
+    diff = diff_rulesets(before, after)
+    for rule in diff.rules:
+        head = f"{rule.level:<5} {rule.change:<7} {rule.rule_id}"
+        if rule.renamed_from:
+            head += f" (was {rule.renamed_from})"
+        plain(console, f"{head}  [pack {rule.pack}]")
+        for change in rule.fields:
+            plain(console, f"        {change}")
+    for pack in diff.packs:
+        mark = "ok" if pack.ok else "REFUSED"
+        plain(
+            console,
+            f"pack {pack.pack}: {pack.old_version} -> {pack.new_version} declares "
+            f"{pack.declared}, the change requires {pack.required}: {mark}",
+        )
+    plain(console, f"change: {diff.summary()}")
+    if diff.refused:
+        names = ", ".join(p.pack for p in diff.refused)
+        plain(err, f"refused: the version bump of {names} is smaller than the change requires")
+        raise typer.Exit(1)
+
+
+def load_alone_or_exit(paths: list[Path], on_shipped: bool) -> RuleSet:
+    """Load ``paths`` alone (or on the shipped packs); exit 2 with every problem if invalid."""
+    try:
+        return load_rules(paths, shipped=on_shipped)
+    except RulePackErrors as exc:
+        for error in exc.errors:
+            plain(err, f"error: {error}")
+        raise typer.Exit(2) from None
+    except RulePackError as exc:
+        plain(err, f"rule pack rejected: {exc}")
+        raise typer.Exit(2) from None

@@ -16,7 +16,7 @@ import difflib
 import hashlib
 import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -297,9 +297,9 @@ def _collect_rule(
 ) -> None:
     raw_id = item.get("id")
     make_error = _error(doc, index, str(raw_id) if raw_id is not None else None)
-    replace = item.get("replace", False) if override is None else False
+    replacing = item.get("replace", False) if override is None else False
     data = {k: v for k, v in item.items() if k not in _LOADER_KEYS}
-    if replace not in (True, False):
+    if replacing not in (True, False):
         seen.errors.append(make_error("replace is true or false", (index, "replace")))
     if "kind" not in data:
         raise make_error(f"a rule needs a kind: one of {', '.join(RULE_KINDS)}", (index,))
@@ -332,7 +332,7 @@ def _collect_rule(
         pack=seen.packs.get(doc.file, f"{Path(doc.file).stem}@local"),
     )
     if override is not None and previous is not None:
-        origin = _override_origin(previous, spec, doc, index, override)
+        origin = _override_origin(seen, previous, spec, doc, index, override)
         if previous.doc.file != doc.file:
             changed = ", ".join(k for k in override if k != "override") or "nothing"
             where = _where(previous.origin.file, previous.origin.line)
@@ -349,7 +349,7 @@ def _collect_rule(
                 f"duplicate rule id {spec.id!r}: already defined at line {previous.origin.line}",
                 (index, "id"),
             )
-        if not replace:
+        if not replacing:
             raise make_error(
                 f"rule id {spec.id!r} is already defined at "
                 f"{_where(previous.origin.file, previous.origin.line)}; use '- override: "
@@ -364,7 +364,7 @@ def _collect_rule(
             (index,),
             spec.id,
         )
-    elif replace:
+    elif replacing:
         seen.warn(
             f"replace: true, but there is no rule {spec.id!r} to replace", doc, (index,), spec.id
         )
@@ -373,13 +373,23 @@ def _collect_rule(
 
 
 def _override_origin(
-    previous: _Rule, spec: AnyRule, doc: SourceDoc, index: int, override: dict[str, Any]
+    seen: _Collected,
+    previous: _Rule,
+    spec: AnyRule,
+    doc: SourceDoc,
+    index: int,
+    override: dict[str, Any],
 ) -> RuleOrigin:
     """An override keeps the rule's place, unless it brings its own examples."""
+    pack = _pack_of(seen, doc)  # the override's own pack versions the change
     if "examples" not in override:
-        return previous.origin
+        return replace(previous.origin, pack=pack)
     lines = tuple(doc.line_of((index, "examples", i)) for i in range(len(spec.examples)))
-    return RuleOrigin(previous.origin.file, previous.origin.line, lines, previous.origin.pack)
+    return RuleOrigin(previous.origin.file, previous.origin.line, lines, pack)
+
+
+def _pack_of(seen: _Collected, doc: SourceDoc) -> str:
+    return seen.packs.get(doc.file, f"{Path(doc.file).stem}@local")
 
 
 def _examples_note(spec: AnyRule) -> str:
