@@ -74,42 +74,103 @@ def rules_backtest(
     after: Annotated[
         list[Path] | None, typer.Option("--after", help="Rule files of the candidate version.")
     ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="The simulator's labels.jsonl.")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Alert store URL whose dispositions to score against."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+    ] = None,
     show: Annotated[int, typer.Option(help="Alerts to list per rule and direction.")] = 3,
+    on_shipped: Annotated[
+        bool,
+        typer.Option(
+            "--on-shipped/--alone",
+            help="Layer --before/--after on the shipped packs (default), or load them alone "
+            "(for complete copies of the packs).",
+        ),
+    ] = True,
 ) -> None:
-    """Replay history through two rule versions; print the alerts each rule adds and removes."""
+    """Replay history through two rule versions: per rule the alerts added, removed and changed,
+    volume per day, precision and recall against labels and the alert store's decisions."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from monitor.backtest import diff_alerts, run_rules
     from monitor.errors import EventDecodeError
     from monitor.events import decode_event
+    from streams.backtest_report import HEADERS, rule_rows, write_report
 
-    settings = Settings()
-    old_rules, new_rules = load_or_exit(before, settings), load_or_exit(after, settings)
+    if not before and not after:
+        plain(err, "nothing to compare: give --before, --after or both (each defaults to the "
+                   "shipped packs)")  # fmt: skip
+        raise typer.Exit(2)
+    if on_shipped:
+        old_rules, new_rules = load_or_exit(before, Settings()), load_or_exit(after, Settings())
+    else:
+        old_rules = load_alone_or_exit(before, False) if before else load_or_exit(None, Settings())
+        new_rules = load_alone_or_exit(after, False) if after else load_or_exit(None, Settings())
     decoded = []
     for line in read_lines(events):
         try:
             decoded.append(decode_event(line.text))
         except EventDecodeError:
             continue  # `riskmon replay` reports dead letters; a backtest compares what is valid
-    diff = diff_alerts(run_rules(old_rules, decoded), run_rules(new_rules, decoded))
-    table = Table(title=f"Backtest over {len(decoded):,} events: {old_rules.pack_hash} -> "
-                  f"{new_rules.pack_hash}")  # fmt: skip
-    for column in ("rule", "before", "after", "added", "removed"):
+    cases = None
+    if labels is not None:
+        text = labels.read_text(encoding="utf-8")
+        cases = [json.loads(line) for line in text.splitlines() if line.strip()]
+    decisions = None
+    if store is not None:
+        from alerts.store import AlertStore
+
+        with AlertStore.open(store) as opened:
+            decisions = {record.alert_id: record.label for record in opened.export_labels()}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("replaying before", total=len(decoded))
+        old_alerts = run_rules(old_rules, decoded, lambda n: progress.advance(task, n))
+        task = progress.add_task("replaying after", total=len(decoded))
+        new_alerts = run_rules(new_rules, decoded, lambda n: progress.advance(task, n))
+    diff = diff_alerts(old_alerts, new_alerts, cases, decisions)
+    title = f"Backtest over {len(decoded):,} events: {old_rules.pack_hash} -> {new_rules.pack_hash}"
+    table = Table(title=title)
+    for column in HEADERS:
         table.add_column(column, justify="left" if column == "rule" else "right")
     for change in diff.by_rule:
-        style = "" if not (change.added or change.removed) else "bold"
-        table.add_row(
-            change.rule_id,
-            str(change.before),
-            str(change.after),
-            f"[green]+{len(change.added)}[/]" if change.added else "0",
-            f"[red]-{len(change.removed)}[/]" if change.removed else "0",
-            style=style,
-        )
+        table.add_row(*map(escape, rule_rows(change)), style="bold" if change.touched else "")
     console.print(table)
     for change in diff.by_rule:
         for sign, alerts in (("+", change.added), ("-", change.removed)):
             for alert in alerts[:show]:
-                console.print(f"  {sign} {change.rule_id}: {alert.message}")
-    console.print(f"{diff.added} alerts added, {diff.removed} removed")
+                plain(console, f"  {sign} {change.rule_id}: {alert.message}")
+        for item in change.changed[:show]:
+            what = "; ".join(
+                f"{f} {getattr(item.before, f)} -> {getattr(item.after, f)}" for f in item.fields
+            )
+            plain(console, f"  ~ {change.rule_id}: {what}")
+    plain(
+        console,
+        f"{diff.added} alerts added, {diff.removed} removed, {diff.changed} changed",
+    )
+    if decisions is not None:
+        removed_fp = sum(len(c.false_positives_removed) for c in diff.by_rule)
+        plain(console, f"past false positives removed: {removed_fp}")
+    for alert in diff.confirmed_lost:
+        plain(
+            err,
+            f"WARNING: confirmed case lost: {alert.rule_id} alert {alert.alert_id} "
+            f"({alert.occurred_at.isoformat()}) would no longer fire",
+        )
+    if report is not None:
+        write_report(report, diff, title, len(decoded))
+        plain(console, f"report written to {report}")
 
 
 @rules_app.command("test")

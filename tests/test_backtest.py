@@ -53,3 +53,89 @@ def test_backtest_command_prints_the_diff(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0 alerts added, 2 removed" in result.output
     assert "- large_cash_single: Large cash deposit: 52,000.00 CNY" in result.output
+
+
+def test_nothing_to_compare_is_refused(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text("")
+    result = CliRunner().invoke(app, ["rules", "backtest", str(history)])
+    assert result.exit_code == 2
+    assert "nothing to compare" in result.output
+
+
+def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path: Path) -> None:
+    """Issue 13's "done when": a copy of the shipped pack with a higher large-cash threshold and
+    a severity-only change, backtested against the baseline on a small simulated week."""
+    import shutil
+    from decimal import Decimal
+
+    from alerts.store import AlertStore
+    from monitor.simulator import SimConfig, simulate
+    from streams.simfile import write_simulation
+
+    sim = simulate(SimConfig(days=7, branches=3, customers_per_branch=200))
+    events, labels = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
+    write_simulation(sim, events, labels)
+    packs = Path(__file__).resolve().parents[1] / "monitor" / "rules" / "packs"
+    baseline, candidate = tmp_path / "baseline", tmp_path / "candidate"
+    for folder in (baseline, candidate):
+        shutil.copytree(packs, folder, ignore=shutil.ignore_patterns("tests"))
+    pack = candidate / "10_large_transfers.yaml"
+    text = pack.read_text(encoding="utf-8")
+    line = "threshold: {CNY: 50000, USD: 10000}"
+    text = text.replace(line, line.replace("50000", "100000"), 1)
+    daily = text.index("id: large_cash_daily")
+    text = text[:daily] + text[daily:].replace("severity: medium", "severity: high", 1)
+    pack.write_text(text.replace("version: 1.0.0", "version: 1.0.1"), encoding="utf-8")
+
+    # The independent count: live CNY cash at a counter or ATM in [50,000, 100,000), per txn.
+    removed_txns = {
+        e.txn_id
+        for e in sim.events
+        if getattr(e, "txn_type", None) in ("deposit", "withdrawal")
+        and e.channel in ("counter", "atm")
+        and e.currency == "CNY"
+        and e.status != "reversed"
+        and Decimal(50000) <= e.amount < Decimal(100000)
+    }
+    assert removed_txns, "the simulated week must hold cash in the band the change removes"
+
+    # Risk officers' decisions on the baseline alerts: one in the band confirmed, one false.
+    before = run_rules(load_rules(), sim.events)
+    in_band = [a for a in before if a.rule_id == "large_cash_single"
+               and Decimal(50000) <= Decimal(str(a.explanation["amount"])) < Decimal(100000)
+               and a.explanation.get("currency") == "CNY"]  # fmt: skip
+    assert len(in_band) == len(removed_txns)
+    url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    with AlertStore.open(url) as store:
+        store.upsert_many(before)
+        confirmed = in_band[0]
+        store.acknowledge(confirmed.alert_id, actor="officer-1")
+        store.resolve(confirmed.alert_id, actor="officer-1", comment="reported to PBOC")
+        if len(in_band) > 1:
+            store.acknowledge(in_band[1].alert_id, actor="officer-2")
+            store.mark_false_positive(in_band[1].alert_id, actor="officer-2")
+
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app,
+        ["rules", "backtest", str(events), "--alone", "--before", str(baseline),
+         "--after", str(candidate), "--labels", str(labels), "--store", url,
+         "--report", str(report)],
+        env={"COLUMNS": "250"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    daily_count = sum(1 for a in before if a.rule_id == "large_cash_daily")
+    out = result.output
+    row = next(line for line in out.splitlines() if "│ large_cash_single " in line)
+    assert f"-{len(removed_txns)} " in row and "+0 " in row
+    daily_row = next(line for line in out.splitlines() if "│ large_cash_daily " in line)
+    assert "+0 " in daily_row and "-0 " in daily_row and f"~{daily_count} " in daily_row
+    assert "~ large_cash_daily: severity medium -> high" in out
+    assert f"{len(removed_txns)} removed" in out
+    assert "past false positives removed: " + str(1 if len(in_band) > 1 else 0) in out
+    assert f"WARNING: confirmed case lost: large_cash_single alert {confirmed.alert_id}" in out
+    assert "precision (labels)" in out and "confirmed cases lost" in out
+    html = report.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 2
+    assert "Alert volume per day" in html and "confirmed case(s) would no longer raise" in html
