@@ -20,7 +20,7 @@ from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
-from riskmon.rules_cli import rules_app
+from riskmon.rules_cli import require_approval, rules_app
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
@@ -402,6 +402,7 @@ def worker_command(
 
     settings = Settings()
     ruleset = _load(rules, settings)
+    require_approval(ruleset, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
         app_ = create_app(

@@ -7,7 +7,7 @@ as ``^[a-z][a-z0-9_]*$`` reaches the reader whole.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.settings import Settings
 from streams.replay import read_lines
+
+if TYPE_CHECKING:
+    from alerts.pack_history import PackHistory
 
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 console = Console()
@@ -46,6 +49,31 @@ def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
     for warning in ruleset.warnings:
         plain(err, str(warning))
     return ruleset
+
+
+def require_approval(ruleset: RuleSet, settings: Settings) -> None:
+    """With ``RISKMON_REQUIRE_PACK_APPROVAL`` on, exit 2 unless the pack is approved."""
+    if not settings.require_pack_approval:
+        return
+    from alerts.pack_history import PackHistory, PackHistoryError
+
+    log = PackHistory(settings.pack_history)
+    try:
+        approved = log.is_approved(ruleset.pack_hash)
+        broken = log.verify()
+    except PackHistoryError as exc:
+        plain(err, f"rule pack refused: {exc}")
+        raise typer.Exit(2) from None
+    if broken is not None:
+        plain(err, f"rule pack refused: {log.path} is broken at entry {broken}")
+        raise typer.Exit(2)
+    if not approved:
+        plain(
+            err,
+            f"rule pack refused: pack {ruleset.pack_hash} ({ruleset.version}) has no approval "
+            f"by a second person in {log.path}; run riskmon rules propose, then rules approve",
+        )
+        raise typer.Exit(2)
 
 
 def plain(target: Console, text: str) -> None:
@@ -106,8 +134,11 @@ def rules_backtest(
     from streams.backtest_report import HEADERS, rule_rows, write_report
 
     if not before and not after:
-        plain(err, "nothing to compare: give --before, --after or both (each defaults to the "
-                   "shipped packs)")  # fmt: skip
+        plain(
+            err,
+            "nothing to compare: give --before, --after or both (each defaults to the "
+            "shipped packs)",
+        )
         raise typer.Exit(2)
     if on_shipped:
         old_rules, new_rules = load_or_exit(before, Settings()), load_or_exit(after, Settings())
@@ -131,9 +162,13 @@ def rules_backtest(
         with AlertStore.open(store) as opened:
             decisions = {record.alert_id: record.label for record in opened.export_labels()}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
-    ) as progress:  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
         task = progress.add_task("replaying before", total=len(decoded))
         old_alerts = run_rules(old_rules, decoded, lambda n: progress.advance(task, n))
         task = progress.add_task("replaying after", total=len(decoded))
@@ -197,8 +232,9 @@ def rules_test(
         mark = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {escape(result.where)}"
         table.add_row(result.rule_id, str(result.index + 1), escape(result.desc), mark)
     console.print(table)
-    failures = [(f"{r.where}: {r.rule_id} example {r.index + 1}", r.detail) for r in results
-                if not r.passed]  # fmt: skip
+    failures = [
+        (f"{r.where}: {r.rule_id} example {r.index + 1}", r.detail) for r in results if not r.passed
+    ]
     files = list(tests) if tests else shipped_test_files() + rule_test_files(chosen)
     passed_files = 0
     for path in files:
@@ -271,3 +307,148 @@ def load_alone_or_exit(paths: list[Path], on_shipped: bool) -> RuleSet:
     except RulePackError as exc:
         plain(err, f"rule pack rejected: {exc}")
         raise typer.Exit(2) from None
+
+
+History = Annotated[
+    Path,
+    typer.Option("--history", envvar="RISKMON_PACK_HISTORY", help="The pack approval log (JSONL)."),
+]
+Identities = Annotated[
+    str,
+    typer.Option(
+        "--identities",
+        envvar="RISKMON_IDENTITIES",
+        help="Comma-separated names allowed to propose and approve packs.",
+    ),
+]
+DEFAULT_HISTORY = Path("riskmon-pack-history.jsonl")
+
+
+def _history(path: Path, identities: str) -> PackHistory:
+    from alerts.pack_history import PackHistory
+
+    return PackHistory(path, identities.split(","))
+
+
+@rules_app.command("propose")
+def rules_propose(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
+    actor: Annotated[str, typer.Option("--as", help="Who proposes the pack.")] = "",
+    ticket: Annotated[str, typer.Option(help="Change ticket reference.")] = "",
+    against: Annotated[
+        list[Path] | None, typer.Option("--against", help="Rules the diff summary starts from.")
+    ] = None,
+    history: History = DEFAULT_HISTORY,
+    identities: Identities = "",
+) -> None:
+    """Propose PATHS (on the shipped packs) for deployment: it must load and pass its examples
+    and tests; a second person approves it with `riskmon rules approve HASH`."""
+    from datetime import UTC, datetime
+
+    from alerts.pack_history import PackHistoryError
+    from monitor.rules.diff import diff_rulesets
+
+    settings = Settings()
+    ruleset = load_or_exit(paths, settings)
+    failed = [r for r in run_examples(ruleset) if not r.passed]
+    if failed:
+        plain(err, f"refused: {len(failed)} example(s) fail; run riskmon rules test")
+        raise typer.Exit(1)
+    baseline = load_rules(list(against or []))
+    summary = diff_rulesets(baseline, ruleset).summary()
+    try:
+        entry = _history(history, identities).propose(
+            version=ruleset.version,
+            pack_hash=ruleset.pack_hash,
+            diff_summary=summary,
+            proposer=actor,
+            ticket=ticket,
+            at=datetime.now(UTC),
+        )
+    except PackHistoryError as exc:
+        plain(err, f"refused: {exc}")
+        raise typer.Exit(1) from None
+    plain(
+        console,
+        f"proposed pack {entry.pack_hash} ({summary}) as entry {entry.seq}; "
+        f"approve with: riskmon rules approve {entry.pack_hash} --as <someone else>",
+    )
+
+
+@rules_app.command("approve")
+def rules_approve(
+    pack_hash: Annotated[str, typer.Argument(help="The hash of the proposed pack.")],
+    actor: Annotated[str, typer.Option("--as", help="Who approves (not the proposer).")] = "",
+    history: History = DEFAULT_HISTORY,
+    identities: Identities = "",
+) -> None:
+    """Approve a proposed pack. The proposer cannot approve their own proposal."""
+    from datetime import UTC, datetime
+
+    from alerts.pack_history import PackHistoryError
+
+    try:
+        entry = _history(history, identities).approve(
+            pack_hash=pack_hash, approver=actor, at=datetime.now(UTC)
+        )
+    except PackHistoryError as exc:
+        plain(err, f"refused: {exc}")
+        raise typer.Exit(1) from None
+    plain(
+        console,
+        f"approved pack {entry.pack_hash} (proposed by {entry.proposer}) as entry {entry.seq}",
+    )
+
+
+@rules_app.command("history")
+def rules_history(history: History = DEFAULT_HISTORY) -> None:
+    """Show the pack approval log, oldest first."""
+    from alerts.pack_history import PackHistoryError
+
+    try:
+        entries = _history(history, "").entries()
+    except PackHistoryError as exc:
+        plain(err, str(exc))
+        raise typer.Exit(1) from None
+    table = Table(title=f"Pack history ({history})")
+    for column in ("#", "action", "pack", "version", "change", "ticket", "proposer", "approver"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        approver = f"{e.approver} {e.approved_at}" if e.approver else ""
+        table.add_row(
+            *map(
+                escape,
+                (
+                    str(e.seq),
+                    e.action,
+                    e.pack_hash,
+                    e.version,
+                    e.diff_summary,
+                    e.ticket,
+                    f"{e.proposer} {e.proposed_at}",
+                    approver,
+                ),
+            )
+        )
+    console.print(table)
+
+
+@rules_app.command("verify-history")
+def rules_verify_history(history: History = DEFAULT_HISTORY) -> None:
+    """Check the hash chain of the pack approval log; name the first broken entry."""
+    from alerts.pack_history import PackHistoryError
+
+    log = _history(history, "")
+    try:
+        broken = log.verify()
+        count = len(log.entries())
+    except PackHistoryError as exc:
+        plain(err, str(exc))
+        raise typer.Exit(1) from None
+    if broken is not None:
+        plain(
+            err,
+            f"{history}: the chain breaks at entry {broken}: it was edited, removed or reordered",
+        )
+        raise typer.Exit(1)
+    plain(console, f"{history}: {count} entries, chain intact")

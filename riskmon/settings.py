@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
 
+    pack_history: Path = Path("riskmon-pack-history.jsonl")
+    """The rule-pack approval log (``riskmon rules propose/approve/history``)."""
+    identities: str = ""
+    """Comma-separated names allowed to propose and approve rule packs."""
+    require_pack_approval: bool = False
+    """The worker runs only a rule pack that a second person approved (on in docker-compose)."""
+
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""
     metrics_addr: str = "127.0.0.1"

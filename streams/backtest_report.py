@@ -48,12 +48,23 @@ def plots(diff: BacktestDiff) -> dict[str, str]:
     figure, axes = plt.subplots(figsize=(8, 0.5 + 0.45 * max(1, len(touched))))
     names = [r.rule_id for r in touched]
     rows = range(len(touched))
-    axes.barh([r - 0.25 for r in rows], [len(r.added) for r in touched], height=0.25,
-              label="added", color="tab:green")  # fmt: skip
-    axes.barh(list(rows), [len(r.removed) for r in touched], height=0.25,
-              label="removed", color="tab:red")  # fmt: skip
-    axes.barh([r + 0.25 for r in rows], [len(r.changed) for r in touched], height=0.25,
-              label="changed", color="tab:orange")  # fmt: skip
+    axes.barh(
+        [r - 0.25 for r in rows],
+        [len(r.added) for r in touched],
+        height=0.25,
+        label="added",
+        color="tab:green",
+    )
+    axes.barh(
+        list(rows), [len(r.removed) for r in touched], height=0.25, label="removed", color="tab:red"
+    )
+    axes.barh(
+        [r + 0.25 for r in rows],
+        [len(r.changed) for r in touched],
+        height=0.25,
+        label="changed",
+        color="tab:orange",
+    )
     axes.set_yticks(list(rows), names)
     axes.set_xlabel("alerts")
     axes.set_title("Alerts added, removed and changed per rule")

@@ -15,13 +15,19 @@ from riskmon.cli import app
 EVENTS = example_events(
     Example(
         events=[
-            {"kind": "transaction", "txn_id": f"C{n}", "txn_type": "deposit", "channel": "counter",
-             "amount": amount, "occurred_at": f"2026-03-03T1{n}:00:00+08:00"}
+            {
+                "kind": "transaction",
+                "txn_id": f"C{n}",
+                "txn_type": "deposit",
+                "channel": "counter",
+                "amount": amount,
+                "occurred_at": f"2026-03-03T1{n}:00:00+08:00",
+            }
             for n, amount in enumerate(["52000", "58000", "61000", "30000"])
         ],
         expect=[],
     )
-)  # fmt: skip
+)
 
 
 def test_raising_a_threshold_removes_exactly_the_alerts_below_it(tmp_path: Path) -> None:
@@ -102,9 +108,13 @@ def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path
 
     # Risk officers' decisions on the baseline alerts: one in the band confirmed, one false.
     before = run_rules(load_rules(), sim.events)
-    in_band = [a for a in before if a.rule_id == "large_cash_single"
-               and Decimal(50000) <= Decimal(str(a.explanation["amount"])) < Decimal(100000)
-               and a.explanation.get("currency") == "CNY"]  # fmt: skip
+    in_band = [
+        a
+        for a in before
+        if a.rule_id == "large_cash_single"
+        and Decimal(50000) <= Decimal(str(a.explanation["amount"])) < Decimal(100000)
+        and a.explanation.get("currency") == "CNY"
+    ]
     assert len(in_band) == len(removed_txns)
     url = f"sqlite:///{tmp_path / 'alerts.db'}"
     with AlertStore.open(url) as store:
@@ -119,11 +129,24 @@ def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path
     report = tmp_path / "report.html"
     result = CliRunner().invoke(
         app,
-        ["rules", "backtest", str(events), "--alone", "--before", str(baseline),
-         "--after", str(candidate), "--labels", str(labels), "--store", url,
-         "--report", str(report)],
+        [
+            "rules",
+            "backtest",
+            str(events),
+            "--alone",
+            "--before",
+            str(baseline),
+            "--after",
+            str(candidate),
+            "--labels",
+            str(labels),
+            "--store",
+            url,
+            "--report",
+            str(report),
+        ],
         env={"COLUMNS": "250"},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     daily_count = sum(1 for a in before if a.rule_id == "large_cash_daily")
     out = result.output

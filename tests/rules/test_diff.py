@@ -33,16 +33,20 @@ def bump(folder: Path, version: str, file: str = LARGE) -> None:
 
 
 def diff(tmp_path: Path, new: Path) -> SemanticDiff:
-    return diff_rulesets(load_rules([tmp_path / "old"], shipped=False),
-                         load_rules([new], shipped=False))  # fmt: skip
+    return diff_rulesets(
+        load_rules([tmp_path / "old"], shipped=False), load_rules([new], shipped=False)
+    )
 
 
 def test_patch_threshold_severity_condition_field_by_field(tmp_path: Path) -> None:
     copy_packs(tmp_path, "old")
     new = copy_packs(tmp_path, "new")
     edit(new, "threshold: {CNY: 50000, USD: 10000}", "threshold: {CNY: 60000, USD: 10000}")
-    edit(new, "  severity: medium\n  tags: [pboc, large_value, cash, maturity",
-         "  severity: high\n  tags: [pboc, large_value, cash, maturity")  # fmt: skip
+    edit(
+        new,
+        "  severity: medium\n  tags: [pboc, large_value, cash, maturity",
+        "  severity: high\n  tags: [pboc, large_value, cash, maturity",
+    )
     bump(new, "1.0.1")
     result = diff(tmp_path, new)
     (rule,) = result.rules
@@ -57,8 +61,7 @@ def test_patch_threshold_severity_condition_field_by_field(tmp_path: Path) -> No
 def test_a_condition_window_message_and_enabled_change(tmp_path: Path) -> None:
     copy_packs(tmp_path, "old")
     new = copy_packs(tmp_path, "new")
-    edit(new, "      - {macro: is_cash}\n      - {macro: is_live}",
-         "      - {macro: is_cash}")  # fmt: skip
+    edit(new, "      - {macro: is_cash}\n      - {macro: is_live}", "      - {macro: is_cash}")
     zone = "\n  timezone: Asia/Shanghai"
     edit(new, "  window: calendar_day" + zone, "  window: 24h" + zone)
     edit(new, '    en: "Large cash {txn_type}:', '    en: "Big cash {txn_type}:')
@@ -74,7 +77,10 @@ def test_a_condition_window_message_and_enabled_change(tmp_path: Path) -> None:
     assert by_id["after_hours_access"].level == "major"
     (refused,) = result.refused
     assert (refused.pack, refused.declared, refused.required) == (
-        "riskmon-after-hours", "patch", "major")  # fmt: skip
+        "riskmon-after-hours",
+        "patch",
+        "major",
+    )
 
 
 def test_minor_a_rule_added(tmp_path: Path) -> None:
@@ -125,8 +131,7 @@ def test_command_refuses_an_understated_version_bump(tmp_path: Path) -> None:
     edit(new, "id: large_cash_single", "id: large_cash_one")
     edit(new, "- rule: Single cash transaction reaches", "- rule: One cash transaction reaches")
     bump(new, "1.1.0")  # a removal needs 2.0.0
-    result = CliRunner().invoke(app, ["rules", "diff", str(old), str(new)],
-                                env={"COLUMNS": "200"})  # fmt: skip
+    result = CliRunner().invoke(app, ["rules", "diff", str(old), str(new)], env={"COLUMNS": "200"})
     assert result.exit_code == 1, result.output
     assert "major removed large_cash_single  [pack riskmon-large-transfers]" in result.output
     assert "minor added   large_cash_one" in result.output

@@ -23,9 +23,15 @@ def test_the_shipped_packs_come_with_test_files_for_the_edges() -> None:
     names = {path.name for path in shipped_test_files()}
     assert {"10_large_transfers.yaml", "30_dual_review.yaml", "40_after_hours.yaml"} <= names
     titles = " | ".join(result.name for _path, result in (p.values for p in SHIPPED))
-    for edge in ("exactly at", "one cent below", "one second before the deadline",
-                 "one second after the deadline", "make-up working day", "overtime window",
-                 "across midnight in Asia/Shanghai"):  # fmt: skip
+    for edge in (
+        "exactly at",
+        "one cent below",
+        "one second before the deadline",
+        "one second after the deadline",
+        "make-up working day",
+        "overtime window",
+        "across midnight in Asia/Shanghai",
+    ):
         assert edge in titles
 
 
