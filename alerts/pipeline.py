@@ -29,6 +29,7 @@ from alerts.metrics import PipelineMetrics
 from alerts.notification import Notification
 from alerts.ratelimit import TokenBucket
 from alerts.routing import Route, RouteConfig
+from alerts.shadow import RECORDING_SINKS, ShadowGate
 from alerts.silences import Silence, is_silenced
 from alerts.sinks.base import AlertSink
 from alerts.store.store import Clock, utc_now
@@ -80,6 +81,8 @@ class AlertPipeline:
     unmasked_sinks
         Sinks that may see full account numbers (the alert store, when a setting allows it).
         Every other sink gets alerts with account numbers masked, whatever the engine rendered.
+    recording_sinks
+        The only sinks that take alerts of shadow rules (:mod:`alerts.shadow`).
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class AlertPipeline:
         silences: SilenceSource = no_silences,
         route_file: str = "<routes>",
         unmasked_sinks: frozenset[str] = frozenset(),
+        recording_sinks: frozenset[str] = RECORDING_SINKS,
     ) -> None:
         config.check_sinks(sinks, file=route_file)
         self.config = config
@@ -100,6 +104,7 @@ class AlertPipeline:
         self.silences = silences
         self.unmasked_sinks = unmasked_sinks
         self.metrics = PipelineMetrics(registry)
+        self.shadow = ShadowGate(registry, recording_sinks)
         self._pending: dict[str, Alert] = {}
         self._backlog: dict[str, deque[Notification]] = {name: deque() for name in sinks}
         start = clock().timestamp()
@@ -120,6 +125,7 @@ class AlertPipeline:
         active = list(self.silences(now))
         per_sink: dict[str, dict[str, tuple[Route, list[Alert]]]] = {}
         for alert in alerts:
+            self.shadow.count(alert)
             routes = self.config.routes_for(alert)
             if not routes:
                 report.unrouted += 1
@@ -134,7 +140,7 @@ class AlertPipeline:
                 if silenced and not route.ignore_silences:
                     continue
                 for sink in route.sinks:
-                    if sink not in taken:
+                    if sink not in taken and self.shadow.allows(alert, sink):
                         taken.add(sink)
                         per_sink.setdefault(sink, {}).setdefault(route.name, (route, []))[1].append(
                             alert

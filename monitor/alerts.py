@@ -21,12 +21,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "ACCOUNT_FIELDS",
+    "SHADOW_TAG",
     "Alert",
     "Category",
     "EntityType",
     "Explanation",
     "Language",
     "Severity",
+    "is_shadow",
     "make_alert_id",
     "mask_alert",
     "mask_id",
@@ -172,3 +174,12 @@ def mask_alert(alert: Alert) -> Alert:
             "explanation": explanation,
         }
     )
+
+
+SHADOW_TAG = "shadow"
+"""The tag of alerts from a rule in ``mode: shadow``: stored and counted, never delivered."""
+
+
+def is_shadow(alert: Alert) -> bool:
+    """Whether the alert comes from a shadow rule (tried on live traffic, not yet switched on)."""
+    return SHADOW_TAG in alert.tags

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date
 from typing import Any
 
-from monitor.alerts import Alert
+from monitor.alerts import Alert, is_shadow
 from monitor.engine import Engine, Event
 from monitor.rules.ruleset import RuleSet
 from monitor.scoring import detects
@@ -83,6 +83,8 @@ class RuleChange:
     decided_after: Dispositions | None = None
     false_positives_removed: tuple[Alert, ...] = ()
     confirmed_lost: tuple[Alert, ...] = ()
+    shadow: bool = False
+    """The rule runs in ``mode: shadow`` in the candidate version (alerts never delivered)."""
 
     @property
     def touched(self) -> bool:
@@ -112,6 +114,21 @@ class BacktestDiff:
     @property
     def confirmed_lost(self) -> tuple[Alert, ...]:
         return tuple(a for r in self.by_rule for a in r.confirmed_lost)
+
+    def shadow_vs_live(self) -> list[tuple[str, int, int, int]]:
+        """Per shadow rule of the candidate: its alerts, the live alerts of its category, and
+        how many of its alerts name an event a live alert of that category also names."""
+        out = []
+        for change in self.by_rule:
+            if not change.shadow:
+                continue
+            mine = [a for a in self.after if a.rule_id == change.rule_id]
+            category = mine[0].category
+            live = [a for a in self.after if a.category == category and not is_shadow(a)]
+            live_events = {e for a in live for e in a.event_ids}
+            overlap = sum(1 for a in mine if live_events.intersection(a.event_ids))
+            out.append((change.rule_id, len(mine), len(live), overlap))
+        return out
 
     def days(self) -> list[date]:
         out: set[date] = set()
@@ -160,7 +177,13 @@ def diff_alerts(
         )
         per_day[rule_id] = (_days(mine_old), _days(mine_new))
         change = RuleChange(
-            rule_id, count_old[rule_id], count_new[rule_id], added, removed, changed
+            rule_id,
+            count_old[rule_id],
+            count_new[rule_id],
+            added,
+            removed,
+            changed,
+            shadow=any(is_shadow(a) for a in mine_new),
         )
         if labels is not None:
             change = _with_labels(change, mine_old, mine_new, labels)

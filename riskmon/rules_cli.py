@@ -131,7 +131,7 @@ def rules_backtest(
     from monitor.backtest import diff_alerts, run_rules
     from monitor.errors import EventDecodeError
     from monitor.events import decode_event
-    from streams.backtest_report import HEADERS, rule_rows, write_report
+    from streams.backtest_report import HEADERS, rule_rows, shadow_line, write_report
 
     if not before and not after:
         plain(
@@ -194,6 +194,8 @@ def rules_backtest(
         console,
         f"{diff.added} alerts added, {diff.removed} removed, {diff.changed} changed",
     )
+    for rule_id, mine, live, overlap in diff.shadow_vs_live():
+        plain(console, shadow_line(rule_id, mine, live, overlap))
     if decisions is not None:
         removed_fp = sum(len(c.false_positives_removed) for c in diff.by_rule)
         plain(console, f"past false positives removed: {removed_fp}")

@@ -87,7 +87,7 @@ def rule_rows(change: RuleChange) -> list[str]:
     lb, la = change.labels_before, change.labels_after
     db, da = change.decided_before, change.decided_after
     return [
-        change.rule_id,
+        change.rule_id + (" (shadow)" if change.shadow else ""),
         str(change.before),
         str(change.after),
         f"+{len(change.added)}",
@@ -99,6 +99,13 @@ def rule_rows(change: RuleChange) -> list[str]:
         str(len(change.false_positives_removed)),
         str(len(change.confirmed_lost)),
     ]
+
+
+def shadow_line(rule_id: str, mine: int, live: int, overlap: int) -> str:
+    return (
+        f"shadow rule {rule_id}: {mine} alert(s), {overlap} on events live rules of its category "
+        f"also alert on ({live} live alert(s)); {mine - overlap} would be new if it went live"
+    )
 
 
 HEADERS = [
@@ -135,6 +142,8 @@ def render_html(diff: BacktestDiff, title: str, events: int) -> str:
             f"<div class='lost'>WARNING: {len(lost)} confirmed case(s) would no longer raise an "
             "alert: " + ", ".join(html.escape(f"{a.rule_id} {a.alert_id}") for a in lost) + "</div>"
         )
+    for rule_id, mine, live, overlap in diff.shadow_vs_live():
+        parts.append(f"<p>{html.escape(shadow_line(rule_id, mine, live, overlap))}</p>")
     parts.append("<h2>Per rule</h2><table>" + _row(HEADERS, "th"))
     parts.extend(_row(rule_rows(change)) for change in diff.by_rule)
     parts.append("</table>")

@@ -1,7 +1,8 @@
 """A semantic diff of two rule sets, rule by rule and field by field, with a semver class.
 
-- **major**: a rule removed or renamed, its category changed, or a rule switched off;
-- **minor**: a rule added, or switched on;
+- **major**: a rule removed or renamed, its category changed, a rule switched off or put in
+  ``mode: shadow``;
+- **minor**: a rule added, switched on, or taken live from shadow;
 - **patch**: anything else about a rule (threshold, severity, condition, window, message...).
 
 Each pack file declares ``version: X.Y.Z``. A pack whose version bump is smaller than the change
@@ -19,7 +20,7 @@ from monitor.rules.ruleset import RuleSet
 
 Level = Literal["none", "patch", "minor", "major"]
 LEVELS: tuple[Level, ...] = ("none", "patch", "minor", "major")
-TRACKED = ("threshold", "severity", "condition", "window", "output", "enabled")
+TRACKED = ("threshold", "severity", "condition", "window", "output", "enabled", "mode")
 """Fields listed first in a rule's changes (every other field is compared too)."""
 
 
@@ -143,6 +144,9 @@ def _level(changes: list[FieldChange]) -> Level:
     enabled = next((c for c in changes if c.field == "enabled"), None)
     if enabled is not None:
         return "major" if enabled.new is False else "minor"
+    mode = next((c for c in changes if c.field == "mode"), None)
+    if mode is not None:  # going to shadow stops delivery; going live starts it
+        return "major" if mode.new == "shadow" else "minor"
     return "patch" if changes else "none"
 
 

@@ -24,7 +24,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from monitor.alerts import DualReviewReason
+from monitor.alerts import SHADOW_TAG, DualReviewReason
 from monitor.errors import RulePackError, RulePackErrors
 from monitor.rules.compiled import CompiledRule, RuleMeta
 from monitor.rules.conditions import FIELDS, ConditionCompiler
@@ -319,6 +319,8 @@ def _collect_rule(
         seen.errors.extend(errors[1:])
         raise errors[0] from None
     problems = _check_convert_to(spec, data, index) + _check_templates(spec)
+    if SHADOW_TAG in spec.tags:
+        problems.append((f"the tag {SHADOW_TAG!r} is reserved: write 'mode: shadow'", ("tags",)))
     for problem, path in problems:
         seen.errors.append(make_error(problem, path))
     if problems:
@@ -549,7 +551,7 @@ def _compile(spec: AnyRule, doc: SourceDoc, index: int, seen: _Collected) -> Com
         category=spec.category,
         severity=spec.severity,
         entity=spec.entity,
-        tags=spec.tags,
+        tags=(*spec.tags, SHADOW_TAG) if spec.mode == "shadow" else spec.tags,
         templates=templates,
         pack_version=seen.packs.get(doc.file, f"{Path(doc.file).stem}@local"),
         fields=fields,

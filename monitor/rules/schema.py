@@ -111,6 +111,9 @@ class _RuleBase(_Strict):
     severity: Severity
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    mode: Literal["live", "shadow"] = "live"
+    """``shadow``: the rule runs on live traffic and its alerts are stored, marked and counted,
+    but never delivered to a risk officer (try a new threshold before switching it on)."""
     examples: list[Example] = Field(default_factory=list)
 
     @field_validator("output")
