@@ -20,7 +20,7 @@ from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
-from riskmon.rules_cli import require_approval, rules_app
+from riskmon.rules_cli import require_approval, rules_app, start_reloader
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
@@ -410,6 +410,7 @@ def worker_command(
             ruleset,
             extra_stages=model_stages_for(settings, metrics=metrics),
             metrics=metrics,
+            live=start_reloader(rules, ruleset, settings, metrics),
         )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()

@@ -23,6 +23,7 @@ from streams.replay import read_lines
 
 if TYPE_CHECKING:
     from alerts.pack_history import PackHistory
+    from streams.reload import LiveRules
 
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 console = Console()
@@ -74,6 +75,23 @@ def require_approval(ruleset: RuleSet, settings: Settings) -> None:
             f"by a second person in {log.path}; run riskmon rules propose, then rules approve",
         )
         raise typer.Exit(2)
+
+
+def start_reloader(
+    rules: list[Path] | None, ruleset: RuleSet, settings: Settings, metrics: object | None
+) -> LiveRules:
+    """The worker's live rule set; with a rule folder, watched and hot-reloaded when it changes
+    (a change must load, pass its examples and tests, and be approved if approval is on)."""
+    from alerts.pack_history import PackHistory
+    from streams.reload import LiveRules, RuleReloader
+
+    live = LiveRules(ruleset)
+    paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
+    if paths:
+        history = PackHistory(settings.pack_history) if settings.require_pack_approval else None
+        registry = getattr(metrics, "registry", None)
+        RuleReloader(paths, live, registry=registry, history=history).start()
+    return live
 
 
 def plain(target: Console, text: str) -> None:

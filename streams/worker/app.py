@@ -30,6 +30,7 @@ from monitor.findings import Finding
 from monitor.metrics import RiskmonMetrics
 from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
+from streams.reload import LiveRules, StageSwap
 from streams.worker.config import WorkerConfig
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
@@ -44,12 +45,15 @@ def create_app(
     ruleset: RuleSet,
     extra_stages: Sequence[KeyedStage] = (),
     metrics: RiskmonMetrics | None = None,
+    live: LiveRules | None = None,
 ) -> faust.App:
     """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here.
 
     With ``metrics``, the agents count and time what they do and a timer refreshes the gauges;
-    serving them is the caller's job.
+    serving them is the caller's job. With ``live``, a rule pack swapped into it (hot reload,
+    :mod:`streams.reload`) takes effect in every agent between two of its batches.
     """
+    live = live if live is not None else LiveRules(ruleset)
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
@@ -94,10 +98,13 @@ def create_app(
     }
     sources = SourceTracker()
     input_names = (config.topic_transactions, config.topic_operator_actions)
+    renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
+    routing = StageSwap(live, renderer)
 
     @app.agent(inputs, name=f"{config.app_id}-decode")
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
+            routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[str]]] = {}
             seen = []
@@ -113,9 +120,10 @@ def create_app(
             if metrics is not None:
                 metrics.batch_processing.labels("decode").observe(time.perf_counter() - begin)
 
-    renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
     observed = [
-        _stage_agent(app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics)
+        _stage_agent(
+            app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics, live
+        )
         for stage in stages
     ]
     if metrics is not None:
@@ -213,6 +221,7 @@ def _stage_agent(
     alerts_topic: faust.TopicT,
     renderer: AlertRenderer,
     metrics: RiskmonMetrics | None = None,
+    live: LiveRules | None = None,
 ) -> ObservedStage:
     table = app.tables.add(
         StageTable(
@@ -229,6 +238,7 @@ def _stage_agent(
     runner = StageRunner(
         stage, config.partitions, config.lateness_seconds, stale_after=config.tick_interval * 5
     )
+    swap = StageSwap(live, renderer) if live is not None else None
     assigned: set[int] = set()
     topic_name = config.stage_topic(stage.name)
     timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
@@ -237,6 +247,8 @@ def _stage_agent(
     async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         nonlocal assigned
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
+            # The swap point: a new rule pack starts with this batch (none is half-run).
+            render = swap.refresh(runner) if swap is not None else renderer
             now = app.consumer.assignment()
             owned = {tp.partition for tp in now if tp.topic == topic_name}
             if owned != assigned:
@@ -250,7 +262,7 @@ def _stage_agent(
                 findings.extend(_handle(event, runner, overlay))
                 if timer is not None:
                     timer.observe(time.perf_counter() - started)
-            await _emit(findings, renderer, alerts_topic, metrics)
+            await _emit(findings, render, alerts_topic, metrics)
             overlay.commit(_partition_context(batch, config.partitions))
             await _ack(stream, batch)
             if metrics is not None:

@@ -1,0 +1,259 @@
+"""Safe hot reload of rule packs in the worker.
+
+The worker watches its rule folder (and the pack approval log) with ``watchfiles``. On a change,
+the candidate pack must pass every check before it runs:
+
+1. it loads (every error is reported, see :mod:`monitor.rules.loader`);
+2. every rule's examples and the folder's rule test files pass;
+3. with approval required, a second person approved its hash (:mod:`alerts.pack_history`);
+4. it runs on the stages the worker already has, and no rule id changes kind (its state would
+   not fit); both need a restart instead.
+
+A refused pack changes nothing: the running pack keeps going, and the refusal is counted
+(``riskmon_rule_reloads_total{outcome="refused"}``), logged, and alerted on by the
+``RiskmonRulePackRefused`` SRE rule. An accepted pack is swapped in whole by :class:`LiveRules`;
+each stage agent picks it up between two batches (:class:`StageSwap`), so every alert comes from
+exactly one pack and carries its version and hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from alerts.pack_history import PackHistory, PackHistoryError
+from monitor.engine import KeyedStage, Stage
+from monitor.errors import RulePackError
+from monitor.render import AlertRenderer
+from monitor.rule_examples import run_examples
+from monitor.rule_tests import rule_test_files, run_test_file
+from monitor.rules.loader import load_rules, rule_files, shipped_pack_texts
+from monitor.rules.ruleset import RuleSet
+
+log = logging.getLogger("riskmon.reload")
+
+__all__ = ["LiveRules", "ReloadMetrics", "RuleReloader", "StageSwap", "check_candidate"]
+
+
+class LiveRules:
+    """The rule set the worker runs, replaced whole; ``current`` is ``(generation, ruleset)``."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self._state = (0, ruleset)
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> tuple[int, RuleSet]:
+        return self._state
+
+    def swap(self, ruleset: RuleSet) -> int:
+        with self._lock:
+            generation = self._state[0] + 1
+            self._state = (generation, ruleset)  # one assignment: readers see old or new
+        return generation
+
+
+def restage(stage: KeyedStage, ruleset: RuleSet) -> KeyedStage:
+    """The same stage running ``ruleset``'s rules; a model stage is returned unchanged."""
+    if isinstance(stage, Stage):
+        return Stage(stage.name, ruleset.by_entity(stage.name))
+    return stage
+
+
+class StageSwap:
+    """The swap point of one agent: at the start of a batch, take the newest rule set."""
+
+    def __init__(self, live: LiveRules, renderer: AlertRenderer) -> None:
+        self.live = live
+        self.renderer = renderer
+        self.generation = live.current[0]
+
+    def refresh_stages(self, stages: list[KeyedStage]) -> None:
+        """For the decoder: route with the newest rules (the list is replaced in place)."""
+        generation, current = self.live.current
+        if generation != self.generation:
+            stages[:] = [restage(stage, current) for stage in stages]
+            self.generation = generation
+
+    def refresh(self, runner: object) -> AlertRenderer:
+        """For a stage agent: swap ``runner.stage`` and the renderer; returns the renderer."""
+        generation, current = self.live.current
+        if generation != self.generation:
+            stage = getattr(runner, "stage")  # noqa: B009  # any runner holding a stage
+            setattr(runner, "stage", restage(stage, current))  # noqa: B010
+            self.renderer = AlertRenderer(
+                current.pack_hash, self.renderer.language, self.renderer.mask
+            )
+            self.generation = generation
+        return self.renderer
+
+
+class ReloadRefused(Exception):
+    """A candidate pack failed a check; the message says which and why, in one line."""
+
+
+class ReloadMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reloads = Counter(
+            "riskmon_rule_reloads",
+            "Rule pack reload attempts by outcome (applied, refused).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.pack = Gauge(
+            "riskmon_rule_pack_info",
+            "The rule pack the worker runs: 1 for its version and hash.",
+            ["version", "hash"],
+            registry=registry,
+        )
+        for outcome in ("applied", "refused"):
+            self.reloads.labels(outcome)
+
+    def running(self, ruleset: RuleSet) -> None:
+        self.pack.clear()
+        self.pack.labels(ruleset.version, ruleset.pack_hash).set(1)
+
+
+def check_candidate(
+    paths: Sequence[Path],
+    running: RuleSet,
+    *,
+    history: PackHistory | None = None,
+) -> RuleSet:
+    """The candidate rule set from ``paths`` (on the shipped packs), or :class:`ReloadRefused`."""
+    try:
+        candidate = load_rules(list(paths))
+    except RulePackError as exc:
+        line = str(exc).splitlines()[0]
+        raise ReloadRefused(f"invalid pack: {line}") from None
+    failed = [r for r in run_examples(candidate) if not r.passed]
+    if failed:
+        first = failed[0]
+        raise ReloadRefused(
+            f"{len(failed)} example(s) fail, first {first.where}: {first.rule_id}: {first.detail}"
+        )
+    texts = shipped_pack_texts() + rule_files(list(paths))
+    for path in rule_test_files(list(paths)):
+        bad = [r for r in run_test_file(path, texts, candidate) if not r.passed]
+        if bad:
+            raise ReloadRefused(f"rule test fails at {bad[0].where}: {bad[0].name}")
+    if history is not None:
+        try:
+            approved = history.is_approved(candidate.pack_hash)
+        except PackHistoryError as exc:
+            raise ReloadRefused(f"approval log unreadable: {exc}") from None
+        if not approved:
+            raise ReloadRefused(
+                f"pack {candidate.pack_hash} ({candidate.version}) is not approved by a second "
+                "person"
+            )
+    entities = {rule.meta.entity for rule in running.rules}
+    new_entities = {rule.meta.entity for rule in candidate.rules} - entities
+    if new_entities:
+        raise ReloadRefused(
+            f"the pack needs stage(s) {', '.join(sorted(new_entities))} the worker does not run; "
+            "restart the worker to take it"
+        )
+    for rule_id, spec in candidate.specs.items():
+        before = running.specs.get(rule_id)
+        if before is not None and before.kind != spec.kind:
+            raise ReloadRefused(
+                f"rule {rule_id!r} changes kind ({before.kind} -> {spec.kind}); restart to take it"
+            )
+    return candidate
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    applied: bool
+    detail: str
+
+
+class RuleReloader:
+    """Checks the rule folder on every change and swaps an accepted pack into ``live``."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        live: LiveRules,
+        *,
+        registry: CollectorRegistry | None = None,
+        history: PackHistory | None = None,
+        on_outcome: Callable[[ReloadOutcome], None] | None = None,
+    ) -> None:
+        self.paths = list(paths)
+        self.live = live
+        self.history = history
+        self.on_outcome = on_outcome
+        self.registry = registry
+        self.metrics = ReloadMetrics(registry) if registry is not None else None
+        self._last_refused: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self.metrics is not None:
+            self.metrics.running(live.current[1])
+
+    def check_now(self) -> ReloadOutcome | None:
+        """Check the folder once. ``None`` when it holds the pack already running (or the same
+        refused pack as last time: a refusal is counted once)."""
+        running = self.live.current[1]
+        try:
+            candidate = check_candidate(self.paths, running, history=self.history)
+        except ReloadRefused as exc:
+            detail = str(exc)
+            if detail == self._last_refused:
+                return None
+            self._last_refused = detail
+            log.error(
+                "rule pack refused, keeping %s (%s): %s", running.version, running.pack_hash, detail
+            )
+            return self._report(ReloadOutcome(False, detail))
+        self._last_refused = None
+        if candidate.pack_hash == running.pack_hash:
+            return None
+        generation = self.live.swap(candidate)
+        detail = (
+            f"rule pack {candidate.version} ({candidate.pack_hash}) replaces {running.version} "
+            f"({running.pack_hash}), generation {generation}"
+        )
+        log.warning("%s", detail)
+        if self.metrics is not None:
+            self.metrics.running(candidate)
+        return self._report(ReloadOutcome(True, detail))
+
+    def _report(self, outcome: ReloadOutcome) -> ReloadOutcome:
+        if self.metrics is not None:
+            self.metrics.reloads.labels("applied" if outcome.applied else "refused").inc()
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    def watched(self) -> list[Path]:
+        out = [p if p.is_dir() else p.parent for p in self.paths]
+        if self.history is not None:
+            out.append(self.history.path.parent)
+        return list(dict.fromkeys(p.resolve() for p in out if p.exists()))
+
+    def start(self) -> None:
+        """Watch in a daemon thread until :meth:`stop`."""
+        from watchfiles import watch
+
+        def loop() -> None:
+            for _changes in watch(*self.watched(), stop_event=self._stop, yield_on_timeout=False):
+                try:
+                    self.check_now()
+                except Exception:  # a reload must never take the worker down
+                    log.exception("rule pack check failed")
+
+        self._thread = threading.Thread(target=loop, name="riskmon-rule-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
