@@ -23,6 +23,7 @@ from streams.replay import read_lines
 
 if TYPE_CHECKING:
     from alerts.pack_history import PackHistory
+    from monitor.metrics import RiskmonMetrics
     from streams.reload import LiveRules
 
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
@@ -78,7 +79,10 @@ def require_approval(ruleset: RuleSet, settings: Settings) -> None:
 
 
 def start_reloader(
-    rules: list[Path] | None, ruleset: RuleSet, settings: Settings, metrics: object | None
+    rules: list[Path] | None,
+    ruleset: RuleSet,
+    settings: Settings,
+    metrics: RiskmonMetrics | None,
 ) -> LiveRules:
     """The worker's live rule set; with a rule folder, watched and hot-reloaded when it changes
     (a change must load, pass its examples and tests, and be approved if approval is on)."""
@@ -89,8 +93,7 @@ def start_reloader(
     paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
     if paths:
         history = PackHistory(settings.pack_history) if settings.require_pack_approval else None
-        registry = getattr(metrics, "registry", None)
-        RuleReloader(paths, live, registry=registry, history=history).start()
+        RuleReloader(paths, live, catalogue=metrics, history=history).start()
     return live
 
 

@@ -24,11 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from alerts.pack_history import PackHistory, PackHistoryError
 from monitor.engine import KeyedStage, Stage
 from monitor.errors import RulePackError
+from monitor.metrics import RiskmonMetrics
 from monitor.render import AlertRenderer
 from monitor.rule_examples import run_examples
 from monitor.rule_tests import rule_test_files, run_test_file
@@ -98,25 +99,26 @@ class ReloadRefused(Exception):
 
 
 class ReloadMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """``riskmon_rule_reloads_total{outcome}``; with the worker's catalogue, the pack it runs is
+    recorded in ``riskmon_rule_pack_info`` (which ``RiskmonRulePackChanged`` watches)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, catalogue: RiskmonMetrics | None = None
+    ) -> None:
+        self.catalogue = catalogue
         self.reloads = Counter(
             "riskmon_rule_reloads",
             "Rule pack reload attempts by outcome (applied, refused).",
             ["outcome"],
             registry=registry,
         )
-        self.pack = Gauge(
-            "riskmon_rule_pack_info",
-            "The rule pack the worker runs: 1 for its version and hash.",
-            ["version", "hash"],
-            registry=registry,
-        )
         for outcome in ("applied", "refused"):
             self.reloads.labels(outcome)
 
     def running(self, ruleset: RuleSet) -> None:
-        self.pack.clear()
-        self.pack.labels(ruleset.version, ruleset.pack_hash).set(1)
+        if self.catalogue is not None:
+            rules = [(rule.id, rule.meta.category) for rule in ruleset.rules]
+            self.catalogue.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
 
 
 def check_candidate(
@@ -183,6 +185,7 @@ class RuleReloader:
         live: LiveRules,
         *,
         registry: CollectorRegistry | None = None,
+        catalogue: RiskmonMetrics | None = None,
         history: PackHistory | None = None,
         on_outcome: Callable[[ReloadOutcome], None] | None = None,
     ) -> None:
@@ -190,13 +193,12 @@ class RuleReloader:
         self.live = live
         self.history = history
         self.on_outcome = on_outcome
+        registry = registry if registry is not None or catalogue is None else catalogue.registry
         self.registry = registry
-        self.metrics = ReloadMetrics(registry) if registry is not None else None
+        self.metrics = ReloadMetrics(registry, catalogue) if registry is not None else None
         self._last_refused: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if self.metrics is not None:
-            self.metrics.running(live.current[1])
 
     def check_now(self) -> ReloadOutcome | None:
         """Check the folder once. ``None`` when it holds the pack already running (or the same
