@@ -245,8 +245,16 @@ class RuleReloader:
         """Watch in a daemon thread until :meth:`stop`."""
         from watchfiles import watch
 
+        history = str(self.history.path.resolve()) if self.history is not None else None
+
+        def relevant(_change: object, path: str) -> bool:
+            return path.endswith((".yaml", ".yml")) or path == history
+
         def loop() -> None:
-            for _changes in watch(*self.watched(), stop_event=self._stop, yield_on_timeout=False):
+            watching = watch(
+                *self.watched(), watch_filter=relevant, stop_event=self._stop, recursive=True
+            )
+            for _changes in watching:
                 try:
                     self.check_now()
                 except Exception:  # a reload must never take the worker down
