@@ -118,3 +118,41 @@ def run_examples(ruleset: RuleSet) -> list[ExampleResult]:
                 result = replace(result, where=where)
             results.append(result)
     return results
+
+
+def _reaches(ruleset: RuleSet, rule_id: str, example: Example) -> bool | None:
+    """Whether any event of ``example`` passes the rule's condition (None: bad events)."""
+    rule = next((r for r in ruleset.rules if r.id == rule_id), None)
+    if rule is None:
+        return None
+    try:
+        events = example_events(example)
+    except (ValidationError, ValueError):
+        return None
+    return any(rule.accepts(e) and rule.predicate(e) for e in events)
+
+
+def example_warnings(ruleset: RuleSet, baseline: RuleSet) -> list[str]:
+    """Examples that no longer exercise their rule: under ``baseline`` (the shipped packs) some
+    event of the example passed the rule's condition, under ``ruleset`` none does, so the
+    example now passes or fails for a reason it was not written for (an exception macro, a list
+    or a condition changed)."""
+    out = []
+    for rule in ruleset.rules:
+        if rule.id not in baseline.specs:
+            continue
+        origin = ruleset.origins.get(rule.id)
+        for index, example in enumerate(ruleset.specs[rule.id].examples):
+            if (
+                _reaches(baseline, rule.id, example)
+                and _reaches(ruleset, rule.id, example) is False
+            ):
+                where = ""
+                if origin is not None and index < len(origin.example_lines):
+                    where = f"{origin.file}:{origin.example_lines[index]}: "
+                name = example.desc or f"#{index + 1}"
+                out.append(
+                    f"warning: {where}rule '{rule.id}': example {index + 1} ({name}) no longer "
+                    "exercises the rule: none of its events passes the rule's condition any more"
+                )
+    return out

@@ -97,6 +97,14 @@ def start_reloader(
     return live
 
 
+def warn_examples(ruleset: RuleSet) -> None:
+    """Warn about examples that no longer exercise their rule (compared with the shipped packs)."""
+    from monitor.rule_examples import example_warnings
+
+    for line in example_warnings(ruleset, load_rules()):
+        plain(err, line)
+
+
 def plain(target: Console, text: str) -> None:
     """Print text as it is: no markup, no highlighting (``[a-z]`` in a pattern stays)."""
     target.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -108,6 +116,7 @@ def rules_validate(
 ) -> None:
     """Load the shipped packs plus PATHS; report every error and warning with file and line."""
     ruleset = load_or_exit(paths, Settings())
+    warn_examples(ruleset)
     console.print(
         f"[green]ok[/]: {len(ruleset.rules)} enabled rules from {len(ruleset.files)} files; "
         f"version {ruleset.version}; hash {ruleset.pack_hash}"
@@ -247,6 +256,7 @@ def rules_test(
     ruleset = load_or_exit(paths, settings)
     chosen = list(paths or ([] if settings.rules_dir is None else [settings.rules_dir]))
     texts = shipped_pack_texts() + rule_files(chosen)
+    warn_examples(ruleset)
     results = run_examples(ruleset)
     table = Table(title="Rule examples")
     for column in ("rule", "#", "example", "result"):

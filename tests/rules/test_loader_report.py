@@ -165,3 +165,24 @@ def test_cli_prints_every_message_in_plain_text(tmp_path: Path) -> None:
     assert "String should match pattern '^[a-z][a-z0-9_]*$'" in result.output
     assert "did you mean 'condition'?" in result.output
     assert "rule pack rejected: 2 error(s), 0 warning(s)" in result.output
+
+
+def test_an_example_that_no_longer_exercises_its_rule_warns(tmp_path: Path) -> None:
+    from monitor.rule_examples import example_warnings
+
+    exception = write(
+        tmp_path,
+        "- macro: user_known_large_transfer_exceptions\n"
+        "  condition: {field: branch_id, eq: BR001}\n",
+    )
+    warnings = example_warnings(load_rules([exception]), load_rules())
+    cash = [w for w in warnings if "rule 'large_cash_single': example 3 " in w]
+    assert cash == [
+        "warning: monitor/rules/packs/10_large_transfers.yaml:38: rule 'large_cash_single': "
+        "example 3 (EUR 9,000 is about USD 9,824 and below the foreign-currency line) no longer "
+        "exercises the rule: none of its events passes the rule's condition any more"
+    ]
+    assert example_warnings(load_rules(), load_rules()) == []
+    result = CliRunner().invoke(app, ["rules", "validate", str(exception)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    assert "no longer exercises the rule" in result.output
