@@ -37,6 +37,7 @@ class FieldChange:
 @dataclass(frozen=True)
 class RuleDiff:
     rule_id: str
+    """The rule id, or ``list <name>`` / ``macro <name>``."""
     change: Literal["added", "removed", "renamed", "changed"]
     level: Level
     pack: str
@@ -181,7 +182,25 @@ def diff_rulesets(old: RuleSet, new: RuleSet) -> SemanticDiff:
             )
         else:
             out.append(RuleDiff(rule_id, "added", "minor", _name(new, rule_id)))
+    out.extend(_definition_changes(old, new))
     return SemanticDiff(tuple(out), _pack_checks(old, new, out))
+
+
+def _definition_changes(old: RuleSet, new: RuleSet) -> list[RuleDiff]:
+    """Lists and macros change what rules match: each change is a patch of its pack (an added
+    one is minor, a removed one major, as for rules)."""
+    out: list[RuleDiff] = []
+    for name in [*old.definitions, *(n for n in new.definitions if n not in old.definitions)]:
+        before, after = old.definitions.get(name), new.definitions.get(name)
+        if after is None and before is not None:
+            out.append(RuleDiff(name, "removed", "major", before[0].split("@")[0]))
+        elif before is None and after is not None:
+            out.append(RuleDiff(name, "added", "minor", after[0].split("@")[0]))
+        elif before is not None and after is not None and before[1] != after[1]:
+            field = "items" if name.startswith("list ") else "condition"
+            change = FieldChange(field, before[1], after[1])
+            out.append(RuleDiff(name, "changed", "patch", after[0].split("@")[0], (change,)))
+    return out
 
 
 def _name(ruleset: RuleSet, rule_id: str) -> str:

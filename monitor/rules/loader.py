@@ -140,6 +140,7 @@ class _Collected:
     list_where: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     macros: dict[str, tuple[Any, str, NodePath]] = field(default_factory=dict)
     macro_where: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    defined_in: dict[str, str] = field(default_factory=dict)  # "list x" -> pack that last set it
     tables: dict[str, CurrencyTable] = field(default_factory=dict)
     rules: dict[str, _Rule] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)  # ids whose definition had errors
@@ -208,7 +209,18 @@ def load_rule_texts(texts: Sequence[tuple[str, str]]) -> RuleSet:
         files=tuple(name for name, _ in texts),
         origins={rule_id: entry.origin for rule_id, entry in seen.rules.items()},
         warnings=tuple(seen.warnings),
+        definitions=_definitions(seen),
     )
+
+
+def _definitions(seen: _Collected) -> dict[str, tuple[str, Any]]:
+    """Every list and macro as it ends up, with the pack that last set it (for the diff)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for name, items in dict.items(seen.lists):
+        out[f"list {name}"] = (seen.defined_in[f"list {name}"], sorted(items))
+    for name, (condition, _file, _path) in dict.items(seen.macros):
+        out[f"macro {name}"] = (seen.defined_in[f"macro {name}"], condition)
+    return out
 
 
 def _error(doc: SourceDoc, index: int, item_id: str | None) -> Any:
@@ -281,9 +293,11 @@ def _collect(seen: _Collected, doc: SourceDoc, index: int, item: Any) -> None:
         base = seen.lists.get(model.list, frozenset()) if model.append else frozenset()
         seen.lists[model.list] = base | frozenset(model.items)
         seen.list_where.setdefault(model.list, (doc.file, line))
+        seen.defined_in[f"list {model.list}"] = _pack_of(seen, doc)
     elif isinstance(model, MacroItem):
         seen.macros[model.macro] = (model.condition, doc.file, (f"@{doc.file}", index, "condition"))
         seen.macro_where.setdefault(model.macro, (doc.file, line))
+        seen.defined_in[f"macro {model.macro}"] = _pack_of(seen, doc)
     elif isinstance(model, CurrencyTableItem):
         seen.tables[model.currency_table] = CurrencyTable(model.base, model.rates)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.errors import RulePackError
 from monitor.rules.compiled import CompiledRule
@@ -50,6 +51,8 @@ class RuleSet:
     files: tuple[str, ...] = field(default=())
     origins: Mapping[str, RuleOrigin] = field(default_factory=dict)
     warnings: tuple[RuleWarning, ...] = ()
+    definitions: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
+    """``"list name"`` / ``"macro name"`` -> (pack that last set it, its items or condition)."""
 
     @property
     def version(self) -> str:

@@ -152,3 +152,26 @@ def test_an_unbumped_pack_is_refused_even_for_a_patch(tmp_path: Path) -> None:
     edit(new, "threshold: {CNY: 50000, USD: 10000}", "threshold: {CNY: 60000, USD: 10000}")
     (refused,) = diff(tmp_path, new).refused
     assert (refused.declared, refused.required) == ("none", "patch")
+
+
+def test_a_list_or_macro_change_is_a_patch_of_its_pack(tmp_path: Path) -> None:
+    copy_packs(tmp_path, "old")
+    new = copy_packs(tmp_path, "new")
+    edit(
+        new,
+        "- list: home_countries\n  items: [CN]",
+        "- list: home_countries\n  items: [CN, HK]",
+        "00_base.yaml",
+    )
+    result = diff(tmp_path, new)
+    (change,) = result.rules
+    assert (change.rule_id, change.level, change.pack) == (
+        "list home_countries",
+        "patch",
+        "riskmon-base",
+    )
+    assert str(change.fields[0]) == 'items: ["CN"] -> ["CN", "HK"]'
+    (refused,) = result.refused  # riskmon-base still says 1.0.0
+    assert refused.pack == "riskmon-base"
+    bump(new, "1.0.1", "00_base.yaml")
+    assert diff(tmp_path, new).refused == ()
