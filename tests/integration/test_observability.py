@@ -39,7 +39,8 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 # The one metric no replay can produce: Kafka consumer lag (test_worker_metrics.py covers it).
 # Model scores and thresholds come from the replay's anomaly models (--models).
-NOT_FROM_REPLAY = {"riskmon_consumer_lag_messages"}
+# Rule-pack hot reloads happen only in the worker (test_hot_reload.py covers them).
+NOT_FROM_REPLAY = {"riskmon_consumer_lag_messages", "riskmon_rule_reloads_total"}
 BAD_LINES = ("{not json", '{"kind": "transaction", "event_id": "x"}')
 CHUNKS = 20
 
