@@ -211,6 +211,23 @@ def rules_backtest(
     for change in diff.by_rule:
         table.add_row(*map(escape, rule_rows(change)), style="bold" if change.touched else "")
     console.print(table)
+    days = Table(title="Alerts per day (UTC), before -> after")
+    days.add_column("day")
+    for change in diff.by_rule:
+        if change.touched:
+            days.add_column(change.rule_id, justify="right")
+    days.add_column("all rules", justify="right")
+    for day in diff.days():
+        cells = [
+            f"{old[day]} -> {new[day]}"
+            for change in diff.by_rule
+            if change.touched
+            for old, new in (diff.per_day[change.rule_id],)
+        ]
+        total_old = sum(old[day] for old, _ in diff.per_day.values())
+        total_new = sum(new[day] for _, new in diff.per_day.values())
+        days.add_row(day.isoformat(), *cells, f"{total_old} -> {total_new}")
+    console.print(days)
     for change in diff.by_rule:
         for sign, alerts in (("+", change.added), ("-", change.removed)):
             for alert in alerts[:show]:

@@ -159,6 +159,9 @@ def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path
     assert "past false positives removed: " + str(1 if len(in_band) > 1 else 0) in out
     assert f"WARNING: confirmed case lost: large_cash_single alert {confirmed.alert_id}" in out
     assert "precision (labels)" in out and "confirmed cases lost" in out
+    assert "Alerts per day (UTC), before -> after" in out
+    day_rows = [line for line in out.splitlines() if line.startswith("│ 2026-03-0")]
+    assert len(day_rows) >= 5  # a simulated week, one row per day with alerts
     html = report.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 2
     assert "Alert volume per day" in html and "confirmed case(s) would no longer raise" in html
