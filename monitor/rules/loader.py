@@ -317,30 +317,41 @@ def _collect_rule(
         seen.errors.append(make_error("replace is true or false", (index, "replace")))
     if "kind" not in data:
         raise make_error(f"a rule needs a kind: one of {', '.join(RULE_KINDS)}", (index,))
+    guessed = False
     if data["kind"] not in RULE_KINDS:
         close = difflib.get_close_matches(str(data["kind"]), list(RULE_KINDS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise make_error(
+        error = make_error(
             f"unknown rule kind {data['kind']!r}{hint}; expected one of {', '.join(RULE_KINDS)}",
             (index, "kind"),
         )
+        if not close:
+            raise error
+        seen.errors.append(error)
+        data = {**data, "kind": close[0]}  # read on as the likely kind: report the rest too
+        guessed = True
     try:
         spec = _RULE_ADAPTER.validate_python(data)
     except ValidationError as exc:
         if raw_id is not None:
             seen.failed.add(str(raw_id))
-        errors = _validation_errors(exc, "rule", data, doc, index, make_error)
-        seen.errors.extend(errors[1:])
-        raise errors[0] from None
+        seen.errors.extend(_validation_errors(exc, "rule", data, doc, index, make_error))
+        return
+    previous = seen.rules.get(spec.id)
+    duplicate = _duplicate(previous, spec, doc, index, override, replacing, make_error)
+    if duplicate is not None:
+        seen.errors.append(duplicate)
     problems = _check_convert_to(spec, data, index) + _check_templates(spec)
     if SHADOW_TAG in spec.tags:
         problems.append((f"the tag {SHADOW_TAG!r} is reserved: write 'mode: shadow'", ("tags",)))
     for problem, path in problems:
         seen.errors.append(make_error(problem, path))
-    if problems:
-        seen.failed.add(spec.id)
+    if problems or guessed:
+        if previous is None:
+            seen.failed.add(spec.id)
         return
-    previous = seen.rules.get(spec.id)
+    if duplicate is not None:
+        return
     origin = RuleOrigin(
         file=doc.file,
         line=doc.line_of((index,)),
@@ -360,18 +371,6 @@ def _collect_rule(
                 spec.id,
             )
     elif previous is not None:
-        if previous.doc.file == doc.file:
-            raise make_error(
-                f"duplicate rule id {spec.id!r}: already defined at line {previous.origin.line}",
-                (index, "id"),
-            )
-        if not replacing:
-            raise make_error(
-                f"rule id {spec.id!r} is already defined at "
-                f"{_where(previous.origin.file, previous.origin.line)}; use '- override: "
-                f"{spec.id}' to change some of its fields, or 'replace: true' to replace it whole",
-                (index, "id"),
-            )
         seen.warn(
             f"replaces rule {spec.id!r} from {_where(previous.origin.file, previous.origin.line)}"
             f"; {_examples_note(previous.spec)} no longer run"
@@ -386,6 +385,35 @@ def _collect_rule(
         )
     seen.rules.pop(spec.id, None)  # a redefinition moves to its new place
     seen.rules[spec.id] = _Rule(spec, doc, index, data, origin)
+
+
+def _duplicate(
+    previous: _Rule | None,
+    spec: AnyRule,
+    doc: SourceDoc,
+    index: int,
+    override: dict[str, Any] | None,
+    replacing: bool,
+    make_error: Any,
+) -> RulePackError | None:
+    """A rule id defined again: refused in one file, and across files without ``replace``."""
+    if previous is None or override is not None:
+        return None
+    if previous.doc.file == doc.file:
+        error: RulePackError = make_error(
+            f"duplicate rule id {spec.id!r}: already defined at line {previous.origin.line}",
+            (index, "id"),
+        )
+        return error
+    if not replacing:
+        error = make_error(
+            f"rule id {spec.id!r} is already defined at "
+            f"{_where(previous.origin.file, previous.origin.line)}; use '- override: "
+            f"{spec.id}' to change some of its fields, or 'replace: true' to replace it whole",
+            (index, "id"),
+        )
+        return error
+    return None
 
 
 def _override_origin(

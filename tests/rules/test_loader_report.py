@@ -186,3 +186,10 @@ def test_an_example_that_no_longer_exercises_its_rule_warns(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["rules", "validate", str(exception)], env={"COLUMNS": "300"})
     assert result.exit_code == 0
     assert "no longer exercises the rule" in result.output
+
+
+def test_a_misspelt_kind_does_not_hide_the_rule_s_other_errors(tmp_path: Path) -> None:
+    text = RULE.format(id="Bad-Id").replace("kind: condition", "kind: conditon")
+    text = text.replace("severity: low", "severity: lowish")
+    found = errors_of(write(tmp_path, text))
+    assert [(e.line, e.field) for e in found.errors] == [(4, "kind"), (2, "id"), (12, "severity")]
