@@ -1,0 +1,220 @@
+"""The workspace's page text in English and Chinese, and times in the bank's time zone.
+
+>>> Texts("zh-CN")("inbox")
+'待办'
+>>> Texts("en").value("status", "pending_approval")
+'pending approval'
+>>> from datetime import UTC, datetime
+>>> local_time(datetime(2026, 3, 3, 14, 27, tzinfo=UTC), "Asia/Shanghai", "zh-CN")
+'2026-03-03 22:27 周二'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from monitor.alerts import Language
+
+__all__ = ["LANGUAGES", "Texts", "local_time"]
+
+LANGUAGES: tuple[Language, ...] = ("en", "zh-CN")
+
+# key -> (English, Chinese)
+_TEXT: dict[str, tuple[str, str]] = {
+    "app": ("riskmon workspace", "riskmon 风险工作台"),
+    "inbox": ("Inbox", "待办"),
+    "register": ("Risk events", "风险事件台账"),
+    "approvals": ("Awaiting approval", "待审批"),
+    "sign_in": ("Sign in", "登录"),
+    "sign_out": ("Sign out", "退出"),
+    "user": ("User name", "用户名"),
+    "password": ("Password", "密码"),
+    "bad_login": ("Wrong user name or password.", "用户名或密码错误。"),
+    "signed_in_as": ("Signed in as", "当前用户"),
+    "language": ("中文", "English"),
+    "filters": ("Filters", "筛选"),
+    "apply": ("Apply", "应用"),
+    "clear": ("Clear", "清除"),
+    "search": ("Search", "搜索"),
+    "any": ("any", "全部"),
+    "status": ("Status", "状态"),
+    "severity": ("Severity", "级别"),
+    "category": ("Category", "类别"),
+    "reason": ("Reason", "原因"),
+    "rule": ("Rule", "规则"),
+    "branch": ("Branch", "网点"),
+    "account": ("Account", "账户"),
+    "assignee": ("Assignee", "处理人"),
+    "since": ("From", "起始时间"),
+    "until": ("Until", "截止时间"),
+    "sort": ("Sort", "排序"),
+    "newest": ("newest first", "最新在前"),
+    "oldest": ("oldest first", "最早在前"),
+    "severity_desc": ("most severe first", "级别从高到低"),
+    "time": ("Time", "时间"),
+    "message": ("Message", "内容"),
+    "entity": ("Entity", "对象"),
+    "alerts_found": ("{n} alert(s)", "共 {n} 条预警"),
+    "page": ("Page {page} of {pages}", "第 {page} / {pages} 页"),
+    "previous": ("Previous", "上一页"),
+    "next": ("Next", "下一页"),
+    "live": ("updates every {s} s", "每 {s} 秒自动刷新"),
+    "selected": ("With the selected alerts", "对所选预警"),
+    "bulk_ack": ("Acknowledge", "确认受理"),
+    "bulk_assign": ("Assign to", "分派给"),
+    "bulk_resolve": ("Resolve as", "办结为"),
+    "bulk_comment": ("Comment", "添加备注"),
+    "open_event": ("Open a risk event", "立案（风险事件）"),
+    "nobody": ("nobody", "无"),
+    "explanation": ("Why it fired", "触发依据"),
+    "evidence": ("Evidence events", "证据事件"),
+    "no_evidence": (
+        "The store holds no evidence events for this alert.",
+        "未保存该预警的证据事件。",
+    ),
+    "entity_alerts": ("Other alerts on this entity", "该对象的其他预警"),
+    "recent_activity": ("Recent activity of this entity", "该对象的近期活动"),
+    "history": ("History", "处理记录"),
+    "decisions": ("Decisions", "处置"),
+    "pack": ("Rule pack", "规则包"),
+    "occurred": ("Event time", "发生时间"),
+    "detected": ("Detected", "发现时间"),
+    "action": ("Action", "操作"),
+    "by": ("By", "操作人"),
+    "comment": ("Comment", "备注"),
+    "ack": ("Acknowledge", "确认受理"),
+    "assign": ("Assign", "分派"),
+    "resolve": ("Resolve", "办结"),
+    "outcome": ("Outcome", "结论"),
+    "reopen": ("Reopen", "重新打开"),
+    "approve": ("Approve the false-positive close", "批准按误报关闭"),
+    "reject": ("Send back", "退回"),
+    "reveal": ("Reveal the full account", "查看完整账号"),
+    "reveal_reason": ("Reason for revealing", "查看理由"),
+    "revealed": ("Full account (recorded in the history)", "完整账号（已记入处理记录）"),
+    "why": ("Reason", "理由"),
+    "save": ("Save", "保存"),
+    "pending_note": (
+        "A supervisor other than {who} must approve this false-positive close.",
+        "须由 {who} 以外的主管批准按误报关闭。",
+    ),
+    "read_only": ("Your role may only read.", "您的角色只能查看。"),
+    "title": ("Title", "标题"),
+    "owner": ("Owner", "负责人"),
+    "alerts": ("Alerts", "关联预警"),
+    "event_status": ("Status", "状态"),
+    "followups": ("The four follow-ups (四不放过)", "四不放过"),
+    "root_cause": ("Root cause", "原因分析"),
+    "root_cause_category": ("Category", "原因类别"),
+    "people": ("People responsible dealt with", "责任人处理"),
+    "education": ("Staff education", "员工教育"),
+    "remediation": ("Remediation actions", "整改措施"),
+    "description": ("Description", "内容"),
+    "due": ("Due", "期限"),
+    "proposal": ("Rule-change proposal", "规则变更提案"),
+    "add_action": ("Add an action", "新增整改措施"),
+    "close_event": ("Close the risk event", "结案"),
+    "missing": ("Still missing", "尚缺"),
+    "overdue": ("overdue", "已逾期"),
+    "overdue_actions": ("{n} overdue action(s)", "{n} 项整改逾期"),
+    "export_csv": ("Export CSV", "导出 CSV"),
+    "printable": ("Printable view", "打印视图"),
+    "no_events": ("No risk events yet.", "暂无风险事件。"),
+    "recorded": ("recorded", "已记录"),
+    "not_recorded": ("not recorded", "未记录"),
+    "opened": ("Opened", "立案时间"),
+    "closed": ("Closed", "结案时间"),
+    "done": ("Done", "完成"),
+    "forbidden": ("You may not do this.", "您无权执行此操作。"),
+}
+
+_VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "status": {
+        "open": ("open", "待处理"),
+        "acknowledged": ("acknowledged", "已受理"),
+        "pending_approval": ("pending approval", "待审批"),
+        "resolved": ("confirmed", "已确认"),
+        "false_positive": ("false positive", "误报"),
+        "duplicate": ("duplicate", "重复"),
+        "closed": ("closed", "已结案"),
+        "in_progress": ("in progress", "进行中"),
+        "done": ("done", "已完成"),
+    },
+    "outcome": {
+        "confirmed": ("confirmed", "确认属实"),
+        "false_positive": ("false positive", "误报"),
+        "duplicate": ("duplicate", "重复"),
+    },
+    "severity": {
+        "info": ("info", "提示"),
+        "low": ("low", "低"),
+        "medium": ("medium", "中"),
+        "high": ("high", "高"),
+        "critical": ("critical", "严重"),
+    },
+    "category": {
+        "dual_review": ("dual review", "双人复核"),
+        "large_transfer": ("large transfer", "大额转账"),
+        "structuring": ("structuring", "拆分交易"),
+        "after_hours": ("after hours", "非营业时间"),
+        "model_anomaly": ("model anomaly", "模型异常"),
+    },
+    "role": {
+        "officer": ("officer", "风险专员"),
+        "supervisor": ("supervisor", "主管"),
+        "auditor": ("auditor", "审计员"),
+        "admin": ("admin", "系统管理员"),
+    },
+    "action": {
+        "stored": ("stored", "入库"),
+        "transition": ("status change", "状态变更"),
+        "assigned": ("assigned", "分派"),
+        "commented": ("comment", "备注"),
+        "revealed": ("full account revealed", "查看完整账号"),
+        "reopened": ("reopened", "重新打开"),
+        "close_requested": ("false-positive close requested", "申请按误报关闭"),
+        "close_approved": ("close approved", "批准关闭"),
+        "close_rejected": ("close sent back", "退回关闭申请"),
+    },
+}
+
+_WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+class Texts:
+    """Page text in one language: ``texts("inbox")``, ``texts.value("status", "open")``."""
+
+    def __init__(self, language: Language) -> None:
+        self.language: Language = language
+        self._index = 1 if language == "zh-CN" else 0
+
+    def __call__(self, key: str, **values: object) -> str:
+        pair = _TEXT.get(key)
+        text = pair[self._index] if pair else key
+        return text.format(**values) if values else text
+
+    def value(self, kind: str, value: str | None) -> str:
+        """A status, severity, category, outcome, role or history action in this language."""
+        if value is None:
+            return ""
+        pair = _VALUES.get(kind, {}).get(value)
+        return pair[self._index] if pair else value.replace("_", " ")
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_time(
+    when: datetime | None, zone: str, language: Language, *, seconds: bool = False
+) -> str:
+    """``when`` in the bank's time zone, with a localised weekday."""
+    if when is None:
+        return ""
+    local = when.astimezone(_zone(zone))
+    stamp = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    weekday = _WEEKDAYS_ZH[local.weekday()] if language == "zh-CN" else local.strftime("%a")
+    return f"{stamp} {weekday}"
