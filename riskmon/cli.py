@@ -21,6 +21,7 @@ from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
+from riskmon.serve_cli import evidence_events, serve_command
 from riskmon.settings import Settings
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
@@ -38,6 +39,7 @@ rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_i
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(models_app, name="models")
+app.command("serve")(serve_command)
 app.command("eval", help="Evaluate rules and models on a labelled stream (= riskmon models eval).")(
     eval_command
 )
@@ -344,7 +346,7 @@ def demo_command(
     from alerts.store import AlertStore
 
     with AlertStore.open(settings.alert_store_url) as store:
-        added = store.upsert_many(alerts)
+        added = store.upsert_many(alerts, events=evidence_events(alerts, out_dir / "events.jsonl"))
     console.print(
         f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/] and stored in "
         f"{settings.alert_store_url} ({added} new). Next: [bold]riskmon alerts list[/]"
