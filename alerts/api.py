@@ -7,18 +7,27 @@ Conventions
 - Every change is recorded in the store's history with the token's owner as the actor (silences:
   as the author). Clients cannot choose the actor.
 - Errors: 404 unknown alert or silence, 409 a transition the lifecycle forbids, 422 bad input.
+- Paging: ``GET /alerts?page=2&page_size=50`` (pages from 1, as in ``riskmon alerts list
+  --page --page-size``); the older ``limit``/``offset`` still work and win when given.
+- Times in responses are in the bank's time zone (``timezone``, default ``Asia/Shanghai``); a
+  naive ``since``/``until`` is taken in that zone too.
+- ``/docs``, ``/redoc`` and ``/openapi.json`` need a token like everything else: the bearer header,
+  or HTTP Basic with the token as password (so a browser can open them).
 - ``create_app(store, tokens)`` builds the app; the caller owns the store and closes it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -32,6 +41,7 @@ from alerts.matching import AlertMatcher
 from alerts.silences import Silence
 from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
 from monitor.alerts import Category, Severity
+from monitor.i18n import BANK_TIMEZONE, localise_times, zone
 
 __all__ = ["AlertDetail", "ApiToken", "create_app"]
 
@@ -79,11 +89,11 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
 
 
-def _bounded(value: datetime | None, name: str) -> datetime | None:
-    """An aware time in a sane range (naive means UTC); 422 outside it."""
+def _bounded(value: datetime | None, name: str, tz: str = "UTC") -> datetime | None:
+    """An aware time in a sane range (naive means the bank's time zone); 422 outside it."""
     if value is None:
         return None
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    aware = value if value.tzinfo else value.replace(tzinfo=zone(tz))
     try:
         in_utc = aware.astimezone(UTC)
     except OverflowError:
@@ -116,14 +126,54 @@ def _writer(token: Annotated[ApiToken, Depends(_caller)]) -> ApiToken:
     return token
 
 
+def _docs_reader(request: Request) -> None:
+    """The API docs need a token too: as a bearer header, or as the password of HTTP Basic."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            value = base64.b64decode(value, validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            value = ""
+    elif scheme.lower() != "bearer":
+        value = ""
+    try:
+        _caller(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=value))
+    except HTTPException:
+        raise HTTPException(
+            401,
+            "a valid token is required (bearer, or HTTP Basic with the token as password)",
+            {"WWW-Authenticate": 'Basic realm="riskmon API", charset="UTF-8"'},
+        ) from None
+
+
 Reader = Annotated[ApiToken, Depends(_caller)]
 Writer = Annotated[ApiToken, Depends(_writer)]
 
 
-def create_app(store: AlertStore, tokens: Mapping[str, ApiToken]) -> FastAPI:
-    """The API over ``store``; ``tokens`` maps each bearer token to its owner and scope."""
-    app = FastAPI(title="riskmon alerts", version="1")
+def create_app(
+    store: AlertStore, tokens: Mapping[str, ApiToken], *, timezone: str = BANK_TIMEZONE
+) -> FastAPI:
+    """The API over ``store``; ``tokens`` maps each bearer token to its owner and scope.
+
+    ``timezone`` is the bank's: times in responses are shown in it.
+    """
+    zone(timezone)  # fail at start on an unknown zone, not at the first request
+    app = FastAPI(title="riskmon alerts", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)  # fmt: skip
     app.state.tokens = dict(tokens)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(_docs_reader)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(_docs_reader)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="riskmon alerts API")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(_docs_reader)])
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="riskmon alerts API")
 
     @app.exception_handler(AlertNotFoundError)
     @app.exception_handler(SilenceNotFoundError)
@@ -146,18 +196,24 @@ def create_app(store: AlertStore, tokens: Mapping[str, ApiToken]) -> FastAPI:
         severity: Severity | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> list[StoredAlert]:
-        return store.list_alerts(
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+        limit: Annotated[int | None, Query(ge=1, le=1000, deprecated=True)] = None,
+        offset: Annotated[int | None, Query(ge=0, le=1_000_000, deprecated=True)] = None,
+    ) -> list[dict[str, object]]:
+        size = limit if limit is not None else page_size
+        skip = offset if offset is not None else (page - 1) * page_size
+        found = store.list_alerts(
             status=status, category=category, severity=severity,
-            since=_bounded(since, "since"), until=_bounded(until, "until"),
-            limit=limit, offset=offset,
+            since=_bounded(since, "since", timezone), until=_bounded(until, "until", timezone),
+            limit=size, offset=skip,
         )  # fmt: skip
+        return [localise_times(item.model_dump(), timezone) for item in found]
 
     @app.get("/alerts/{alert_id}", response_model=AlertDetail)
-    def show_alert(alert_id: Name, token: Reader) -> AlertDetail:
-        return AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
+    def show_alert(alert_id: Name, token: Reader) -> dict[str, object]:
+        detail = AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
+        return dict(localise_times(detail.model_dump(), timezone))
 
     def _move(alert_id: str, to: Status, token: ApiToken, body: CommentBody) -> StoredAlert:
         return store.transition(alert_id, to, actor=token.owner, comment=body.comment)

@@ -1,7 +1,10 @@
 """``riskmon alerts``: the risk officer's commands over the alert store.
 
-The store URL is read once, here, from ``RISKMON_ALERT_STORE_URL`` (default
-``sqlite:///riskmon-alerts.db``); ``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids
+The store URL is read once, here, from ``RISKMON_ALERT_STORE_URL`` (default: ``alerts.db`` in the
+user's data folder, see :func:`riskmon.settings.default_store_url`); only ``ingest`` and
+``silence add`` create a missing store, every other command refuses it with a clear error.
+Times are shown in ``RISKMON_TIMEZONE`` (default ``Asia/Shanghai``) and messages in
+``RISKMON_LANGUAGE``. ``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids
 as given; ``RISKMON_ALERT_SILENCE_APPROVAL=false`` turns off maker-checker on silences;
 ``RISKMON_ALERT_API_TOKENS`` (JSON ``{"<token>": {"owner": ..., "scope": "read"|"read-write"}}``)
 holds the bearer tokens of ``riskmon alerts serve``.
@@ -15,25 +18,30 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from alerts.errors import AlertsError
+from alerts.idprefix import resolve_alert_id
 from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
 from alerts.silences import SilenceMatchers
 from alerts.sinks import StoreSink
 from alerts.store import AlertStore, Status, StoredAlert
-from monitor.alerts import Alert
+from monitor.alerts import Alert, Category, Language, Severity
+from monitor.i18n import format_datetime, localise_times, status_name
+from riskmon.settings import default_store_url, prepare_store, sqlite_path
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
 
@@ -57,16 +65,43 @@ class AlertsCliSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
 
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    alert_store_url: str = Field(default_factory=default_store_url)
+    language: Language = "en"
+    timezone: str = "Asia/Shanghai"
     alert_store_allow_unmasked: bool = False
     alert_silence_approval: bool = True
     # JSON: {"<token>": {"owner": "li.wei", "scope": "read-write"}, ...}
     alert_api_tokens: dict[str, dict[str, str]] = {}
 
 
+def _settings() -> AlertsCliSettings:
+    try:
+        settings = AlertsCliSettings()
+        ZoneInfo(settings.timezone)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        err.print(f"[bold red]error[/]: RISKMON_{str(error['loc'][0]).upper()}: {error['msg']}")
+        raise typer.Exit(2) from None
+    except (ZoneInfoNotFoundError, ValueError):
+        err.print(f"[bold red]error[/]: RISKMON_TIMEZONE: unknown time zone {settings.timezone!r}")
+        raise typer.Exit(2) from None
+    return settings
+
+
 @contextmanager
-def _store() -> Iterator[AlertStore]:
-    settings = AlertsCliSettings()
+def _store(create: bool = False) -> Iterator[AlertStore]:
+    """The configured store. Unless ``create``, a missing SQLite file is an error, not a new
+    empty store (a typo in the URL, or the wrong machine, must not look like an empty inbox)."""
+    settings = _settings()
+    path = sqlite_path(settings.alert_store_url)
+    if create:
+        prepare_store(settings.alert_store_url)
+    elif path is not None and not path.is_file():
+        err.print(
+            f"[bold red]error[/]: no alert store at {path}; `riskmon demo`, `riskmon dispatch` "
+            "or `riskmon alerts ingest FILE` create it, or set RISKMON_ALERT_STORE_URL"
+        )
+        raise typer.Exit(1)
     try:
         with AlertStore.open(
             settings.alert_store_url,
@@ -79,15 +114,55 @@ def _store() -> Iterator[AlertStore]:
         raise typer.Exit(1) from None
 
 
-def _when(value: str | None) -> datetime | None:
-    """An ISO date or datetime; a naive one is taken as UTC."""
+def _when(value: str | None, timezone: str) -> datetime | None:
+    """An ISO date or datetime; a naive one is in the bank's time zone (a date: its midnight)."""
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"not an ISO date or datetime: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
+
+
+def _choice(name: str, allowed: tuple[str, ...], value: str | None) -> str | None:
+    """``value`` if it is one of ``allowed``; otherwise an error listing them (exit 2)."""
+    if value is None or value in allowed:
+        return value
+    raise typer.BadParameter(
+        f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"'--{name}'"
+    )
+
+
+STATUSES: tuple[str, ...] = get_args(Status)
+CATEGORIES: tuple[str, ...] = get_args(Category)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+
+def _json(data: Any, timezone: str) -> None:
+    """Print ``data`` (models, dicts, lists) as JSON, times in the bank's time zone."""
+    text = json.dumps(
+        localise_times(_plain(data), timezone), ensure_ascii=False, indent=2, default=_iso
+    )
+    sys.stdout.write(text + "\n")
+
+
+def _at(moment: datetime, settings: AlertsCliSettings) -> str:
+    return format_datetime(moment, settings.language, settings.timezone)
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _plain(item: Any) -> Any:
+    if hasattr(item, "model_dump"):
+        return item.model_dump()
+    if isinstance(item, dict):
+        return {key: _plain(value) for key, value in item.items()}
+    if isinstance(item, list | tuple):
+        return [_plain(value) for value in item]
+    return item
 
 
 def _duration(value: str) -> timedelta:
@@ -105,76 +180,102 @@ def _entity(alert: Alert) -> str:
 
 @alerts_app.command("list")
 def list_alerts(
-    status: Annotated[str | None, typer.Option(help="open, acknowledged, resolved, ...")] = None,
-    category: Annotated[str | None, typer.Option(help="e.g. large_transfer")] = None,
-    severity: Annotated[str | None, typer.Option(help="info, low, medium, high, critical")] = None,
-    since: Annotated[str | None, typer.Option(help="Event time from (ISO, UTC if naive).")] = None,
-    until: Annotated[str | None, typer.Option(help="Event time before (ISO).")] = None,
+    status: Annotated[str | None, typer.Option(help=", ".join(STATUSES))] = None,
+    category: Annotated[str | None, typer.Option(help=", ".join(CATEGORIES))] = None,
+    severity: Annotated[str | None, typer.Option(help=", ".join(SEVERITIES))] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Event time from (ISO; a date is midnight, bank time).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Event time before (ISO, bank time).")] = None,
     page: Annotated[int, typer.Option(min=1, help="Page number, from 1.")] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List alerts, newest event first."""
+    """List alerts, newest event first; times in the bank's time zone (RISKMON_TIMEZONE)."""
+    status = _choice("status", STATUSES, status)
+    category = _choice("category", CATEGORIES, category)
+    severity = _choice("severity", SEVERITIES, severity)
+    settings = _settings()
     with _store() as store:
         found = store.list_alerts(
-            status=status, category=category, severity=severity, since=_when(since),
-            until=_when(until), limit=page_size, offset=(page - 1) * page_size,
+            status=status, category=category, severity=severity,
+            since=_when(since, settings.timezone), until=_when(until, settings.timezone),
+            limit=page_size, offset=(page - 1) * page_size,
         )  # fmt: skip
+    found = [s.model_copy(update={"alert": s.alert.in_language(settings.language)}) for s in found]
+    if as_json:
+        _json(found, settings.timezone)
+        return
     table = Table(title=f"Alerts, page {page}", show_lines=False)
     table.add_column("alert_id", no_wrap=True)  # kept whole: officers copy it into ack/show
-    for column in ("event time (UTC)", "severity", "category", "rule", "entity"):
+    for column in (f"event time ({settings.timezone})", "severity", "category", "reason"):
         table.add_column(column, overflow="fold")
-    table.add_column("status")
+    for column in ("rule", "entity", "status", "message"):
+        table.add_column(column, overflow="fold")
     for stored in found:
         alert = stored.alert
         table.add_row(
-            alert.alert_id, alert.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            alert.severity, alert.category, alert.rule_id, _entity(alert), stored.status,
+            alert.alert_id, _at(alert.occurred_at, settings), alert.severity, alert.category,
+            alert.reason or "", alert.rule_id, _entity(alert),
+            status_name(stored.status, settings.language), alert.message,
         )  # fmt: skip
-    console.print(table)
+    console.print(table, markup=False)
     more = f"; more on --page {page + 1}" if len(found) == page_size else ""
     console.print(f"{len(found)} alert(s){more}")
 
 
-def _print_alert(stored: StoredAlert) -> None:
+def _print_alert(stored: StoredAlert, settings: AlertsCliSettings) -> None:
     alert = stored.alert
-    console.print(f"[bold]{alert.title}[/]  ({alert.alert_id})")
-    console.print(alert.message)
+    language, zone = settings.language, settings.timezone
+    console.print(f"[bold]{escape(alert.title)}[/]  ({alert.alert_id})")
+    console.print(alert.message, markup=False)
     fields: dict[str, object] = {
-        "status": stored.status, "severity": alert.severity, "category": alert.category,
-        "reason": alert.reason, "rule": alert.rule_id, "entity": _entity(alert),
-        "branch": alert.branch_id, "occurred at": alert.occurred_at.isoformat(),
-        "detected at": alert.detected_at.isoformat() if alert.detected_at else None,
+        "status": status_name(stored.status, language), "severity": alert.severity,
+        "category": alert.category, "reason": alert.reason, "rule": alert.rule_id,
+        "entity": _entity(alert), "branch": alert.branch_id,
+        "occurred at": format_datetime(alert.occurred_at, language, zone),
+        "detected at": format_datetime(alert.detected_at, language, zone)
+        if alert.detected_at else None,
         "language": alert.language, "tags": ", ".join(alert.tags),
         "pack": f"{alert.pack_version} ({alert.pack_hash})",
         "deliveries": str(stored.delivery_count),
     }  # fmt: skip
     for name, value in fields.items():
         if value:
-            console.print(f"  {name:12} {value}")
+            console.print(f"  {name:12} {value}", markup=False)
     console.print("[bold]Explanation[/]")
     for key, value in alert.explanation.items():
-        console.print(f"  {key:20} {value}")
+        console.print(f"  {key:20} {value}", markup=False)
     console.print("[bold]Events[/]")
     for event_id in alert.event_ids:
-        console.print(f"  {event_id}")
+        console.print(f"  {event_id}", markup=False)
 
 
 @alerts_app.command()
-def show(alert_id: str) -> None:
-    """Show one alert: explanation, event ids and its history."""
+def show(
+    alert_id: Annotated[str, typer.Argument(help="The alert id, or a unique prefix of it.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show one alert: explanation, event ids and its history (message in RISKMON_LANGUAGE)."""
+    settings = _settings()
     with _store() as store:
+        alert_id = resolve_alert_id(store, alert_id)
         stored = store.get(alert_id)
         entries = store.history(alert_id)
-    _print_alert(stored)
+    stored = stored.model_copy(update={"alert": stored.alert.in_language(settings.language)})
+    if as_json:
+        _json({"alert": stored, "history": entries}, settings.timezone)
+        return
+    _print_alert(stored, settings)
     table = Table(title="History")
-    for column in ("at (UTC)", "action", "from", "to", "by", "comment"):
+    for column in (f"at ({settings.timezone})", "action", "from", "to", "by", "comment"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(
-            entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.action, entry.from_status or "",
-            entry.to_status or "", entry.actor, entry.comment,
+            format_datetime(entry.at, settings.language, settings.timezone), entry.action,
+            entry.from_status or "", entry.to_status or "", entry.actor, entry.comment,
         )  # fmt: skip
-    console.print(table)
+    console.print(table, markup=False)
 
 
 def _move(alert_id: str, to: Status, by: str, comment: str) -> None:
@@ -230,7 +331,7 @@ def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -
                 err.print(f"[bold red]{file}:{number}[/]: not an alert: {exc.errors()[0]['msg']}")
                 raise typer.Exit(2) from None
     registry = CollectorRegistry()
-    with _store() as store:
+    with _store(create=True) as store:
         before = store.count()
         sink = StoreSink(store, metrics=SinkMetrics(registry))
         pipeline = AlertPipeline(parse_routes(INGEST_ROUTES), {"store": sink}, registry=registry)
@@ -273,13 +374,14 @@ def silence_add(
         error = exc.errors()[0]
         raise typer.BadParameter(f"{error['loc'][0]}: {error['msg']}") from None
     length = _duration(duration)
-    with _store() as store:
+    with _store(create=True) as store:
         now = store.clock()
         silence = store.add_silence(
             matchers, ends_at=now + length, author=by, reason=reason, ticket=ticket
         )
     pending = "" if silence.approved else "; pending approval by someone else"
-    until = f"{silence.ends_at:%Y-%m-%d %H:%M} UTC"
+    settings = _settings()
+    until = format_datetime(silence.ends_at, settings.language, settings.timezone, weekday=False)
     console.print(f"silence {silence.silence_id} until {until}{pending}")
 
 
@@ -288,12 +390,15 @@ def silence_list(
     show: Annotated[Literal["active", "all"], typer.Option(help="active or all")] = "active",
 ) -> None:
     """List silences."""
+    settings = _settings()
     with _store() as store:
         now = store.clock()
         found = store.list_silences(active_at=now if show == "active" else None)
     table = Table(title=f"Silences ({show})")
     table.add_column("silence_id", no_wrap=True)
-    for column in ("matchers", "until (UTC)", "author", "ticket", "reason", "state"):
+    for column in ("matchers", f"until ({settings.timezone})", "author", "ticket", "reason"):
+        table.add_column(column, overflow="fold")
+    for column in ("state",):
         table.add_column(column, overflow="fold")
     for silence in found:
         state = "active" if silence.is_active(now) else "ended"
@@ -301,7 +406,8 @@ def silence_list(
             state = "pending approval"
         table.add_row(
             silence.silence_id, json.dumps(silence.matchers.model_dump(exclude_defaults=True)),
-            f"{silence.ends_at:%Y-%m-%d %H:%M}", silence.author, silence.ticket, silence.reason,
+            format_datetime(silence.ends_at, settings.language, settings.timezone, weekday=False),
+            silence.author, silence.ticket, silence.reason,
             state,
         )  # fmt: skip
     console.print(table)

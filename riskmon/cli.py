@@ -22,7 +22,7 @@ from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.serve_cli import evidence_events, serve_command
-from riskmon.settings import Settings
+from riskmon.settings import Settings, prepare_store
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
 if TYPE_CHECKING:
@@ -345,6 +345,7 @@ def demo_command(
             _print_model_cases(out_dir / "labels.jsonl", alerts)
     from alerts.store import AlertStore
 
+    prepare_store(settings.alert_store_url)
     with AlertStore.open(settings.alert_store_url) as store:
         added = store.upsert_many(alerts, events=evidence_events(alerts, out_dir / "events.jsonl"))
     console.print(
@@ -565,6 +566,7 @@ def dispatch_command() -> None:
     from streams.dispatch import DispatchConfig, dispatch, open_pipeline
 
     settings = Settings()
+    prepare_store(settings.alert_store_url)
     config = DispatchConfig(
         store_url=settings.alert_store_url,
         routes_file=settings.routes_file,
