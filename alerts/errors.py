@@ -12,7 +12,7 @@ Every error the alerts package raises on purpose derives from :class:`AlertsErro
         │   ├── InvalidSilenceError     a silence lacks an author, reason or ticket, or is too long
         │   ├── IdentityError           a blank or unknown user, a bad password or token
         │   ├── PermissionDeniedError   the user's role may not do this
-        │   ├── ApprovalError           a two-person rule was broken (self-approval, nothing pending)
+        │   ├── ApprovalError           a two-person rule was broken (e.g. a self-approval)
         │   └── RegisterError           the risk-event register refused (e.g. a follow-up missing)
         ├── RouteConfigError            a route file is invalid (file and field path)
         ├── DeliveryAttemptError        one delivery attempt of a sink failed (maybe retryable)

@@ -1,4 +1,4 @@
-"""Who is acting: users, roles, API tokens and canonical identities (see :mod:`alerts.store.identity`).
+"""Who is acting: users, roles, API tokens, canonical identities (:mod:`alerts.store.identity`).
 
 The implementation lives beside the store tables it reads; this is the public name.
 """

@@ -18,11 +18,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from pydantic import BaseModel
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from alerts.errors import (
@@ -56,6 +56,9 @@ from alerts.store.records import (
 from alerts.store.silence_repo import SilenceRepository
 from alerts.store.tables import alert_evidence, alerts
 from monitor.alerts import ACCOUNT_FIELDS, Alert, mask_alert, mask_id
+
+if TYPE_CHECKING:
+    from alerts.register import RiskRegister
 
 __all__ = ["AlertStore", "Clock", "engine_url", "utc_now"]
 
@@ -137,6 +140,13 @@ class AlertStore(SilenceRepository):
             max_silence=max_silence,
             require_silence_approval=require_silence_approval,
         )
+
+    @property
+    def register(self) -> RiskRegister:
+        """The risk-event register in this store's database (:mod:`alerts.register`)."""
+        from alerts.register import RiskRegister  # the register builds on the store
+
+        return RiskRegister(self)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -299,6 +309,7 @@ class AlertStore(SilenceRepository):
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        assignee: str | None = None,
     ) -> list[StoredAlert]:
         """Alerts newest first (by event time), filtered; ``since`` inclusive, ``until`` not."""
         query = sa.select(alerts)
@@ -306,6 +317,7 @@ class AlertStore(SilenceRepository):
             (alerts.c.status, status),
             (alerts.c.category, category),
             (alerts.c.severity, severity),
+            (alerts.c.assignee, assignee.strip().casefold() if assignee else None),
         ):
             if value is not None:
                 query = query.where(column == value)
@@ -461,7 +473,9 @@ class AlertStore(SilenceRepository):
             if current.status != "pending_approval":
                 raise ApprovalError(f"alert {alert_id!r} is {current.status}, not pending approval")
             if current.pending_by is not None and approver.same_as(current.pending_by):
-                raise ApprovalError("a false-positive close needs a second person: not its requester")
+                raise ApprovalError(
+                    "a false-positive close needs a second person: not its requester"
+                )
 
         return self._change(
             alert_id, "false_positive", by=by, action="close_approved", comment=comment, at=at,
@@ -492,7 +506,7 @@ class AlertStore(SilenceRepository):
     def reopen(
         self, alert_id: str, *, by: Identity, reason: str, at: datetime | None = None
     ) -> StoredAlert:
-        """Reopen a closed alert (to correct its outcome): back to ``acknowledged``, with a reason."""
+        """Reopen a closed alert to correct it: back to ``acknowledged``, with a reason."""
         if not reason.strip():
             raise InvalidTransitionError(alert_id, "closed", "reopened without a reason")
 
