@@ -52,7 +52,7 @@ silence_app = typer.Typer(help="Suppress matching alerts for a while, with a rea
 alerts_app.add_typer(silence_app, name="silence")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per error, however narrow
 By = Annotated[str, typer.Option("--by", help="Who is doing this (recorded in the history).")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (recorded in the history).")]
 INGEST_ROUTES = {
@@ -110,7 +110,7 @@ def _store(create: bool = False) -> Iterator[AlertStore]:
         ) as store:
             yield store
     except AlertsError as exc:
-        err.print(f"[bold red]error[/]: {exc}")
+        err.print(f"[bold red]error[/]: {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
