@@ -2,11 +2,14 @@
 
 Conventions
 -----------
-- Every request needs ``Authorization: Bearer <token>``: 401 without a known token. A token has an
-  owner and a scope; ``read`` tokens get 403 on every change.
-- Every change is recorded in the store's history with the token's owner as the actor (silences:
-  as the author). Clients cannot choose the actor.
-- Errors: 404 unknown alert or silence, 409 a transition the lifecycle forbids, 422 bad input.
+- Every request needs ``Authorization: Bearer <token>``: a user's API token (``riskmon users
+  token NAME``); 401 without a valid one. Auditors (read-only) get 403 on every change.
+- Every change is recorded with the token's user (an authenticated identity) as the actor
+  (silences: as the author). Clients cannot choose the actor.
+- Decisions (assign, comment, close with an outcome, approvals, reopen, reveal, bulk) and the
+  risk-event register are in :mod:`alerts.api_decisions`.
+- Errors: 404 unknown alert, silence or risk event; 409 a transition the lifecycle forbids, a
+  broken two-person rule or a register refusal; 403 a role that may not; 422 bad input.
 - Paging: ``GET /alerts?page=2&page_size=50`` (pages from 1, as in ``riskmon alerts list
   --page --page-size``); the older ``limit``/``offset`` still work and win when given.
 - Times in responses are in the bank's time zone (``timezone``, default ``Asia/Shanghai``); a
@@ -20,26 +23,34 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from alerts.api_auth import ApiToken, Reader, Writer
+from alerts.api_auth import caller as _caller
+from alerts.api_decisions import decision_routes
 from alerts.errors import (
     AlertNotFoundError,
+    ApprovalError,
+    IdentityError,
     InvalidSilenceError,
     InvalidTransitionError,
+    PermissionDeniedError,
+    RegisterError,
+    RiskEventNotFoundError,
     SilenceNotFoundError,
 )
 from alerts.matching import AlertMatcher
 from alerts.silences import Silence
 from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
+from alerts.store.identity import Identity
 from monitor.alerts import Category, Severity
 from monitor.i18n import BANK_TIMEZONE, localise_times, zone
 
@@ -50,15 +61,6 @@ Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", max_length=2000)]
 Name = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", min_length=1, max_length=128)]
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-class ApiToken(BaseModel):
-    """Who a bearer token belongs to and what it may do."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    owner: str
-    scope: Literal["read", "read-write"]
 
 
 class AlertDetail(BaseModel):
@@ -103,29 +105,6 @@ def _bounded(value: datetime | None, name: str, tz: str = "UTC") -> datetime | N
     return in_utc
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-def _caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiToken:
-    """The token's owner and scope; 401 without a known token (compared in constant time)."""
-    tokens: dict[str, ApiToken] = request.app.state.tokens
-    if credentials is not None:
-        given = credentials.credentials.encode()
-        for token, owner in tokens.items():
-            if hmac.compare_digest(given, token.encode()):
-                return owner
-    raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
-
-
-def _writer(token: Annotated[ApiToken, Depends(_caller)]) -> ApiToken:
-    if token.scope != "read-write":
-        raise HTTPException(403, "this token may only read")
-    return token
-
-
 def _docs_reader(request: Request) -> None:
     """The API docs need a token too: as a bearer header, or as the password of HTTP Basic."""
     header = request.headers.get("authorization", "")
@@ -147,21 +126,22 @@ def _docs_reader(request: Request) -> None:
         ) from None
 
 
-Reader = Annotated[ApiToken, Depends(_caller)]
-Writer = Annotated[ApiToken, Depends(_writer)]
-
-
 def create_app(
-    store: AlertStore, tokens: Mapping[str, ApiToken], *, timezone: str = BANK_TIMEZONE
+    store: AlertStore,
+    tokens: Mapping[str, ApiToken] | None = None,
+    *,
+    timezone: str = BANK_TIMEZONE,
 ) -> FastAPI:
-    """The API over ``store``; ``tokens`` maps each bearer token to its owner and scope.
+    """The API over ``store``; callers authenticate with users' API tokens (``tokens``: the
+    older owner/scope mapping, honoured only for owners who are known users).
 
     ``timezone`` is the bank's: times in responses are shown in it.
     """
     zone(timezone)  # fail at start on an unknown zone, not at the first request
     app = FastAPI(title="riskmon alerts", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)  # fmt: skip
-    app.state.tokens = dict(tokens)
+    app.state.tokens = dict(tokens or {})
+    app.state.store = store
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(_docs_reader)])
     def openapi() -> JSONResponse:
@@ -181,8 +161,21 @@ def create_app(
         return _error(404, str(exc))
 
     @app.exception_handler(InvalidTransitionError)
+    @app.exception_handler(ApprovalError)
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, str(exc))
+
+    @app.exception_handler(IdentityError)
+    async def unknown_identity(request: Request, exc: Exception) -> JSONResponse:
+        return _error(422, str(exc))  # e.g. assigning to a user who does not exist
+
+    @app.exception_handler(PermissionDeniedError)
+    async def forbidden(request: Request, exc: Exception) -> JSONResponse:
+        return _error(403, str(exc))
+
+    @app.exception_handler(RegisterError)
+    async def register_refused(request: Request, exc: Exception) -> JSONResponse:
+        return _error(404 if isinstance(exc, RiskEventNotFoundError) else 409, str(exc))
 
     @app.exception_handler(InvalidSilenceError)
     async def bad_silence(request: Request, exc: Exception) -> JSONResponse:
@@ -215,8 +208,8 @@ def create_app(
         detail = AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
         return dict(localise_times(detail.model_dump(), timezone))
 
-    def _move(alert_id: str, to: Status, token: ApiToken, body: CommentBody) -> StoredAlert:
-        return store.transition(alert_id, to, actor=token.owner, comment=body.comment)
+    def _move(alert_id: str, to: Status, token: Identity, body: CommentBody) -> StoredAlert:
+        return store.transition(alert_id, to, by=token, comment=body.comment)
 
     @app.post("/alerts/{alert_id}/ack", response_model=StoredAlert)
     def ack(alert_id: Name, token: Writer, body: CommentBody | None = None) -> StoredAlert:
@@ -240,7 +233,7 @@ def create_app(
     def add_silence(body: SilenceBody, token: Writer) -> Silence:
         ends_at = store.clock() + timedelta(minutes=body.duration_minutes)
         return store.add_silence(
-            body.matchers, ends_at=ends_at, author=token.owner, reason=body.reason,
+            body.matchers, ends_at=ends_at, by=token, reason=body.reason,
             ticket=body.ticket,
         )  # fmt: skip
 
@@ -249,11 +242,12 @@ def create_app(
         silence_id: Name, token: Writer, body: CommentBody | None = None
     ) -> Silence:
         comment = (body or CommentBody()).comment
-        return store.approve_silence(silence_id, approver=token.owner, comment=comment)
+        return store.approve_silence(silence_id, by=token, comment=comment)
 
     @app.post("/silences/{silence_id}/expire", response_model=Silence)
     def expire_silence(silence_id: Name, token: Writer, body: CommentBody | None = None) -> Silence:
         comment = (body or CommentBody()).comment
-        return store.expire_silence(silence_id, actor=token.owner, comment=comment)
+        return store.expire_silence(silence_id, by=token, comment=comment)
 
+    app.include_router(decision_routes(store, timezone))
     return app

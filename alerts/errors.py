@@ -14,6 +14,7 @@ Every error the alerts package raises on purpose derives from :class:`AlertsErro
         │   ├── PermissionDeniedError   the user's role may not do this
         │   ├── ApprovalError           a two-person rule was broken (e.g. a self-approval)
         │   └── RegisterError           the risk-event register refused (e.g. a follow-up missing)
+        │       └── RiskEventNotFoundError  no risk event with that id
         ├── RouteConfigError            a route file is invalid (file and field path)
         ├── DeliveryAttemptError        one delivery attempt of a sink failed (maybe retryable)
         └── SinkDeliveryError           a sink gave up on a notification after its retries
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidTransitionError",
     "PermissionDeniedError",
     "RegisterError",
+    "RiskEventNotFoundError",
     "RouteConfigError",
     "SilenceNotFoundError",
     "SinkDeliveryError",
@@ -121,3 +123,11 @@ class ApprovalError(AlertStoreError):
 
 class RegisterError(AlertStoreError):
     """The risk-event register refused an operation (e.g. closing with a follow-up missing)."""
+
+
+class RiskEventNotFoundError(RegisterError):
+    """No risk event with the given id."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no risk event with id {event_id!r}")
+        self.event_id = event_id

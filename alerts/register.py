@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
-from alerts.errors import RegisterError
+from alerts.errors import RegisterError, RiskEventNotFoundError
 from alerts.store import AlertStore
 from alerts.store.audit import GENESIS, entry_hash
 from alerts.store.identity import Identity
@@ -193,7 +193,7 @@ class RiskRegister:
             sa.select(risk_events).where(risk_events.c.event_id == event_id)
         ).first()
         if row is None:
-            raise RegisterError(f"no risk event with id {event_id!r}")
+            raise RiskEventNotFoundError(event_id)
         alert_ids = connection.execute(
             sa.select(risk_event_alerts.c.alert_id)
             .where(risk_event_alerts.c.event_id == event_id)

@@ -131,8 +131,10 @@ def test_bulk_actions_report_each_alert(store: AlertStore) -> None:
     )
 
     assert [(r.alert_id, r.ok, r.status) for r in acked] == [
-        (first.alert_id, False, None), (second.alert_id, True, "acknowledged"), ("nope", False, None),
-    ]  # fmt: skip
+        (first.alert_id, False, None),
+        (second.alert_id, True, "acknowledged"),
+        ("nope", False, None),
+    ]
     assert acked[0].error is not None and "cannot become" in acked[0].error
     assert [r.status for r in closed] == ["duplicate", "duplicate"]
     with pytest.raises(PermissionDeniedError):

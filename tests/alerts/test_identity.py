@@ -1,4 +1,4 @@
-"""Users, roles and API tokens: canonical identities, argon2 hashes, tokens stored only as hashes."""
+"""Users, roles and API tokens: canonical identities, argon2 hashes, only token hashes kept."""
 
 from __future__ import annotations
 
@@ -75,9 +75,12 @@ def test_blank_unknown_or_deactivated_identities_cannot_change_anything(
             store.acknowledge(alert.alert_id, by=identity)
         with pytest.raises(IdentityError, match=problem):
             store.add_silence(
-                SilenceMatchers(category=("structuring",)), ends_at=T0.replace(hour=12),
-                by=identity, reason="r", ticket="T-1",
-            )  # fmt: skip
+                SilenceMatchers(category=("structuring",)),
+                ends_at=T0.replace(hour=12),
+                by=identity,
+                reason="r",
+                ticket="T-1",
+            )
     with pytest.raises(IdentityError, match="not a name"):
         store.acknowledge(alert.alert_id, by="li.wei")  # type: ignore[arg-type]
     leaver = who(store, "leaver")
@@ -102,9 +105,12 @@ def test_a_silence_self_approval_differing_in_case_or_space_is_refused(
     store.users.add_user("zhang.min", "officer", PASSWORD)
     author = store.users.identity("zhang.min")
     silence = store.add_silence(
-        SilenceMatchers(category=("structuring",)), ends_at=T0.replace(hour=12), by=author,
-        reason="drill", ticket="T-1",
-    )  # fmt: skip
+        SilenceMatchers(category=("structuring",)),
+        ends_at=T0.replace(hour=12),
+        by=author,
+        reason="drill",
+        ticket="T-1",
+    )
     for spelling in ("Zhang.Min", " zhang.min ", "ZHANG.MIN"):
         same_person = store.users.identity(spelling)
         with pytest.raises(InvalidSilenceError, match="author of a silence cannot approve"):

@@ -43,18 +43,31 @@ def test_a_risk_event_closes_only_when_all_four_follow_ups_are_done(store: Alert
         set(alert_ids),
     )
     assert event.missing() == [
-        "root_cause", "people_dealt_with", "staff_education", "remediation_actions",
-    ]  # fmt: skip
+        "root_cause",
+        "people_dealt_with",
+        "staff_education",
+        "remediation_actions",
+    ]
 
     steps = [
-        lambda: register.set_root_cause(event.event_id, "control_failure", "no dual review", by=officer),
-        lambda: register.set_people_dealt_with(event.event_id, "teller warned in writing", by=supervisor),
-        lambda: register.set_staff_education(event.event_id, "branch training 2026-03-10", by=supervisor),
-        lambda: register.add_action(
-            event.event_id, description="dual review on cash deposits", owner="li.wei",
-            due=date(2026, 3, 31), proposal_id="RCP-7", by=supervisor,
+        lambda: register.set_root_cause(
+            event.event_id, "control_failure", "no dual review", by=officer
         ),
-    ]  # fmt: skip
+        lambda: register.set_people_dealt_with(
+            event.event_id, "teller warned in writing", by=supervisor
+        ),
+        lambda: register.set_staff_education(
+            event.event_id, "branch training 2026-03-10", by=supervisor
+        ),
+        lambda: register.add_action(
+            event.event_id,
+            description="dual review on cash deposits",
+            owner="li.wei",
+            due=date(2026, 3, 31),
+            proposal_id="RCP-7",
+            by=supervisor,
+        ),
+    ]
     for step in steps:
         with pytest.raises(RegisterError, match="cannot close yet"):
             register.close(event.event_id, by=supervisor)
@@ -72,9 +85,14 @@ def test_a_risk_event_closes_only_when_all_four_follow_ups_are_done(store: Alert
     with pytest.raises(RegisterError, match="is closed"):
         register.add_comment(event.event_id, "late note", by=officer)
     assert [e.action for e in register.history(event.event_id)] == [
-        "opened", "root_cause", "people_dealt_with", "staff_education", "action_added",
-        "action_status", "closed",
-    ]  # fmt: skip
+        "opened",
+        "root_cause",
+        "people_dealt_with",
+        "staff_education",
+        "action_added",
+        "action_status",
+        "closed",
+    ]
     assert {e.actor for e in register.history(event.event_id)} == {"li.wei", "zhang.min"}
     assert register.verify_history() is None
 
@@ -126,8 +144,10 @@ def test_overdue_actions_are_listed_counted_and_exported(store: AlertStore) -> N
 
     rows = list(csv.DictReader(io.StringIO(register.export_csv(now=now))))
     assert [(r["action"], r["overdue"], r["action_status"]) for r in rows] == [
-        ("fix limits", "yes", "open"), ("retrain", "no", "open"), ("memo", "no", "done"),
-    ]  # fmt: skip
+        ("fix limits", "yes", "open"),
+        ("retrain", "no", "open"),
+        ("memo", "no", "done"),
+    ]
     assert {r["event_id"] for r in rows} == {event.event_id}
 
 

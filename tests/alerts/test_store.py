@@ -175,19 +175,20 @@ def test_silences_are_stored_listed_expired_and_audited(
     store: AlertStore, clock: SettableClock
 ) -> None:
     matchers = SilenceMatchers(rule_id=("large_transfer_over_limit",), branch_id=("BR001",))
+    maker, checker = who(store, "zhang.min"), who(store, "li.wei")
     silence = store.add_silence(
-        matchers, ends_at=T0 + timedelta(hours=2), by=who(store, "zhang.min"), reason="branch drill",
+        matchers, ends_at=T0 + timedelta(hours=2), by=maker, reason="branch drill",
         ticket="CHG-1234",
     )  # fmt: skip
     assert store.list_silences(active_at=T0) == []  # pending: a second person must approve
     assert store.get_silence(silence.silence_id).matchers == matchers
     clock.advance(60)
-    approved = store.approve_silence(silence.silence_id, by=who(store, "li.wei"), comment="seen CHG")
+    approved = store.approve_silence(silence.silence_id, by=checker, comment="seen CHG")
     assert approved.approved_by == "li.wei"
     assert store.list_silences(active_at=clock.now) == [approved]
 
     clock.advance(540)
-    expired = store.expire_silence(silence.silence_id, by=who(store, "li.wei"), comment="drill over")
+    expired = store.expire_silence(silence.silence_id, by=checker, comment="drill over")
 
     assert expired.expired_by == "li.wei"
     assert expired.expired_at == T0 + timedelta(seconds=600)
