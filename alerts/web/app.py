@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -25,6 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from alerts.errors import AlertNotFoundError, AlertsError
 from alerts.identity import Identity
+from alerts.register import ROOT_CAUSE_CATEGORIES, RiskRegister
 from alerts.store import AlertStore
 from alerts.web.i18n import LANGUAGES, Texts, local_time
 from alerts.web.inbox import FACETS, SORTS, WINDOW, Filters, query_inbox
@@ -123,9 +125,10 @@ def create_workspace(
 
     users = store.users
 
-    def reg() -> Any:
-        """The store's risk-event register (``alerts.register``)."""
-        return store.register
+    register = RiskRegister(store, timezone=ZoneInfo(config.timezone))
+
+    def reg() -> RiskRegister:
+        return register
 
     # -- sessions and page context ------------------------------------------------------------
 
@@ -432,7 +435,9 @@ def create_workspace(
 
     @app.get("/register", response_class=HTMLResponse)
     def register_list(request: Request, identity: User, status: str = "") -> HTMLResponse:
-        events = reg().list_events(status=status or None)
+        events = reg().list_events(
+            status="open" if status == "open" else "closed" if status == "closed" else None
+        )
         overdue = reg().overdue(store.clock())
         return page(
             request,
@@ -500,7 +505,7 @@ def create_workspace(
             history=reg().history(event_id),
             categories=_root_cause_categories(),
             action_statuses=ACTION_STATUSES,
-            today=now.date(),
+            today=reg().today(now),
             now=now,
             owners=[u for u in users.list_users() if u.active],
         )
@@ -657,6 +662,4 @@ def _int_or(value: str) -> Any:
 
 
 def _root_cause_categories() -> tuple[str, ...]:
-    from alerts.register import ROOT_CAUSE_CATEGORIES
-
-    return tuple(ROOT_CAUSE_CATEGORIES)
+    return ROOT_CAUSE_CATEGORIES

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -128,6 +129,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "closed": ("Closed", "结案时间"),
     "done": ("Done", "完成"),
     "forbidden": ("You may not do this.", "您无权执行此操作。"),
+    "action_not_done": ("action {n} not done", "整改措施 {n} 未完成"),
 }
 
 _VALUES: dict[str, dict[str, tuple[str, str]]] = {
@@ -177,6 +179,29 @@ _VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "close_requested": ("false-positive close requested", "申请按误报关闭"),
         "close_approved": ("close approved", "批准关闭"),
         "close_rejected": ("close sent back", "退回关闭申请"),
+        "opened": ("opened", "立案"),
+        "root_cause": ("root cause recorded", "记录原因分析"),
+        "people_dealt_with": ("people dealt with", "记录责任人处理"),
+        "staff_education": ("staff education recorded", "记录员工教育"),
+        "action_added": ("action added", "新增整改措施"),
+        "action_status": ("action status", "整改状态变更"),
+        "closed": ("closed", "结案"),
+    },
+    "gap": {
+        "root_cause": ("the root cause", "原因分析"),
+        "people_dealt_with": ("how the people responsible were dealt with", "责任人处理"),
+        "staff_education": ("the staff education", "员工教育"),
+        "remediation_actions": ("at least one remediation action", "至少一项整改措施"),
+    },
+    "root_cause": {
+        "process_gap": ("process gap", "制度流程缺陷"),
+        "control_failure": ("control failure", "控制措施失效"),
+        "system_defect": ("system defect", "系统缺陷"),
+        "human_error": ("human error", "操作失误"),
+        "misconduct": ("misconduct", "违规操作"),
+        "external_fraud": ("external fraud", "外部欺诈"),
+        "training_gap": ("training gap", "培训不足"),
+        "other": ("other", "其他"),
     },
 }
 
@@ -194,6 +219,13 @@ class Texts:
         pair = _TEXT.get(key)
         text = pair[self._index] if pair else key
         return text.format(**values) if values else text
+
+    def gap(self, gap: str) -> str:
+        """What still blocks closing a risk event (``action 3 not done`` or a follow-up name)."""
+        found = re.fullmatch(r"action (\d+) not done", gap)
+        if found:
+            return self("action_not_done", n=found.group(1))
+        return self.value("gap", gap)
 
     def value(self, kind: str, value: str | None) -> str:
         """A status, severity, category, outcome, role or history action in this language."""

@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from webkit import Browsers, add_users, browser_missing, fill_from_simulation, serving  # noqa: E402
+from webkit import Browsers, add_users, browser_missing, fill_from_simulation, serving
 
-from alerts.store import AlertStore  # noqa: E402
+from alerts.store import AlertStore
 
 
 @pytest.fixture(scope="module")

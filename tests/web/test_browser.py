@@ -107,7 +107,9 @@ def test_officer_filters_the_inbox_opens_an_alert_and_works_it(
     officer.click("apply")
     officer.wait(lambda d: "category=large_transfer" in d.current_url)
     rows = officer.all("tr[data-alert-id]")
-    expected = [s for s in sim_store.list_alerts(limit=1000) if s.alert.category == "large_transfer"]
+    expected = [
+        s for s in sim_store.list_alerts(limit=1000) if s.alert.category == "large_transfer"
+    ]
     assert len(rows) == len(expected) > 0
     assert f"({len(expected)})" in Select(officer.el("f-category")).first_selected_option.text
     assert all("large transfer" in row.text for row in rows)

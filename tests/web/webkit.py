@@ -4,6 +4,7 @@ uvicorn server on a free port, and headless Debian chromium driven through /usr/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -49,7 +50,9 @@ def add_users(store: AlertStore) -> None:
         store.users.add_user(name, role, password, display_name=display)  # type: ignore[arg-type]
 
 
-def fill_from_simulation(store: AlertStore, workdir: Path, *, days: int = 2, branches: int = 5) -> int:
+def fill_from_simulation(
+    store: AlertStore, workdir: Path, *, days: int = 2, branches: int = 5
+) -> int:
     """Simulate a small bank, replay it through the shipped rules (as ``riskmon demo`` does) and
     store the alerts with their evidence events. Return how many alerts were stored."""
     from monitor.simulator import SimConfig, simulate
@@ -58,7 +61,9 @@ def fill_from_simulation(store: AlertStore, workdir: Path, *, days: int = 2, bra
     from riskmon.settings import Settings
     from streams.simfile import write_simulation
 
-    config = SimConfig(seed=7, days=days, branches=branches, inject_rate=1.0, start=date(2026, 3, 2))
+    config = SimConfig(
+        seed=7, days=days, branches=branches, inject_rate=1.0, start=date(2026, 3, 2)
+    )
     sim = simulate(config)
     events = workdir / "events.jsonl"
     write_simulation(sim, events, workdir / "labels.jsonl")
@@ -115,7 +120,7 @@ def browser_missing() -> str | None:
 
 
 class Browsers:
-    """Start headless chromium sessions (each with its own fresh profile); quit them all at close."""
+    """Start headless chromium sessions, each with a fresh profile; quit them all at close."""
 
     def __init__(self) -> None:
         self._drivers: list[object] = []
@@ -139,9 +144,7 @@ class Browsers:
 
     def close(self) -> None:
         for driver in self._drivers:
-            try:
+            with contextlib.suppress(Exception):  # a dead browser must not hide the test's result
                 driver.quit()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - a dead browser must not hide the test's result
-                pass
         for profile in self._dirs:
             shutil.rmtree(profile, ignore_errors=True)

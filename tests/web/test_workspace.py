@@ -1,0 +1,207 @@
+"""The workspace over HTTP (Starlette's test client, no browser): sessions, CSRF, secure headers,
+roles, language and the bank's time zone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from webkit import PASSWORDS, SECRET, add_users
+
+from alerts.store import AlertStore
+from alerts.web import WorkspaceConfig, create_workspace
+from alerts.web.security import SECURE_HEADERS
+from monitor.alerts import Alert, make_alert_id
+
+AT = datetime(2026, 3, 3, 14, 27, tzinfo=UTC)  # 22:27 in Beijing
+
+
+def _alert(n: int, **overrides: object) -> Alert:
+    fields: dict[str, object] = {
+        "alert_id": make_alert_id("after_hours_operator_login", [f"e{n}"]),
+        "category": "after_hours",
+        "reason": "outside_business_hours",
+        "rule_id": "after_hours_operator_login",
+        "title": "After-hours login",
+        "severity": "high",
+        "entity_type": "account",
+        "entity_id": "6222020200001234",
+        "branch_id": "BR001",
+        "event_ids": (f"e{n}",),
+        "occurred_at": AT,
+        "message": "Account 6222020200001234 moved money after hours",
+        "messages": {
+            "en": "Account 6222020200001234 moved money after hours",
+            "zh-CN": "账户 6222020200001234 在营业时间外转账",
+        },
+        "language": "en",
+        "explanation": {"hour": 22, "business_hours": "08:30-17:30"},
+        "pack_version": "core@1.0.0",
+        "pack_hash": "sha256:abc",
+    }
+    fields.update(overrides)
+    return Alert.model_validate(fields)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AlertStore]:
+    with AlertStore.open(f"sqlite:///{tmp_path / 'alerts.db'}") as opened:
+        add_users(opened)
+        opened.upsert(_alert(1))
+        opened.upsert(_alert(2, severity="medium", branch_id="BR002"))
+        yield opened
+
+
+@pytest.fixture
+def client(store: AlertStore) -> TestClient:
+    return TestClient(create_workspace(store, WorkspaceConfig(secret_key=SECRET)))
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "every page with a form carries the CSRF token"
+    return found.group(1)
+
+
+def _login(client: TestClient, user: str = "li.wei") -> str:
+    token = _csrf(client.get("/login").text)
+    answer = client.post(
+        "/login",
+        data={"username": user, "password": PASSWORDS[user][2], "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return _csrf(client.get("/inbox").text)
+
+
+def test_pages_need_a_session_and_carry_secure_headers(client: TestClient) -> None:
+    answer = client.get("/inbox", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/login")
+    page = client.get("/login")
+    for name, value in SECURE_HEADERS.items():
+        assert page.headers[name] == value
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text, "no inline script: the CSP forbids it"
+    static = client.get("/static/htmx-2.0.11.min.js")
+    assert static.status_code == 200
+    assert static.headers["x-content-type-options"] == "nosniff"
+
+
+def test_login_checks_the_password_and_sets_a_signed_http_only_cookie(client: TestClient) -> None:
+    token = _csrf(client.get("/login").text)
+    wrong = client.post(
+        "/login", data={"username": "li.wei", "password": "guess", "csrf_token": token}
+    )
+    assert wrong.status_code == 401
+    assert "Wrong user name or password" in wrong.text
+    answer = client.post(
+        "/login",
+        data={"username": " LI.WEI ", "password": PASSWORDS["li.wei"][2], "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert "Li Wei" in client.get("/inbox").text
+
+
+def test_a_tampered_session_cookie_is_not_accepted(client: TestClient, store: AlertStore) -> None:
+    _login(client)
+    value = client.cookies.get("riskmon_session")
+    assert value
+    client.cookies.clear()
+    cookie = {"cookie": f"riskmon_session={value}"}
+    assert client.get("/inbox", headers=cookie, follow_redirects=False).status_code == 200
+    client.cookies.clear()
+    forged = value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB")
+    cookie = {"cookie": f"riskmon_session={forged}"}
+    assert client.get("/inbox", headers=cookie, follow_redirects=False).status_code == 303
+
+
+def test_every_post_needs_the_csrf_token(client: TestClient, store: AlertStore) -> None:
+    token = _login(client)
+    alert_id = store.list_alerts()[0].alert.alert_id
+    for path, data in (
+        (f"/alerts/{alert_id}/ack", {}),
+        (f"/alerts/{alert_id}/comment", {"text": "x"}),
+        ("/alerts/bulk", {"alert_id": alert_id, "action": "acknowledge"}),
+        ("/logout", {}),
+        ("/login", {"username": "li.wei", "password": PASSWORDS["li.wei"][2]}),
+    ):
+        assert client.post(path, data=data).status_code == 403, path
+        wrong = {**data, "csrf_token": token[:-1] + "x"}
+        assert client.post(path, data=wrong).status_code == 403, path
+    assert store.get(alert_id).status == "open"
+    assert [e.action for e in store.history(alert_id)] == ["stored"]
+    answer = client.post(f"/alerts/{alert_id}/ack", data={"csrf_token": token})
+    assert answer.status_code == 200
+    assert store.get(alert_id).status == "acknowledged"
+    assert store.history(alert_id)[-1].actor == "li.wei"
+
+
+def test_an_auditor_reads_but_cannot_change_anything(client: TestClient, store: AlertStore) -> None:
+    token = _login(client, "zhao.lei")
+    alert_id = store.list_alerts()[0].alert.alert_id
+    page = client.get(f"/alerts/{alert_id}").text
+    assert 'id="ack-form"' not in page and 'id="comment-form"' not in page
+    assert "Your role may only read" in page
+    answer = client.post(f"/alerts/{alert_id}/ack", data={"csrf_token": token})
+    assert answer.status_code == 403
+    assert store.get(alert_id).status == "open"
+
+
+def test_only_a_supervisor_reveals_an_account_and_the_reveal_is_recorded(
+    client: TestClient, store: AlertStore
+) -> None:
+    alert_id = store.list_alerts()[0].alert.alert_id
+    token = _login(client, "li.wei")
+    assert 'id="reveal-form"' not in client.get(f"/alerts/{alert_id}").text
+    client.post(f"/alerts/{alert_id}/reveal", data={"csrf_token": token, "reason": "curious"})
+    assert "6222020200001234" not in client.get(f"/alerts/{alert_id}").text
+    assert all(e.action != "revealed" for e in store.history(alert_id))
+
+    client.post("/logout", data={"csrf_token": token})
+    token = _login(client, "zhang.min")
+    page = client.post(
+        f"/alerts/{alert_id}/reveal", data={"csrf_token": token, "reason": "police request 17"}
+    ).text
+    assert "6222020200001234" in page
+    last = store.history(alert_id)[-1]
+    assert (last.action, last.actor, last.comment) == ("revealed", "zhang.min", "police request 17")
+
+
+def test_inbox_filters_count_and_show_bank_time_masked_in_the_users_language(
+    client: TestClient, store: AlertStore
+) -> None:
+    token = _login(client)
+    page = client.get("/inbox?branch=BR002").text
+    assert re.search(r'id="total">1 alert\(s\)<', page)
+    assert "BR001 (1)" in page and "BR002 (1)" in page  # counts per branch, beside the filter
+    assert "2026-03-03 22:27 Tue" in page  # 14:27 UTC shown in Asia/Shanghai
+    assert "6222020200001234" not in page and "************1234" in page
+    client.post("/language", data={"csrf_token": token, "lang": "zh-CN", "next": "/inbox"})
+    page = client.get("/inbox").text
+    assert "在营业时间外转账" in page and "2026-03-03 22:27 周二" in page
+    assert "待办" in page and "高" in page
+
+
+def test_redirects_after_login_stay_on_this_site(client: TestClient) -> None:
+    token = _csrf(client.get("/login").text)
+    answer = client.post(
+        "/login",
+        data={
+            "username": "li.wei",
+            "password": PASSWORDS["li.wei"][2],
+            "csrf_token": token,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/inbox"
