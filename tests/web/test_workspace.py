@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -205,3 +205,43 @@ def test_redirects_after_login_stay_on_this_site(client: TestClient) -> None:
         follow_redirects=False,
     )
     assert answer.headers["location"] == "/inbox"
+
+
+def test_register_shows_overdue_actions_exports_csv_and_prints(
+    client: TestClient, store: AlertStore
+) -> None:
+    token = _login(client)
+    alert_id = store.list_alerts()[1].alert.alert_id  # the medium one: no second approval
+    for path, data in (
+        ("ack", {}),
+        ("resolve", {"outcome": "confirmed", "comment": "real"}),
+    ):
+        client.post(f"/alerts/{alert_id}/{path}", data={"csrf_token": token, **data})
+    assert store.get(alert_id).status == "resolved"
+    answer = client.post(
+        "/register",
+        data={"csrf_token": token, "alert_id": alert_id, "owner": "wang.fang", "title": "BR002"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    event_url = answer.headers["location"]
+    yesterday = (store.clock() - timedelta(days=2)).date().isoformat()
+    client.post(
+        event_url + "/actions",
+        data={"csrf_token": token, "description": "Fix the limit", "owner": "li.wei",
+              "due": yesterday, "proposal_id": "RCP-7"},
+    )  # fmt: skip
+    register = client.get("/register").text
+    assert re.search(r'id="overdue-count">1 overdue action\(s\)<', register)
+    event = client.get(event_url).text
+    assert "RCP-7" in event and 'class="action-row overdue"' in event
+    assert "the root cause" in event  # what still blocks closing, in words
+    refused = client.post(event_url + "/close", data={"csrf_token": token})
+    assert "cannot close yet" in refused.text
+    exported = client.get("/register/export.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "attachment" in exported.headers["content-disposition"]
+    rows = exported.text.splitlines()
+    assert rows[0].startswith("event_id,") and "BR002" in rows[1] and "RCP-7" in rows[1]
+    printed = client.get(event_url + "/print").text
+    assert "print.css" in printed and "Fix the limit" in printed and "<form" not in printed
