@@ -83,7 +83,7 @@ VALUES_ZH = {
     "transfer": "转账",
     "payment": "支付",
     "counter": "柜面",
-    "atm": "ATM",
+    "atm": "自动柜员机",
     "mobile": "手机银行",
     "online": "网上银行",
     "wire": "电汇",

@@ -67,6 +67,7 @@ _EXTRA_PLACEHOLDERS: dict[str, frozenset[str]] = {
             "allowed_roles",
             "initiated_at",
             "posted_at",
+            "approved_at",
             "within",
         }
     ),

@@ -188,6 +188,7 @@ class SequenceRuleRuntime(CompiledRule):
                 "approver_role": role,
                 "allowed_roles": sorted(self.roles),
                 "initiated_at": txn["iso"],
+                "approved_at": iso if approver is not None else None,
                 "posted_at": None
                 if posted is None
                 else datetime.fromtimestamp(
