@@ -37,7 +37,7 @@ err = Console(stderr=True)
 
 
 class WebSettings(BaseSettings):
-    """What ``riskmon serve`` reads from the environment."""
+    """What ``riskmon serve`` reads from the environment (also fields of ``riskmon.settings``)."""
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
 

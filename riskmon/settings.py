@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
 
+    web_secret: str | None = None
+    """``riskmon serve``: the key (32+ characters) that signs session cookies; random if unset."""
+    web_secret_file: Path | None = None
+    """``riskmon serve``: a file holding that key instead (e.g. a Docker secret)."""
+    web_https_only: bool = False
+    """``riskmon serve``: mark the session cookie ``Secure`` (behind TLS)."""
+    web_poll_seconds: int = 5
+    """``riskmon serve``: how often the inbox asks for new alerts."""
+
 
 def prepare_store(url: str) -> None:
     """Create the folder of a SQLite store, for the commands that create the store (demo,
