@@ -6,8 +6,11 @@ user's data folder, see :func:`riskmon.settings.default_store_url`); only ``inge
 Times are shown in ``RISKMON_TIMEZONE`` (default ``Asia/Shanghai``) and messages in
 ``RISKMON_LANGUAGE``. ``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids
 as given; ``RISKMON_ALERT_SILENCE_APPROVAL=false`` turns off maker-checker on silences;
-``RISKMON_ALERT_API_TOKENS`` (JSON ``{"<token>": {"owner": ..., "scope": "read"|"read-write"}}``)
-holds the bearer tokens of ``riskmon alerts serve``.
+Every change names the user of the API token in ``RISKMON_TOKEN`` (or the file
+``RISKMON_TOKEN_FILE``); with ``RISKMON_API_URL`` the decision commands go to that server instead
+of the store (see :mod:`riskmon.identity_cli`). ``RISKMON_ALERT_API_TOKENS`` (JSON ``{"<token>":
+{"owner": ..., "scope": "read"|"read-write"}}``) is still honoured by ``riskmon alerts serve``
+for owners who are users; prefer ``riskmon users token NAME``.
 Mount with ``app.add_typer(alerts_app, name="alerts")``.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,15 +35,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from alerts.errors import AlertsError
+from alerts.identity import Identity
 from alerts.idprefix import resolve_alert_id
 from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
-from alerts.silences import SilenceMatchers
+from alerts.silences import Silence, SilenceMatchers
 from alerts.sinks import StoreSink
 from alerts.store import AlertStore, Status, StoredAlert
+from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
 from monitor.i18n import format_datetime, localise_times, status_name
+from riskmon.identity_cli import cli_identity, remote
 from riskmon.settings import default_store_url, prepare_store, sqlite_path
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
@@ -53,8 +59,8 @@ alerts_app.add_typer(silence_app, name="silence")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # one line per error, however narrow
-By = Annotated[str, typer.Option("--by", help="Who is doing this (recorded in the history).")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (recorded in the history).")]
+OutcomeChoice = Literal["confirmed", "false_positive", "duplicate"]
 INGEST_ROUTES = {
     "routes": [{"name": "ingest", "sinks": ["store"], "ignore_silences": True, "group": False}]
 }
@@ -278,28 +284,117 @@ def show(
     console.print(table, markup=False)
 
 
-def _move(alert_id: str, to: Status, by: str, comment: str) -> None:
-    with _store() as store:
-        stored = store.transition(alert_id, to, actor=by, comment=comment)
-    console.print(f"{alert_id}: {stored.status} (by {by})")
+def _decide(
+    alert_id: str,
+    path: str,
+    body: dict[str, Any],
+    local: Callable[[AlertStore, Identity, str], StoredAlert],
+) -> None:
+    """One decision as the token's user: over the API with RISKMON_API_URL, else on the store."""
+    api = remote()
+    if api is not None:
+        user = api.call("GET", "/me")["user_id"]
+        status = api.call("POST", f"/alerts/{alert_id}{path}", body)["status"]
+    else:
+        with _store() as store:
+            identity = cli_identity(store)
+            alert_id = resolve_alert_id(store, alert_id)
+            status, user = local(store, identity, alert_id).status, identity.user_id
+    console.print(f"{alert_id}: {status} (by {user})", markup=False)
 
 
 @alerts_app.command()
-def ack(alert_id: str, by: By, comment: Comment = "") -> None:
+def ack(alert_id: str, comment: Comment = "") -> None:
     """Acknowledge an open alert: you are looking at it."""
-    _move(alert_id, "acknowledged", by, comment)
+    _decide(alert_id, "/ack", {"comment": comment},
+            lambda store, me, aid: store.acknowledge(aid, by=me, comment=comment))  # fmt: skip
 
 
 @alerts_app.command()
-def resolve(alert_id: str, by: By, comment: Comment = "") -> None:
-    """Close an acknowledged alert as a true positive."""
-    _move(alert_id, "resolved", by, comment)
+def resolve(
+    alert_id: str,
+    outcome: Annotated[
+        OutcomeChoice, typer.Option(help="confirmed, false_positive or duplicate.")
+    ] = "confirmed",
+    comment: Comment = "",
+) -> None:
+    """Close an acknowledged alert with an outcome (default: confirmed, a true positive).
+
+    A false-positive close of a high or critical alert waits for a supervisor's approval."""
+    _decide(alert_id, "/close", {"outcome": outcome, "comment": comment},
+            lambda store, me, aid: store.resolve(aid, outcome, by=me, comment=comment))  # fmt: skip
 
 
 @alerts_app.command("false-positive")
-def false_positive(alert_id: str, by: By, comment: Comment = "") -> None:
+def false_positive(alert_id: str, comment: Comment = "") -> None:
     """Close an acknowledged alert as a false positive (feeds rule and model tuning)."""
-    _move(alert_id, "false_positive", by, comment)
+    resolve(alert_id, "false_positive", comment)
+
+
+@alerts_app.command("approve-close")
+def approve_close(alert_id: str, comment: Comment = "") -> None:
+    """Supervisors: approve someone else's false-positive close of a high/critical alert."""
+    _decide(alert_id, "/approve-close", {"comment": comment},
+            lambda store, me, aid: store.approve_close(aid, by=me, comment=comment))  # fmt: skip
+
+
+@alerts_app.command("reject-close")
+def reject_close(
+    alert_id: str,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why not (required).")],
+) -> None:
+    """Supervisors: turn down a pending false-positive close (back to acknowledged)."""
+    _decide(alert_id, "/reject-close", {"comment": comment},
+            lambda store, me, aid: store.reject_close(aid, by=me, comment=comment))  # fmt: skip
+
+
+@alerts_app.command()
+def reopen(
+    alert_id: str,
+    reason: Annotated[str, typer.Option(help="Why the closed alert is reopened (required).")],
+) -> None:
+    """Reopen a closed alert to correct its outcome (back to acknowledged)."""
+    _decide(alert_id, "/reopen", {"reason": reason},
+            lambda store, me, aid: store.reopen(aid, by=me, reason=reason))  # fmt: skip
+
+
+@alerts_app.command()
+def assign(
+    alert_id: str,
+    assignee: Annotated[str | None, typer.Argument(help="A user; leave out to unassign.")] = None,
+    comment: Comment = "",
+) -> None:
+    """Assign an alert to a user (or unassign it); no status change."""
+    _decide(alert_id, "/assign", {"assignee": assignee, "comment": comment},
+            lambda store, me, aid: store.assign(aid, assignee, by=me, comment=comment))  # fmt: skip
+
+
+@alerts_app.command()
+def comment(alert_id: str, text: Annotated[str, typer.Argument(help="The comment.")]) -> None:
+    """Add a comment to an alert's history, without a status change."""
+    _decide(alert_id, "/comment", {"comment": text},
+            lambda store, me, aid: store.comment(aid, text, by=me))  # fmt: skip
+
+
+@alerts_app.command()
+def reveal(
+    alert_id: str,
+    reason: Annotated[str, typer.Option(help="Why you need the full account (recorded).")],
+) -> None:
+    """Supervisors: show the full account and evidence of an alert; the reveal is recorded."""
+    api = remote()
+    if api is not None:
+        shown = Revealed.model_validate(
+            api.call("POST", f"/alerts/{alert_id}/reveal", {"reason": reason})
+        )
+    else:
+        with _store() as store:
+            identity = cli_identity(store)
+            alert_id = resolve_alert_id(store, alert_id)
+            shown = store.reveal(alert_id, by=identity, reason=reason)
+    console.print(f"{shown.alert_id}: account {shown.entity_id}", markup=False)
+    for event in shown.events:
+        console.print(f"  {json.dumps(event, ensure_ascii=False, sort_keys=True)}", markup=False)
 
 
 @alerts_app.command("export-labels")
@@ -347,7 +442,6 @@ def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -
 
 @silence_app.command("add")
 def silence_add(
-    by: By,
     reason: Annotated[str, typer.Option(help="Why these alerts may be ignored.")],
     ticket: Annotated[str, typer.Option(help="The change or incident ticket.")],
     duration: Annotated[str, typer.Option(help="How long: 90m, 2h, 1d.")] = "2h",
@@ -374,11 +468,22 @@ def silence_add(
         error = exc.errors()[0]
         raise typer.BadParameter(f"{error['loc'][0]}: {error['msg']}") from None
     length = _duration(duration)
-    with _store(create=True) as store:
-        now = store.clock()
-        silence = store.add_silence(
-            matchers, ends_at=now + length, author=by, reason=reason, ticket=ticket
-        )
+    api = remote()
+    if api is not None:
+        body = {
+            "matchers": matchers.model_dump(mode="json", exclude_defaults=True),
+            "duration_minutes": int(length.total_seconds() // 60),
+            "reason": reason,
+            "ticket": ticket,
+        }
+        silence = Silence.model_validate(api.call("POST", "/silences", body))
+    else:
+        with _store(create=True) as store:
+            now = store.clock()
+            silence = store.add_silence(
+                matchers, ends_at=now + length, by=cli_identity(store), reason=reason,
+                ticket=ticket,
+            )  # fmt: skip
     pending = "" if silence.approved else "; pending approval by someone else"
     settings = _settings()
     until = format_datetime(silence.ends_at, settings.language, settings.timezone, weekday=False)
@@ -414,19 +519,30 @@ def silence_list(
 
 
 @silence_app.command("approve")
-def silence_approve(silence_id: str, by: By, comment: Comment = "") -> None:
+def silence_approve(silence_id: str, comment: Comment = "") -> None:
     """Approve someone else's silence (maker-checker); it is in force from now."""
-    with _store() as store:
-        store.approve_silence(silence_id, approver=by, comment=comment)
-    console.print(f"silence {silence_id} approved (by {by})")
+    silence = _silence_change(silence_id, "approve", comment)
+    console.print(f"silence {silence_id} approved (by {silence.approved_by})", markup=False)
 
 
 @silence_app.command("expire")
-def silence_expire(silence_id: str, by: By, comment: Comment = "") -> None:
+def silence_expire(silence_id: str, comment: Comment = "") -> None:
     """End a silence now."""
+    silence = _silence_change(silence_id, "expire", comment)
+    console.print(f"silence {silence_id} expired (by {silence.expired_by})", markup=False)
+
+
+def _silence_change(silence_id: str, change: Literal["approve", "expire"], comment: str) -> Silence:
+    """Approve or expire a silence as the token's user, over the API or on the store."""
+    api = remote()
+    if api is not None:
+        answer = api.call("POST", f"/silences/{silence_id}/{change}", {"comment": comment})
+        return Silence.model_validate(answer)
     with _store() as store:
-        store.expire_silence(silence_id, actor=by, comment=comment)
-    console.print(f"silence {silence_id} expired (by {by})")
+        me = cli_identity(store)
+        if change == "approve":
+            return store.approve_silence(silence_id, by=me, comment=comment)
+        return store.expire_silence(silence_id, by=me, comment=comment)
 
 
 @alerts_app.command()
@@ -434,7 +550,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8087,
 ) -> None:
-    """Serve the HTTP API (bearer tokens from RISKMON_ALERT_API_TOKENS)."""
+    """Serve the HTTP API; callers use users' API tokens (`riskmon users token NAME`)."""
     import uvicorn  # imported here so the other commands start fast
 
     from alerts.api import ApiToken, create_app
@@ -445,8 +561,12 @@ def serve(
     except ValidationError as exc:
         err.print(f"[bold red]RISKMON_ALERT_API_TOKENS[/]: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from None
-    if not tokens:
-        err.print("[bold red]no API tokens[/]: set RISKMON_ALERT_API_TOKENS")
-        raise typer.Exit(2)
-    with _store() as store:
+    with _store(create=True) as store:
+        if not store.users.list_users():
+            err.print(
+                "[bold red]no users[/]: add one with `riskmon users add NAME --role officer` and "
+                "give it a token with `riskmon users token NAME` (RISKMON_ALERT_API_TOKENS only "
+                "works for owners who are users)"
+            )
+            raise typer.Exit(2)
         uvicorn.run(create_app(store, tokens), host=host, port=port, log_level="warning")

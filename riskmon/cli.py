@@ -19,6 +19,7 @@ from monitor.rule_examples import run_examples
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
+from riskmon.identity_cli import users_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.serve_cli import evidence_events, serve_command
@@ -38,6 +39,7 @@ app = typer.Typer(
 rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
 app.command("serve")(serve_command)
 app.command("eval", help="Evaluate rules and models on a labelled stream (= riskmon models eval).")(
