@@ -189,6 +189,7 @@ def create_app(
         severity: Severity | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        assignee: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00]*$")] = None,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
         limit: Annotated[int | None, Query(ge=1, le=1000, deprecated=True)] = None,
@@ -200,6 +201,7 @@ def create_app(
             status=status, category=category, severity=severity,
             since=_bounded(since, "since", timezone), until=_bounded(until, "until", timezone),
             limit=size, offset=skip,
+            assignee=assignee.strip().casefold() if assignee is not None else None,
         )  # fmt: skip
         return [localise_times(item.model_dump(), timezone) for item in found]
 
