@@ -32,6 +32,7 @@ from alerts.web.i18n import LANGUAGES, Texts, local_time
 from alerts.web.inbox import FACETS, SORTS, WINDOW, Filters, query_inbox
 from alerts.web.security import CSRF_FIELD, SecureHeadersMiddleware, check_csrf, csrf_token
 from monitor.alerts import Language
+from monitor.i18n import action_name, role_name, value_name
 
 __all__ = ["WorkspaceConfig", "create_workspace"]
 
@@ -641,7 +642,15 @@ def _cell(event: dict[str, Any], column: str, zone: str, language: Language) -> 
             return local_time(datetime.fromisoformat(str(value)), zone, language, seconds=True)
         except ValueError:
             return str(value)
-    return str(value)
+    if language != "zh-CN" or not isinstance(value, str):
+        return str(value)
+    if column == "kind":
+        return Texts(language).value("kind", value)
+    if column == "role":
+        return role_name(value, language)
+    if column == "action":
+        return action_name(value, language)
+    return value_name(value, language)
 
 
 def _safe_next(target: str) -> str:

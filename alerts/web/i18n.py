@@ -6,7 +6,7 @@
 'pending approval'
 >>> from datetime import UTC, datetime
 >>> local_time(datetime(2026, 3, 3, 14, 27, tzinfo=UTC), "Asia/Shanghai", "zh-CN")
-'2026-03-03 22:27 周二'
+'2026年3月3日 星期二 22:27'
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from monitor.alerts import Language
+from monitor.i18n import WEEKDAYS_ZH
 
 __all__ = ["LANGUAGES", "Texts", "local_time"]
 
@@ -27,7 +28,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "app": ("riskmon workspace", "riskmon 风险工作台"),
     "inbox": ("Inbox", "待办"),
     "register": ("Risk events", "风险事件台账"),
-    "approvals": ("Awaiting approval", "待审批"),
+    "approvals": ("Awaiting approval", "待复核"),
     "sign_in": ("Sign in", "登录"),
     "sign_out": ("Sign out", "退出"),
     "user": ("User name", "用户名"),
@@ -63,7 +64,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "next": ("Next", "下一页"),
     "live": ("updates every {s} s", "每 {s} 秒自动刷新"),
     "selected": ("With the selected alerts", "对所选预警"),
-    "bulk_ack": ("Acknowledge", "确认受理"),
+    "bulk_ack": ("Acknowledge", "确认"),
     "bulk_assign": ("Assign to", "分派给"),
     "bulk_resolve": ("Resolve as", "办结为"),
     "bulk_comment": ("Comment", "添加备注"),
@@ -85,7 +86,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "action": ("Action", "操作"),
     "by": ("By", "操作人"),
     "comment": ("Comment", "备注"),
-    "ack": ("Acknowledge", "确认受理"),
+    "ack": ("Acknowledge", "确认"),
     "assign": ("Assign", "分派"),
     "resolve": ("Resolve", "办结"),
     "outcome": ("Outcome", "结论"),
@@ -135,9 +136,9 @@ _TEXT: dict[str, tuple[str, str]] = {
 _VALUES: dict[str, dict[str, tuple[str, str]]] = {
     "status": {
         "open": ("open", "待处理"),
-        "acknowledged": ("acknowledged", "已受理"),
-        "pending_approval": ("pending approval", "待审批"),
-        "resolved": ("confirmed", "已确认"),
+        "acknowledged": ("acknowledged", "已确认"),
+        "pending_approval": ("pending approval", "待复核"),
+        "resolved": ("confirmed", "已处置"),
         "false_positive": ("false positive", "误报"),
         "duplicate": ("duplicate", "重复"),
         "closed": ("closed", "已结案"),
@@ -193,6 +194,35 @@ _VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "staff_education": ("the staff education", "员工教育"),
         "remediation_actions": ("at least one remediation action", "至少一项整改措施"),
     },
+    "column": {
+        "event_id": ("event", "事件编号"),
+        "occurred_at": ("time", "发生时间"),
+        "kind": ("kind", "类型"),
+        "txn_type": ("type", "交易类型"),
+        "account_id": ("account", "账户"),
+        "amount": ("amount", "金额"),
+        "currency": ("currency", "币种"),
+        "direction": ("direction", "方向"),
+        "channel": ("channel", "渠道"),
+        "counterparty_account": ("counterparty", "对手账户"),
+        "counterparty_country": ("country", "对手国家/地区"),
+        "initiator_id": ("initiator", "经办人"),
+        "operator_id": ("operator", "操作员"),
+        "role": ("role", "岗位"),
+        "action": ("action", "操作"),
+        "target_txn_id": ("target transaction", "目标交易"),
+        "target_account_id": ("target account", "目标账户"),
+        "terminal_id": ("terminal", "终端"),
+        "outcome": ("outcome", "结果"),
+        "status": ("status", "状态"),
+        "branch_id": ("branch", "网点"),
+    },
+    "kind": {
+        "transaction": ("transaction", "交易"),
+        "operator_action": ("operator action", "操作行为"),
+        "account": ("account", "账户"),
+        "operator": ("operator", "操作员"),
+    },
     "root_cause": {
         "process_gap": ("process gap", "制度流程缺陷"),
         "control_failure": ("control failure", "控制措施失效"),
@@ -204,8 +234,6 @@ _VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "other": ("other", "其他"),
     },
 }
-
-_WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
 
 class Texts:
@@ -243,10 +271,11 @@ def _zone(name: str) -> ZoneInfo:
 def local_time(
     when: datetime | None, zone: str, language: Language, *, seconds: bool = False
 ) -> str:
-    """``when`` in the bank's time zone, with a localised weekday."""
+    """``when`` in the bank's time zone with a localised weekday, as the CLI shows it."""
     if when is None:
         return ""
     local = when.astimezone(_zone(zone))
-    stamp = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    weekday = _WEEKDAYS_ZH[local.weekday()] if language == "zh-CN" else local.strftime("%a")
-    return f"{stamp} {weekday}"
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if language == "zh-CN":
+        return f"{local.year}年{local.month}月{local.day}日 {WEEKDAYS_ZH[local.weekday()]} {clock}"
+    return f"{local:%Y-%m-%d} {clock} {local:%a}"

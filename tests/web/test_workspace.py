@@ -188,7 +188,7 @@ def test_inbox_filters_count_and_show_bank_time_masked_in_the_users_language(
     assert "6222020200001234" not in page and "************1234" in page
     client.post("/language", data={"csrf_token": token, "lang": "zh-CN", "next": "/inbox"})
     page = client.get("/inbox").text
-    assert "在营业时间外转账" in page and "2026-03-03 22:27 周二" in page
+    assert "在营业时间外转账" in page and "2026年3月3日 星期二 22:27" in page
     assert "待办" in page and "高" in page
 
 
