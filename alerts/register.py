@@ -32,12 +32,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from alerts.errors import RegisterError, RiskEventNotFoundError
-from alerts.store import AlertStore
+from alerts.store import AlertStore, AlertStoreCollector
 from alerts.store.audit import GENESIS, entry_hash
 from alerts.store.identity import Identity
 from alerts.store.tables import register_history, risk_actions, risk_event_alerts, risk_events
@@ -52,6 +52,7 @@ __all__ = [
     "RemediationAction",
     "RiskEvent",
     "RiskRegister",
+    "workspace_registry",
 ]
 
 ROOT_CAUSE_CATEGORIES: tuple[str, ...] = (
@@ -583,3 +584,13 @@ class RegisterCollector(Collector):
         )
         gauge.add_metric([], float(len(self.register.overdue(self.clock()))))
         yield gauge
+
+
+def workspace_registry(
+    store: AlertStore, clock: Callable[[], datetime] | None = None
+) -> CollectorRegistry:
+    """A registry with the store's per-rule telemetry and the register's overdue actions."""
+    registry = CollectorRegistry()
+    registry.register(AlertStoreCollector(store))
+    registry.register(RegisterCollector(RiskRegister(store), clock=clock))
+    return registry

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -42,7 +43,7 @@ from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
 from alerts.silences import Silence, SilenceMatchers
 from alerts.sinks import StoreSink
-from alerts.store import AlertStore, Status, StoredAlert
+from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
 from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
 from monitor.i18n import format_datetime, localise_times, status_name
@@ -193,6 +194,7 @@ def list_alerts(
         str | None, typer.Option(help="Event time from (ISO; a date is midnight, bank time).")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Event time before (ISO, bank time).")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only alerts assigned to this user.")] = None,
     page: Annotated[int, typer.Option(min=1, help="Page number, from 1.")] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -202,12 +204,34 @@ def list_alerts(
     category = _choice("category", CATEGORIES, category)
     severity = _choice("severity", SEVERITIES, severity)
     settings = _settings()
-    with _store() as store:
-        found = store.list_alerts(
-            status=status, category=category, severity=severity,
-            since=_when(since, settings.timezone), until=_when(until, settings.timezone),
-            limit=page_size, offset=(page - 1) * page_size,
-        )  # fmt: skip
+    start, end = _when(since, settings.timezone), _when(until, settings.timezone)
+    who = assignee.strip().casefold() if assignee else None
+    api = remote()
+    if api is not None:  # the server pages the same way: page and page_size
+        query = {
+            "status": status,
+            "category": category,
+            "severity": severity,
+            "assignee": who,
+            "since": start.isoformat() if start else None,
+            "until": end.isoformat() if end else None,
+            "page": page,
+            "page_size": page_size,
+        }
+        given = urlencode({k: v for k, v in query.items() if v is not None})
+        found = [StoredAlert.model_validate(item) for item in api.call("GET", f"/alerts?{given}")]
+    else:
+        with _store() as store:
+            found = store.list_alerts(
+                status=status,
+                category=category,
+                severity=severity,
+                since=start,
+                until=end,
+                limit=page_size,
+                offset=(page - 1) * page_size,
+                assignee=who,
+            )
     found = [s.model_copy(update={"alert": s.alert.in_language(settings.language)}) for s in found]
     if as_json:
         _json(found, settings.timezone)
@@ -264,10 +288,16 @@ def show(
 ) -> None:
     """Show one alert: explanation, event ids and its history (message in RISKMON_LANGUAGE)."""
     settings = _settings()
-    with _store() as store:
-        alert_id = resolve_alert_id(store, alert_id)
-        stored = store.get(alert_id)
-        entries = store.history(alert_id)
+    api = remote()
+    if api is not None:  # the server resolves a prefix too
+        detail = api.call("GET", f"/alerts/{quote(alert_id, safe='')}")
+        stored = StoredAlert.model_validate(detail["alert"])
+        entries = [HistoryEntry.model_validate(entry) for entry in detail["history"]]
+    else:
+        with _store() as store:
+            alert_id = resolve_alert_id(store, alert_id)
+            stored = store.get(alert_id)
+            entries = store.history(alert_id)
     stored = stored.model_copy(update={"alert": stored.alert.in_language(settings.language)})
     if as_json:
         _json({"alert": stored, "history": entries}, settings.timezone)
@@ -284,6 +314,12 @@ def show(
     console.print(table, markup=False)
 
 
+def _remote_id(api: Any, given: str) -> str:
+    """The full id of ``given`` (an id or a unique prefix), asked of the server."""
+    detail = api.call("GET", f"/alerts/{quote(given, safe='')}")
+    return str(detail["alert"]["alert"]["alert_id"])
+
+
 def _decide(
     alert_id: str,
     path: str,
@@ -294,6 +330,7 @@ def _decide(
     api = remote()
     if api is not None:
         user = api.call("GET", "/me")["user_id"]
+        alert_id = _remote_id(api, alert_id)
         status = api.call("POST", f"/alerts/{alert_id}{path}", body)["status"]
     else:
         with _store() as store:
@@ -549,6 +586,10 @@ def _silence_change(silence_id: str, change: Literal["approve", "expire"], comme
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8087,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve Prometheus /metrics (store and register) on this port."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API; callers use users' API tokens (`riskmon users token NAME`)."""
     import uvicorn  # imported here so the other commands start fast
@@ -569,4 +610,10 @@ def serve(
                 "works for owners who are users)"
             )
             raise typer.Exit(2)
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from alerts.register import workspace_registry
+
+            start_http_server(metrics_port, addr=host, registry=workspace_registry(store))
         uvicorn.run(create_app(store, tokens), host=host, port=port, log_level="warning")
