@@ -47,6 +47,7 @@ from alerts.errors import (
     RiskEventNotFoundError,
     SilenceNotFoundError,
 )
+from alerts.idprefix import AmbiguousAlertIdError, resolve_alert_id
 from alerts.matching import AlertMatcher
 from alerts.silences import Silence
 from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
@@ -162,6 +163,7 @@ def create_app(
 
     @app.exception_handler(InvalidTransitionError)
     @app.exception_handler(ApprovalError)
+    @app.exception_handler(AmbiguousAlertIdError)
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, str(exc))
 
@@ -207,6 +209,7 @@ def create_app(
 
     @app.get("/alerts/{alert_id}", response_model=AlertDetail)
     def show_alert(alert_id: Name, token: Reader) -> dict[str, object]:
+        alert_id = resolve_alert_id(store, alert_id)  # a unique prefix is enough; 409 if not
         detail = AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
         return dict(localise_times(detail.model_dump(), timezone))
 

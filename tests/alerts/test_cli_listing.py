@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from alertkit import make_alert
+import uvicorn
+from alertkit import make_alert, who
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from alerts.api import ApiToken, create_app
+from alerts.api import create_app
 from alerts.store import AlertStore
 from monitor.alerts import Alert
 from riskmon.alerts_cli import alerts_app
@@ -168,51 +171,106 @@ def test_show_honours_the_language_setting(env: dict[str, str], tmp_path: Path) 
 
 # -- the HTTP API pages like the CLI, shows bank times, and hides its docs without a token ------
 
-TOKENS = {"read-token": ApiToken(owner="li.wei", scope="read")}
-READ = {"Authorization": "Bearer read-token"}
+
+@pytest.fixture
+def token(api_store: AlertStore) -> str:
+    who(api_store, "li.wei", "auditor")
+    return api_store.users.issue_token("li.wei")
 
 
 @pytest.fixture
-def client(store_url: str) -> Iterator[TestClient]:
+def api_store(store_url: str) -> Iterator[AlertStore]:
     with AlertStore.open(store_url) as store:
         for n in range(5):
             store.upsert(make_alert(occurred_at=BANK(f"2026-03-03T22:2{n}:00+08:00")))
-        with TestClient(create_app(store, TOKENS)) as test_client:
-            yield test_client
+        yield store
+
+
+@pytest.fixture
+def client(api_store: AlertStore, token: str) -> Iterator[TestClient]:
+    with TestClient(create_app(api_store)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def read(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_api_pages_like_the_cli_and_keeps_limit_offset(
-    client: TestClient, env: dict[str, str]
+    client: TestClient, env: dict[str, str], read: dict[str, str]
 ) -> None:
-    everything = [a["alert"]["alert_id"] for a in client.get("/alerts", headers=READ).json()]
+    everything = [a["alert"]["alert_id"] for a in client.get("/alerts", headers=read).json()]
     assert len(everything) == 5
-    page2 = client.get("/alerts", params={"page": 2, "page_size": 2}, headers=READ).json()
+    page2 = client.get("/alerts", params={"page": 2, "page_size": 2}, headers=read).json()
     assert [a["alert"]["alert_id"] for a in page2] == everything[2:4]
-    old = client.get("/alerts", params={"limit": 2, "offset": 2}, headers=READ).json()
+    old = client.get("/alerts", params={"limit": 2, "offset": 2}, headers=read).json()
     assert old == page2
     cli = json.loads(run(env, "list", "--json", "--page", "2", "--page-size", "2"))
     assert [a["alert"]["alert_id"] for a in cli] == everything[2:4]
-    assert client.get("/alerts", params={"page": 0}, headers=READ).status_code == 422
+    assert client.get("/alerts", params={"page": 0}, headers=read).status_code == 422
 
 
-def test_api_times_are_in_the_banks_time_zone(client: TestClient) -> None:
-    listed = client.get("/alerts", headers=READ).json()
+def test_api_times_are_in_the_banks_time_zone(client: TestClient, read: dict[str, str]) -> None:
+    listed = client.get("/alerts", headers=read).json()
     assert listed[0]["alert"]["occurred_at"] == "2026-03-03T22:24:00+08:00"
     assert listed[0]["last_seen_at"].endswith("+08:00")
-    naive = client.get("/alerts", params={"since": "2026-03-03T22:23:00"}, headers=READ).json()
+    naive = client.get("/alerts", params={"since": "2026-03-03T22:23:00"}, headers=read).json()
     assert len(naive) == 2  # 22:23 in Shanghai, not 22:23 UTC (which would match nothing)
-    detail = client.get(f"/alerts/{listed[0]['alert']['alert_id']}", headers=READ).json()
+    detail = client.get(f"/alerts/{listed[0]['alert']['alert_id']}", headers=read).json()
     assert detail["alert"]["status_changed_at"].endswith("+08:00")
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_api_docs_need_a_token(client: TestClient, path: str) -> None:
+def test_api_docs_need_a_token(
+    client: TestClient, read: dict[str, str], token: str, path: str
+) -> None:
     refused = client.get(path)
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"].startswith("Basic")
     assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get(path, headers=READ).status_code == 200
-    basic = base64.b64encode(b"li.wei:read-token").decode()
+    assert client.get(path, headers=read).status_code == 200
+    basic = base64.b64encode(f"li.wei:{token}".encode()).decode()
     assert client.get(path, headers={"Authorization": f"Basic {basic}"}).status_code == 200
     bad = base64.b64encode(b"li.wei:nope").decode()
     assert client.get(path, headers={"Authorization": f"Basic {bad}"}).status_code == 401
+
+
+def test_with_api_url_list_and_show_ask_the_server_and_page_the_same_way(
+    api_store: AlertStore, token: str, tmp_path: Path
+) -> None:
+    """RISKMON_API_URL: `list` and `show` read over HTTP (no local store), with the same paging,
+    bank times and id prefixes."""
+    local = [s.alert.alert_id for s in api_store.list_alerts(limit=10)]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api_store), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    nowhere = tmp_path / "not-here.db"
+    env = {
+        "RISKMON_API_URL": f"http://127.0.0.1:{port}",
+        "RISKMON_TOKEN": token,
+        "RISKMON_ALERT_STORE_URL": f"sqlite:///{nowhere}",
+        "COLUMNS": "400",
+    }
+    try:
+        page2 = json.loads(run(env, "list", "--json", "--page", "2", "--page-size", "2"))
+        day = json.loads(run(env, "list", "--json", "--since", "2026-03-03T22:23:00"))
+        shown = run(env, "show", local[0][:8])
+        listed = run(env, "list")
+        bad = run({**env, "RISKMON_TOKEN": "rmk_wrong"}, "list", code=1)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert [a["alert"]["alert_id"] for a in page2] == local[2:4]
+    assert len(day) == 2  # 22:23 in the bank's zone
+    assert local[0] in shown and "2026-03-03 22:24 Tue" in shown
+    assert "2026-03-03 22:24 Tue" in listed and "5 alert(s)" in listed
+    assert "401" in bad
+    assert not nowhere.exists()
