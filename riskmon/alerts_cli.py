@@ -477,6 +477,27 @@ def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -
     console.print(f"{len(batch)} alert(s) read, {added} new, {len(batch) - added} already stored")
 
 
+@alerts_app.command("attach-evidence")
+def attach_evidence(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Events JSONL.")],
+) -> None:
+    """Keep the triggering events of stored alerts from an events JSONL file (e.g. the one
+    replayed or produced), so `show` and the workspace can display the evidence itself."""
+    with _store() as store:
+        wanted = store.wanted_evidence()
+        found: list[dict[str, Any]] = []
+        with events.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    event = json.loads(line) if line.strip() else None
+                except ValueError:
+                    continue  # not an event; the replay sends such lines to the dead letters
+                if isinstance(event, dict) and event.get("event_id") in wanted:
+                    found.append(event)
+        kept = store.attach_evidence(found)
+    console.print(f"{kept} evidence event(s) kept; {len(wanted) - len(found)} still missing")
+
+
 @silence_app.command("add")
 def silence_add(
     reason: Annotated[str, typer.Option(help="Why these alerts may be ignored.")],

@@ -657,6 +657,21 @@ class AlertStore(SilenceRepository):
                 kept += self._keep_evidence(connection, alert, by_id)
         return kept
 
+    def wanted_evidence(self) -> set[str]:
+        """The event ids stored alerts name whose events are not kept yet."""
+        wanted: set[str] = set()
+        with self.engine.connect() as connection:
+            kept = {
+                (str(row.alert_id), str(row.event_id))
+                for row in connection.execute(
+                    sa.select(alert_evidence.c.alert_id, alert_evidence.c.event_id)
+                )
+            }
+            for row in connection.execute(sa.select(alerts.c.alert_id, alerts.c.payload)):
+                alert = Alert.from_json(str(row.payload))
+                wanted.update(e for e in alert.event_ids if (alert.alert_id, e) not in kept)
+        return wanted
+
     def _keep_evidence(
         self, connection: Connection, alert: Alert, by_id: Mapping[str, Mapping[str, Any]]
     ) -> int:

@@ -189,3 +189,19 @@ def test_users_are_added_listed_and_given_tokens(env: dict[str, str], tmp_path: 
         me = store.users.identity_for_token(token.stdout.strip())
         assert (me.user_id, me.role) == ("zhang.min", "supervisor")
         assert store.users.authenticate("zhang.min", "correct horse battery").role == "supervisor"
+
+
+def test_evidence_is_attached_from_an_events_file(env: dict[str, str], tmp_path: Path) -> None:
+    alert = make_alert(event_ids=("t-1", "t-2"))
+    with AlertStore.open(env["RISKMON_ALERT_STORE_URL"]) as store:
+        store.upsert(alert)
+    events = tmp_path / "events.jsonl"
+    lines = [{"event_id": "t-2", "account_id": "6222020200001111"}, {"event_id": "other"}]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+
+    assert "1 evidence event(s) kept; 1 still missing" in run(env, "attach-evidence", str(events))
+    assert "0 evidence event(s) kept" in run(env, "attach-evidence", str(events))
+    with AlertStore.open(env["RISKMON_ALERT_STORE_URL"]) as store:
+        assert store.evidence(alert.alert_id) == [
+            {"event_id": "t-2", "account_id": "************1111"}
+        ]
