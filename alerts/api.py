@@ -25,7 +25,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -213,46 +213,47 @@ def create_app(
         detail = AlertDetail(alert=store.get(alert_id), history=store.history(alert_id))
         return dict(localise_times(detail.model_dump(), timezone))
 
-    def _move(alert_id: str, to: Status, token: Identity, body: CommentBody) -> StoredAlert:
-        return store.transition(alert_id, to, by=token, comment=body.comment)
+    def _local(model: BaseModel) -> Any:
+        """The model as JSON-ready data with its times in the bank's time zone."""
+        return localise_times(model.model_dump(), timezone)
+
+    def _move(alert_id: str, to: Status, token: Identity, body: CommentBody) -> Any:
+        return _local(store.transition(alert_id, to, by=token, comment=body.comment))
 
     @app.post("/alerts/{alert_id}/ack", response_model=StoredAlert)
-    def ack(alert_id: Name, token: Writer, body: CommentBody | None = None) -> StoredAlert:
+    def ack(alert_id: Name, token: Writer, body: CommentBody | None = None) -> Any:
         return _move(alert_id, "acknowledged", token, body or CommentBody())
 
     @app.post("/alerts/{alert_id}/resolve", response_model=StoredAlert)
-    def resolve(alert_id: Name, token: Writer, body: CommentBody | None = None) -> StoredAlert:
+    def resolve(alert_id: Name, token: Writer, body: CommentBody | None = None) -> Any:
         return _move(alert_id, "resolved", token, body or CommentBody())
 
     @app.post("/alerts/{alert_id}/false-positive", response_model=StoredAlert)
-    def false_positive(
-        alert_id: Name, token: Writer, body: CommentBody | None = None
-    ) -> StoredAlert:
+    def false_positive(alert_id: Name, token: Writer, body: CommentBody | None = None) -> Any:
         return _move(alert_id, "false_positive", token, body or CommentBody())
 
     @app.get("/silences", response_model=list[Silence])
-    def list_silences(token: Reader, active: bool = True) -> list[Silence]:
-        return store.list_silences(active_at=store.clock() if active else None)
+    def list_silences(token: Reader, active: bool = True) -> Any:
+        found = store.list_silences(active_at=store.clock() if active else None)
+        return [_local(silence) for silence in found]
 
     @app.post("/silences", response_model=Silence, status_code=201)
-    def add_silence(body: SilenceBody, token: Writer) -> Silence:
+    def add_silence(body: SilenceBody, token: Writer) -> Any:
         ends_at = store.clock() + timedelta(minutes=body.duration_minutes)
-        return store.add_silence(
+        return _local(store.add_silence(
             body.matchers, ends_at=ends_at, by=token, reason=body.reason,
             ticket=body.ticket,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     @app.post("/silences/{silence_id}/approve", response_model=Silence)
-    def approve_silence(
-        silence_id: Name, token: Writer, body: CommentBody | None = None
-    ) -> Silence:
+    def approve_silence(silence_id: Name, token: Writer, body: CommentBody | None = None) -> Any:
         comment = (body or CommentBody()).comment
-        return store.approve_silence(silence_id, by=token, comment=comment)
+        return _local(store.approve_silence(silence_id, by=token, comment=comment))
 
     @app.post("/silences/{silence_id}/expire", response_model=Silence)
-    def expire_silence(silence_id: Name, token: Writer, body: CommentBody | None = None) -> Silence:
+    def expire_silence(silence_id: Name, token: Writer, body: CommentBody | None = None) -> Any:
         comment = (body or CommentBody()).comment
-        return store.expire_silence(silence_id, by=token, comment=comment)
+        return _local(store.expire_silence(silence_id, by=token, comment=comment))
 
     app.include_router(decision_routes(store, timezone))
     return app

@@ -211,7 +211,9 @@ def test_api_pages_like_the_cli_and_keeps_limit_offset(
     assert client.get("/alerts", params={"page": 0}, headers=read).status_code == 422
 
 
-def test_api_times_are_in_the_banks_time_zone(client: TestClient, read: dict[str, str]) -> None:
+def test_api_times_are_in_the_banks_time_zone(
+    client: TestClient, read: dict[str, str], api_store: AlertStore
+) -> None:
     listed = client.get("/alerts", headers=read).json()
     assert listed[0]["alert"]["occurred_at"] == "2026-03-03T22:24:00+08:00"
     assert listed[0]["last_seen_at"].endswith("+08:00")
@@ -219,6 +221,17 @@ def test_api_times_are_in_the_banks_time_zone(client: TestClient, read: dict[str
     assert len(naive) == 2  # 22:23 in Shanghai, not 22:23 UTC (which would match nothing)
     detail = client.get(f"/alerts/{listed[0]['alert']['alert_id']}", headers=read).json()
     assert detail["alert"]["status_changed_at"].endswith("+08:00")
+
+    who(api_store, "wang.fang")
+    officer = {"Authorization": f"Bearer {api_store.users.issue_token('wang.fang')}"}
+    acked = client.post(f"/alerts/{listed[0]['alert']['alert_id']}/ack", headers=officer)
+    assert acked.status_code == 200 and acked.json()["status_changed_at"].endswith("+08:00")
+    body = {"matchers": {"branch_id": ["BR001"]}, "duration_minutes": 60, "reason": "drill",
+            "ticket": "CHG-1"}  # fmt: skip
+    silence = client.post("/silences", headers=officer, json=body)
+    assert silence.status_code == 201 and silence.json()["ends_at"].endswith("+08:00")
+    (listed_silence,) = client.get("/silences?active=false", headers=read).json()
+    assert listed_silence["created_at"].endswith("+08:00")
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
