@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -182,14 +183,17 @@ def print_summary(stats: ReplayStats) -> None:
 
 
 def print_alerts(alerts: list[Alert], limit: int) -> None:
+    zone = ZoneInfo(Settings().timezone)  # the bank's time, whatever offset the events carry
     table = Table(title=f"Alerts (first {min(limit, len(alerts))} of {len(alerts)})")
-    table.add_column("event time", no_wrap=True)
+    table.add_column(f"event time ({zone.key})", no_wrap=True)
     table.add_column("alert", no_wrap=True)
     table.add_column("message", overflow="fold", ratio=1)
     for alert in alerts[:limit]:
         kind = alert.category + (f"/{alert.reason}" if alert.reason else "")
         table.add_row(
-            alert.occurred_at.strftime("%m-%d %H:%M"), f"{kind}\n{alert.severity}", alert.message
+            f"{alert.occurred_at.astimezone(zone):%m-%d %H:%M}",
+            f"{kind}\n{alert.severity}",
+            alert.message,
         )
     console.print(table)
 
