@@ -245,3 +245,34 @@ def test_register_shows_overdue_actions_exports_csv_and_prints(
     assert rows[0].startswith("event_id,") and "BR002" in rows[1] and "RCP-7" in rows[1]
     printed = client.get(event_url + "/print").text
     assert "print.css" in printed and "Fix the limit" in printed and "<form" not in printed
+
+
+def test_bulk_actions_and_reopen_with_a_reason(client: TestClient, store: AlertStore) -> None:
+    token = _login(client)
+    ids = [s.alert.alert_id for s in store.list_alerts()]
+    answer = client.post(
+        "/alerts/bulk",
+        data={"csrf_token": token, "alert_id": ids, "action": "assign", "assignee": "wang.fang"},
+    )
+    assert "2 of 2 done" in answer.text
+    assert {store.get(i).assignee for i in ids} == {"wang.fang"}
+    client.post(
+        "/alerts/bulk", data={"csrf_token": token, "alert_id": ids, "action": "acknowledge"}
+    )
+    answer = client.post(
+        "/alerts/bulk",
+        data={"csrf_token": token, "alert_id": ids, "action": "resolve", "outcome": "duplicate"},
+    )
+    assert {store.get(i).status for i in ids} == {"duplicate"}
+    again = client.post(
+        "/alerts/bulk", data={"csrf_token": token, "alert_id": ids, "action": "acknowledge"}
+    )
+    assert "0 of 2 done" in again.text  # each refusal is reported, none is silent
+    page = client.post(
+        f"/alerts/{ids[0]}/reopen", data={"csrf_token": token, "reason": "not a duplicate"}
+    )
+    assert page.status_code == 200 and store.get(ids[0]).status == "acknowledged"
+    last = store.history(ids[0])[-1]
+    assert (last.action, last.actor, last.comment) == ("reopened", "li.wei", "not a duplicate")
+    blank = client.post(f"/alerts/{ids[1]}/reopen", data={"csrf_token": token, "reason": ""})
+    assert blank.status_code == 422 and store.get(ids[1]).status == "duplicate"
