@@ -101,6 +101,10 @@ def _api(store: AlertStore, timezone: str) -> FastAPI:
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics (store telemetry, overdue actions) here."),
+    ] = None,
 ) -> None:
     """Serve the web workspace (inbox, alerts, risk-event register) and the JSON API (/api)."""
     import uvicorn  # imported here so the other commands start fast
@@ -133,6 +137,12 @@ def serve_command(
             err.print(
                 "[yellow]no users yet: add one with `riskmon users add NAME --role officer`[/]"
             )
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from alerts.register import workspace_registry
+
+            start_http_server(metrics_port, addr=host, registry=workspace_registry(store))
         app = create_workspace(store, config, api=_api(store, config.timezone))
         err.print(f"riskmon workspace on http://{host}:{port}/ (API under /api)")
         uvicorn.run(app, host=host, port=port, log_level="warning")
