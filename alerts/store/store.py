@@ -365,7 +365,8 @@ class AlertStore(SilenceRepository):
                 .values(status=to, status_changed_at=now, **(values or {}))
             ).rowcount
             if changed != 1:  # another writer moved it between our read and our write
-                check_transition(alert_id, self._get(connection, alert_id).status, to)
+                now_status = self._get(connection, alert_id).status
+                raise InvalidTransitionError(alert_id, now_status, to)
             audit.append(
                 connection,
                 action=action,
