@@ -111,6 +111,7 @@ def create_workspace(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["getattr_"] = getattr
     templates.env.globals["evidence_columns"] = evidence_columns
+    templates.env.globals["explained"] = _explained
     app.add_middleware(
         SessionMiddleware,
         secret_key=config.secret_key,
@@ -651,6 +652,17 @@ def _cell(event: dict[str, Any], column: str, zone: str, language: Language) -> 
     if column == "action":
         return action_name(value, language)
     return value_name(value, language)
+
+
+def _explained(value: object, language: Language) -> str:
+    """An explanation value for people: no ``None``, lists joined, enumerations localised."""
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(_explained(item, language) for item in value)
+    if isinstance(value, str) and language == "zh-CN":
+        return role_name(value_name(value, language), language)
+    return str(value)
 
 
 def _safe_next(target: str) -> str:

@@ -24,7 +24,7 @@ def _alert(n: int, **overrides: object) -> Alert:
     fields: dict[str, object] = {
         "alert_id": make_alert_id("after_hours_operator_login", [f"e{n}"]),
         "category": "after_hours",
-        "reason": "outside_business_hours",
+        "reason": None,
         "rule_id": "after_hours_operator_login",
         "title": "After-hours login",
         "severity": "high",
@@ -190,6 +190,10 @@ def test_inbox_filters_count_and_show_bank_time_masked_in_the_users_language(
     page = client.get("/inbox").text
     assert "在营业时间外转账" in page and "2026年3月3日 星期二 22:27" in page
     assert "待办" in page and "高" in page
+    alert_id = store.list_alerts()[0].alert.alert_id
+    page = client.get(f"/alerts/{alert_id}").text
+    assert "营业时间" in page and "非营业时间" in page and "触发依据" in page
+    assert "2026年3月3日 星期二 22:27:00" in page
 
 
 def test_redirects_after_login_stay_on_this_site(client: TestClient) -> None:
