@@ -111,7 +111,6 @@ def create_workspace(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["getattr_"] = getattr
     templates.env.globals["evidence_columns"] = evidence_columns
-    templates.env.globals["explained"] = _explained
     app.add_middleware(
         SessionMiddleware,
         secret_key=config.secret_key,
@@ -179,6 +178,7 @@ def create_workspace(
             "timezone": config.timezone,
             "message_of": lambda alert: alert.messages.get(language) or alert.message,
             "cell": lambda event, column: _cell(event, column, config.timezone, language),
+            "explained": lambda value: _explained(value, language, config.timezone),
             **values,
         }
         return templates.TemplateResponse(request, template, context, status_code=status_code)
@@ -654,12 +654,21 @@ def _cell(event: dict[str, Any], column: str, zone: str, language: Language) -> 
     return value_name(value, language)
 
 
-def _explained(value: object, language: Language) -> str:
-    """An explanation value for people: no ``None``, lists joined, enumerations localised."""
+def _explained(value: object, language: Language, zone: str) -> str:
+    """An explanation value for people: no ``None``, lists joined, times in the bank's zone,
+    enumerations localised."""
     if value is None:
         return "—"
     if isinstance(value, list | tuple):
-        return ", ".join(_explained(item, language) for item in value)
+        return ", ".join(_explained(item, language, zone) for item in value)
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None:
+                return local_time(moment, zone, language, seconds=True)
     if isinstance(value, str) and language == "zh-CN":
         return role_name(value_name(value, language), language)
     return str(value)

@@ -242,6 +242,7 @@ _VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "amount": ("amount", "金额"),
         "approver_id": ("approver", "复核人"),
         "approver_role": ("approver's role", "复核人岗位"),
+        "approved_at": ("approved at", "复核时间"),
         "branch_id": ("branch", "网点"),
         "business_hours": ("business hours", "营业时间"),
         "channel": ("channel", "渠道"),
