@@ -238,10 +238,10 @@ def list_alerts(
         return
     table = Table(title=f"Alerts, page {page}", show_lines=False)
     table.add_column("alert_id", no_wrap=True)  # kept whole: officers copy it into ack/show
-    for column in (f"event time ({settings.timezone})", "severity", "category", "reason"):
+    table.add_column(f"event time ({settings.timezone})", no_wrap=True)
+    for column in ("severity", "category", "reason", "rule", "entity", "status"):
         table.add_column(column, overflow="fold")
-    for column in ("rule", "entity", "status", "message"):
-        table.add_column(column, overflow="fold")
+    table.add_column("message", overflow="fold", ratio=1, min_width=40)
     for stored in found:
         alert = stored.alert
         table.add_row(
