@@ -617,7 +617,7 @@ def serve(
 
     from alerts.api import ApiToken, create_app
 
-    settings = AlertsCliSettings()
+    settings = _settings()
     try:
         tokens = {t: ApiToken.model_validate(v) for t, v in settings.alert_api_tokens.items()}
     except ValidationError as exc:
@@ -637,4 +637,5 @@ def serve(
             from alerts.register import workspace_registry
 
             start_http_server(metrics_port, addr=host, registry=workspace_registry(store))
-        uvicorn.run(create_app(store, tokens), host=host, port=port, log_level="warning")
+        app = create_app(store, tokens, timezone=settings.timezone)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
