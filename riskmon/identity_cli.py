@@ -27,6 +27,7 @@ from rich.table import Table
 from alerts.errors import AlertsError
 from alerts.identity import ROLES, Identity, Role
 from alerts.store import AlertStore
+from riskmon.settings import prepare_store, sqlite_path
 
 __all__ = ["IdentitySettings", "RemoteApi", "cli_identity", "read_token", "remote", "users_app"]
 
@@ -124,11 +125,17 @@ def remote() -> RemoteApi | None:
     return RemoteApi(settings.api_url, read_token(settings))
 
 
-def _store() -> AlertStore:
+def _store(create: bool = False) -> AlertStore:
     from riskmon.alerts_cli import AlertsCliSettings  # the store settings live there
 
+    url = AlertsCliSettings().alert_store_url
+    path = sqlite_path(url)
+    if create:  # `users add` is the first step on a new machine: it may create the store
+        prepare_store(url)
+    elif path is not None and not path.is_file():
+        raise _fail(f"no alert store at {path}; `riskmon users add` or `riskmon demo` create it")
     try:
-        return AlertStore.open(AlertsCliSettings().alert_store_url)
+        return AlertStore.open(url)
     except AlertsError as exc:
         raise _fail(str(exc)) from None
 
@@ -157,7 +164,7 @@ def users_add(
     if role not in ROLES:
         raise _fail(f"--role: use one of {', '.join(ROLES)}, not {role!r}", 2)
     password = _password(password_file)
-    with _store() as store:
+    with _store(create=True) as store:
         try:
             user = store.users.add_user(name, role, password, display_name=display_name)
         except AlertsError as exc:

@@ -287,3 +287,28 @@ def test_with_api_url_list_and_show_ask_the_server_and_page_the_same_way(
     assert "2026-03-03 22:24 Tue" in listed and "5 alert(s)" in listed
     assert "401" in bad
     assert not nowhere.exists()
+
+
+def test_a_new_machine_starts_with_users_add_at_the_default_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No traceback and no store in the current folder: `users list` refuses a missing store,
+    `users add` creates it in the user's data folder."""
+    from riskmon.cli import app as main_app
+
+    monkeypatch.delenv("RISKMON_ALERT_STORE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    env = {"XDG_DATA_HOME": str(data), "COLUMNS": "400"}
+    password = tmp_path / "pw"
+    password.write_text("a long enough password\n")
+    refused = runner.invoke(main_app, ["users", "list"], env=env)
+    assert refused.exit_code == 1 and "no alert store at" in refused.output
+    added = runner.invoke(
+        main_app, ["users", "add", "li.wei", "--role", "officer", "--password-file", str(password)],
+        env=env,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert (data / "riskmon" / "alerts.db").is_file()
+    assert "li.wei" in runner.invoke(main_app, ["users", "list"], env=env).output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "pw"]
