@@ -214,6 +214,8 @@ def test_new_alerts_appear_in_the_inbox_without_a_reload(
     desk: Callable[[str], Desk], sim_store: AlertStore
 ) -> None:
     officer = desk("li.wei")
+    officer.driver.get_log("browser")  # drain what earlier tests left (the refused post's 403)
+    officer.go("/inbox")
     marker = officer.driver.execute_script("return window.performance.timeOrigin")
     before = int(officer.text("total").split()[0])
     newest = sim_store.list_alerts(limit=1)[0].alert
@@ -228,6 +230,9 @@ def test_new_alerts_appear_in_the_inbox_without_a_reload(
     officer.wait(lambda d: officer.all(f'tr[data-alert-id="{"f" * 32}"]'))
     assert int(officer.text("total").split()[0]) == before + 1
     assert officer.driver.execute_script("return window.performance.timeOrigin") == marker
+    assert officer.driver.execute_script("return typeof htmx") == "object"
+    errors = [e for e in officer.driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], "no script errors and no Content-Security-Policy violations"
 
 
 def test_a_risk_event_cannot_close_until_the_four_follow_ups_are_done(

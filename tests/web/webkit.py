@@ -136,6 +136,7 @@ class Browsers:
         options.binary_location = CHROMIUM
         for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, CSP
         # The driver is given explicitly, so Selenium Manager never tries to download one.
         driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
         driver.set_page_load_timeout(20)
