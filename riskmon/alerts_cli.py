@@ -438,10 +438,14 @@ def reveal(
 def export_labels(
     out: Annotated[Path | None, typer.Option(help="Write JSONL here (default: stdout).")] = None,
 ) -> None:
-    """Export true/false-positive labels of closed alerts as JSONL."""
+    """Export true/false-positive labels of closed alerts as JSONL (times in the bank's zone)."""
+    settings = _settings()
     with _store() as store:
         labels = store.export_labels()
-    lines = "".join(label.model_dump_json() + "\n" for label in labels)
+    lines = "".join(
+        json.dumps(localise_times(label.model_dump(), settings.timezone), default=_iso) + "\n"
+        for label in labels
+    )
     if out is None:
         sys.stdout.write(lines)
     else:
