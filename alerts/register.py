@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from alerts.errors import RegisterError, RiskEventNotFoundError
 from alerts.store import AlertStore, AlertStoreCollector
-from alerts.store.audit import GENESIS, entry_hash
+from alerts.store.audit import GENESIS, REGISTER_LOCK, entry_hash, serialise_appends
 from alerts.store.identity import Identity
 from alerts.store.tables import register_history, risk_actions, risk_event_alerts, risk_events
 
@@ -258,6 +258,7 @@ class RiskRegister:
         at: datetime,
         comment: str,
     ) -> None:
+        serialise_appends(connection, REGISTER_LOCK)
         last = connection.execute(
             sa.select(register_history.c.entry_hash)
             .order_by(register_history.c.entry_id.desc())

@@ -3,6 +3,8 @@ reveal, bulk actions and evidence events; every history entry names an authentic
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from alertkit import make_alert, who
 
@@ -202,4 +204,21 @@ def test_every_history_entry_names_a_known_user_and_the_chain_verifies(
     actors = [e.actor for e in store.history(alert_id)]
     assert actors[0] == "riskmon"  # the system stored it
     assert set(actors[1:]) <= known
+    assert store.verify_history() is None
+
+
+def test_concurrent_writers_keep_one_unbroken_history_chain(store: AlertStore) -> None:
+    officer = who(store, "li.wei")
+    batch = [make_alert(severity="low") for _ in range(8)]
+    store.upsert_many(batch)
+
+    def work(alert_id: str) -> None:
+        store.comment(alert_id, "first look", by=officer)
+        store.acknowledge(alert_id, by=officer)
+        store.resolve(alert_id, "duplicate", by=officer)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, [alert.alert_id for alert in batch]))
+
+    assert len(store.history()) == 8 * 4
     assert store.verify_history() is None
