@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +29,7 @@ from alerts.errors import AlertNotFoundError, AlertsError
 from alerts.identity import Identity
 from alerts.register import ROOT_CAUSE_CATEGORIES, RiskRegister
 from alerts.store import AlertStore
+from alerts.store.tables import history
 from alerts.web.i18n import LANGUAGES, Texts, local_time
 from alerts.web.inbox import FACETS, SORTS, WINDOW, Filters, query_inbox
 from alerts.web.security import CSRF_FIELD, SecureHeadersMiddleware, check_csrf, csrf_token
@@ -244,6 +246,7 @@ def create_workspace(
         since, until = filters.window(config.timezone)
         window = store.list_alerts(since=since, until=until, limit=WINDOW)
         return {
+            "version": _store_version(store),
             "filters": filters,
             "result": query_inbox(window, filters),
             "facets": FACETS,
@@ -260,8 +263,10 @@ def create_workspace(
     def inbox(request: Request, identity: User) -> HTMLResponse:
         return page(request, "inbox.html", identity, **inbox_data(request))
 
-    @app.get("/inbox/rows", response_class=HTMLResponse)
-    def inbox_rows(request: Request, identity: User) -> HTMLResponse:
+    @app.get("/inbox/rows", response_model=None)
+    def inbox_rows(request: Request, identity: User, v: str = "") -> Response:
+        if v and v == _store_version(store):
+            return Response(status_code=204)  # nothing changed: htmx keeps the rows it has
         return page(request, "_rows.html", identity, **inbox_data(request))
 
     @posting.post("/alerts/bulk")
@@ -672,6 +677,13 @@ def _explained(value: object, language: Language, zone: str) -> str:
     if isinstance(value, str) and language == "zh-CN":
         return role_name(value_name(value, language), language)
     return str(value)
+
+
+def _store_version(store: AlertStore) -> str:
+    """Changes whenever an alert is stored or changed (every change appends to the history)."""
+    with store.engine.connect() as connection:
+        last = connection.execute(sa.select(sa.func.max(history.c.entry_id))).scalar_one()
+    return str(last or 0)
 
 
 def _safe_next(target: str) -> str:

@@ -280,3 +280,17 @@ def test_bulk_actions_and_reopen_with_a_reason(client: TestClient, store: AlertS
     assert (last.action, last.actor, last.comment) == ("reopened", "li.wei", "not a duplicate")
     blank = client.post(f"/alerts/{ids[1]}/reopen", data={"csrf_token": token, "reason": ""})
     assert blank.status_code == 422 and store.get(ids[1]).status == "duplicate"
+
+
+def test_the_inbox_poll_answers_204_until_something_changes(
+    client: TestClient, store: AlertStore
+) -> None:
+    _login(client)
+    rows = client.get("/inbox/rows").text
+    found = re.search(r'hx-get="(/inbox/rows\?[^"]*)"', rows)
+    assert found
+    poll = found.group(1).replace("&amp;", "&")
+    assert client.get(poll).status_code == 204
+    store.upsert(_alert(3, branch_id="BR009"))
+    answer = client.get(poll)
+    assert answer.status_code == 200 and "BR009" in answer.text
