@@ -275,7 +275,8 @@ def _print_alert(stored: StoredAlert, settings: AlertsCliSettings) -> None:
             console.print(f"  {name:12} {value}", markup=False)
     console.print("[bold]Explanation[/]")
     for key, value in alert.explanation.items():
-        console.print(f"  {key:20} {value}", markup=False)
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        console.print(f"  {key:20} {'' if shown is None else shown}", markup=False)
     console.print("[bold]Events[/]")
     for event_id in alert.event_ids:
         console.print(f"  {event_id}", markup=False)
