@@ -23,6 +23,7 @@ from riskmon.alerts_cli import alerts_app
 from riskmon.identity_cli import users_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
+from riskmon.register_cli import register_app
 from riskmon.serve_cli import evidence_events, serve_command
 from riskmon.settings import Settings, prepare_store
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
@@ -41,6 +42,7 @@ rules_app = typer.Typer(help="Validate, test and compare rule packs.", no_args_i
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
+app.add_typer(register_app, name="register")
 app.add_typer(models_app, name="models")
 app.command("serve")(serve_command)
 app.command("eval", help="Evaluate rules and models on a labelled stream (= riskmon models eval).")(

@@ -99,6 +99,13 @@ class RemoteApi:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The decoded JSON answer; one clear line and exit 1 on any failure."""
+        return self._send(method, path, body).json()
+
+    def call_text(self, path: str) -> str:
+        """The text of a GET answer (e.g. CSV)."""
+        return self._send("GET", path, None).text
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
         url = f"{self.base_url}{path}"
         try:
             response = httpx.request(
@@ -107,7 +114,7 @@ class RemoteApi:
         except httpx.HTTPError as exc:
             raise _fail(f"cannot reach the riskmon API at {self.base_url}: {exc}") from None
         if response.is_success:
-            return response.json()
+            return response
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
