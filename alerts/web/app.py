@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -152,6 +153,14 @@ def create_workspace(
         return page(
             request, "error.html", None, exc.status_code, status=exc.status_code, detail=exc.detail
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_form(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'][1:]) or 'input'}: {error['msg']}"
+            for error in exc.errors()[:5]
+        )
+        return page(request, "error.html", None, 422, status=422, detail=problems)
 
     def time_of(request: Request) -> Callable[..., str]:
         language = language_of(request)

@@ -294,3 +294,15 @@ def test_the_inbox_poll_answers_204_until_something_changes(
     store.upsert(_alert(3, branch_id="BR009"))
     answer = client.get(poll)
     assert answer.status_code == 200 and "BR009" in answer.text
+
+
+def test_bad_form_input_gets_a_page_and_a_deactivated_user_is_signed_out(
+    client: TestClient, store: AlertStore
+) -> None:
+    token = _login(client)
+    alert_id = store.list_alerts()[0].alert.alert_id
+    answer = client.post(f"/alerts/{alert_id}/comment", data={"csrf_token": token, "text": ""})
+    assert answer.status_code == 422
+    assert 'id="error-detail">text:' in answer.text and "Traceback" not in answer.text
+    store.users.deactivate("li.wei")
+    assert client.get("/inbox", follow_redirects=False).status_code == 303
