@@ -10,6 +10,8 @@ account numbers (with a reason); admins may do everything.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -74,6 +76,38 @@ class WorkspaceConfig:
             raise ValueError("the workspace secret key must have at least 32 characters")
 
 
+class LoginThrottle:
+    """After ``limit`` wrong passwords for one user name within ``window``, refuse its logins
+    until ``window`` has passed since the last failure (per process; argon2 slows each guess)."""
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window.total_seconds()
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, who: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(who, []) if now - t < self.window]
+        if recent:
+            self._failures[who] = recent
+        else:
+            self._failures.pop(who, None)
+        return recent
+
+    def blocked(self, who: str) -> bool:
+        with self._lock:
+            return len(self._recent(who, time.monotonic())) >= self.limit
+
+    def failed(self, who: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._failures[who] = [*self._recent(who, now), now]
+
+    def succeeded(self, who: str) -> None:
+        with self._lock:
+            self._failures.pop(who, None)
+
+
 class _LoginRequired(Exception):
     """No valid session: the browser goes to the login page."""
 
@@ -128,6 +162,7 @@ def create_workspace(
         app.mount("/api", api)
 
     users = store.users
+    throttle = LoginThrottle()
 
     register = RiskRegister(store, timezone=ZoneInfo(config.timezone))
 
@@ -223,10 +258,17 @@ def create_workspace(
         password: Annotated[str, Form(max_length=1024)],
         next: Annotated[str, Form()] = "/inbox",
     ) -> Response:
+        who = username.strip().casefold()
+        if throttle.blocked(who):
+            return page(
+                request, "login.html", None, 429, next=_safe_next(next), failed=True, locked=True
+            )
         try:
             identity = users.authenticate(username, password)
         except AlertsError:
+            throttle.failed(who)
             return page(request, "login.html", None, 401, next=_safe_next(next), failed=True)
+        throttle.succeeded(who)
         language = request.session.get("lang")
         request.session.clear()  # a new session on login: no fixation
         request.session["user"] = identity.user_id

@@ -34,6 +34,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "user": ("User name", "用户名"),
     "password": ("Password", "密码"),
     "bad_login": ("Wrong user name or password.", "用户名或密码错误。"),
+    "locked": (
+        "Too many wrong passwords: try again in 15 minutes.",
+        "密码错误次数过多，请 15 分钟后再试。",
+    ),
     "signed_in_as": ("Signed in as", "当前用户"),
     "language": ("中文", "English"),
     "filters": ("Filters", "筛选"),

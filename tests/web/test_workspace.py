@@ -306,3 +306,15 @@ def test_bad_form_input_gets_a_page_and_a_deactivated_user_is_signed_out(
     assert 'id="error-detail">text:' in answer.text and "Traceback" not in answer.text
     store.users.deactivate("li.wei")
     assert client.get("/inbox", follow_redirects=False).status_code == 303
+
+
+def test_repeated_wrong_passwords_lock_the_login_for_a_while(client: TestClient) -> None:
+    token = _csrf(client.get("/login").text)
+    for _ in range(5):
+        wrong = {"username": "li.wei", "password": "guess", "csrf_token": token}
+        assert client.post("/login", data=wrong).status_code == 401
+    right = {"username": "Li.Wei", "password": PASSWORDS["li.wei"][2], "csrf_token": token}
+    locked = client.post("/login", data=right)
+    assert locked.status_code == 429 and "Too many wrong passwords" in locked.text
+    other = {"username": "wang.fang", "password": PASSWORDS["wang.fang"][2], "csrf_token": token}
+    assert client.post("/login", data=other, follow_redirects=False).status_code == 303
