@@ -20,7 +20,7 @@ from webkit import PASSWORDS, Browsers
 from alerts.store import AlertStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-WAIT = 10
+WAIT = 20  # generous: CI machines are shared
 SETTLING = (StaleElementReferenceException, NoSuchElementException)  # mid page load
 
 

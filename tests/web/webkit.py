@@ -139,7 +139,7 @@ class Browsers:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, CSP
         # The driver is given explicitly, so Selenium Manager never tries to download one.
         driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        driver.set_page_load_timeout(20)
+        driver.set_page_load_timeout(30)
         self._drivers.append(driver)
         return driver
 
