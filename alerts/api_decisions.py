@@ -137,8 +137,8 @@ def decision_routes(store: AlertStore, timezone: str) -> APIRouter:
         return identity
 
     @router.get("/users", response_model=list[User])
-    def list_users(identity: Reader) -> list[User]:
-        return store.users.list_users()
+    def list_users(identity: Reader) -> list[dict[str, Any]]:
+        return [local(user) for user in store.users.list_users()]
 
     # -- alerts -----------------------------------------------------------------------------
 

@@ -232,6 +232,8 @@ def test_api_times_are_in_the_banks_time_zone(
     assert silence.status_code == 201 and silence.json()["ends_at"].endswith("+08:00")
     (listed_silence,) = client.get("/silences?active=false", headers=read).json()
     assert listed_silence["created_at"].endswith("+08:00")
+    users = client.get("/users", headers=read).json()
+    assert users and all(user["created_at"].endswith("+08:00") for user in users)
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
