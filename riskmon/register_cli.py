@@ -284,3 +284,18 @@ def export(
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"register written to {out}", markup=False)
+
+
+@register_app.command()
+def verify() -> None:
+    """Check the hash chains of the alert history and of the register (exit 1 if broken)."""
+    with _store() as store:
+        broken = {
+            "alert history": store.verify_history(),
+            "register history": store.register.verify_history(),
+        }
+    for name, entry_id in broken.items():
+        state = "intact" if entry_id is None else f"BROKEN at entry {entry_id}"
+        console.print(f"{name}: {state}", markup=False)
+    if any(entry_id is not None for entry_id in broken.values()):
+        raise typer.Exit(1)

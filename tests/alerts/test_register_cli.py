@@ -10,6 +10,7 @@ from alertkit import make_alert, who
 from typer.testing import CliRunner
 
 from alerts.store import AlertStore
+from alerts.store.tables import history
 from riskmon.cli import app
 
 runner = CliRunner()
@@ -57,3 +58,15 @@ def test_a_risk_event_from_the_command_line(store_url: str) -> None:
         (event_id, "closed", "RCP-3")
     ]
     assert "1 risk event(s)" in run(env, "list", "--status", "closed")
+
+
+def test_verify_reports_a_broken_chain(store_url: str) -> None:
+    alert = make_alert(severity="low")
+    with AlertStore.open(store_url) as store:
+        store.upsert(alert)
+        store.comment(alert.alert_id, "first", by=who(store, "li.wei"))
+    env = {"RISKMON_ALERT_STORE_URL": store_url}
+    assert "alert history: intact" in run(env, "verify")
+    with AlertStore.open(store_url) as store, store.engine.begin() as connection:
+        connection.execute(history.update().values(comment="edited"))
+    assert "alert history: BROKEN at entry" in run(env, "verify", code=1)
