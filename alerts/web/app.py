@@ -377,7 +377,9 @@ def create_workspace(
             identity,
             stored=stored,
             alert=alert,
-            evidence=store.evidence(alert_id),
+            evidence=extra["revealed"].events
+            if extra.get("revealed")
+            else store.evidence(alert_id),
             related=related[:50],
             activity=activity[:30],
             history=store.history(alert_id),

@@ -51,7 +51,8 @@ def _alert(n: int, **overrides: object) -> Alert:
 def store(tmp_path: Path) -> Iterator[AlertStore]:
     with AlertStore.open(f"sqlite:///{tmp_path / 'alerts.db'}") as opened:
         add_users(opened)
-        opened.upsert(_alert(1))
+        evidence = {"event_id": "e1", "kind": "transaction", "account_id": "6222020200001234"}
+        opened.upsert(_alert(1), events=[evidence])
         opened.upsert(_alert(2, severity="medium", branch_id="BR002"))
         yield opened
 
@@ -160,7 +161,7 @@ def test_an_auditor_reads_but_cannot_change_anything(client: TestClient, store: 
 def test_only_a_supervisor_reveals_an_account_and_the_reveal_is_recorded(
     client: TestClient, store: AlertStore
 ) -> None:
-    alert_id = store.list_alerts()[0].alert.alert_id
+    alert_id = _alert(1).alert_id  # the one stored with its evidence event
     token = _login(client, "li.wei")
     assert 'id="reveal-form"' not in client.get(f"/alerts/{alert_id}").text
     client.post(f"/alerts/{alert_id}/reveal", data={"csrf_token": token, "reason": "curious"})
@@ -172,7 +173,8 @@ def test_only_a_supervisor_reveals_an_account_and_the_reveal_is_recorded(
     page = client.post(
         f"/alerts/{alert_id}/reveal", data={"csrf_token": token, "reason": "police request 17"}
     ).text
-    assert "6222020200001234" in page
+    assert page.count("6222020200001234") == 2  # the entity and the evidence event
+    assert "6222020200001234" not in client.get(f"/alerts/{alert_id}").text  # only that once
     last = store.history(alert_id)[-1]
     assert (last.action, last.actor, last.comment) == ("revealed", "zhang.min", "police request 17")
 
