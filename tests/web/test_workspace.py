@@ -4,6 +4,7 @@ roles, language and the bank's time zone."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,13 +48,23 @@ def _alert(n: int, **overrides: object) -> Alert:
     return Alert.model_validate(fields)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
-    with AlertStore.open(f"sqlite:///{tmp_path / 'alerts.db'}") as opened:
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file with the users and two alerts, made once (argon2 hashing is slow on purpose)."""
+    path = tmp_path_factory.mktemp("seed") / "alerts.db"
+    with AlertStore.open(f"sqlite:///{path}") as opened:
         add_users(opened)
         evidence = {"event_id": "e1", "kind": "transaction", "account_id": "6222020200001234"}
         opened.upsert(_alert(1), events=[evidence])
         opened.upsert(_alert(2, severity="medium", branch_id="BR002"))
+    return path
+
+
+@pytest.fixture
+def store(seeded: Path, tmp_path: Path) -> Iterator[AlertStore]:
+    """A fresh copy of the seeded store for each test."""
+    shutil.copyfile(seeded, tmp_path / "alerts.db")
+    with AlertStore.open(f"sqlite:///{tmp_path / 'alerts.db'}") as opened:
         yield opened
 
 
