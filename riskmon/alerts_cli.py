@@ -31,6 +31,7 @@ import typer
 from prometheus_client import CollectorRegistry
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -46,7 +47,7 @@ from alerts.sinks import StoreSink
 from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
 from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
-from monitor.i18n import format_datetime, localise_times, status_name
+from monitor.i18n import format_datetime, localise_times
 from riskmon.identity_cli import cli_identity, remote
 from riskmon.settings import default_store_url, prepare_store, sqlite_path
 
@@ -154,6 +155,36 @@ def _json(data: Any, timezone: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+LABELS_ZH = {
+    "alert_id": "预警编号", "event time": "事件时间", "severity": "级别", "category": "类别",
+    "reason": "原因", "rule": "规则", "entity": "对象", "status": "状态", "message": "内容",
+    "branch": "网点", "occurred at": "发生时间", "detected at": "发现时间", "language": "语言",
+    "tags": "标签", "pack": "规则包", "deliveries": "投递次数", "Explanation": "触发依据",
+    "Events": "事件", "History": "处理记录", "at": "时间", "action": "操作", "from": "原状态",
+    "to": "新状态", "by": "操作人", "comment": "备注",
+}  # fmt: skip
+
+
+class _Words:
+    """Labels and codes for people. In English the codes stay as the filters take them; with
+    RISKMON_LANGUAGE=zh-CN they are shown in Chinese, in the web workspace's words."""
+
+    def __init__(self, language: Language) -> None:
+        self.zh = language == "zh-CN"
+        if self.zh:
+            from alerts.web.i18n import Texts  # only for Chinese: it imports the web app
+
+            self._texts = Texts("zh-CN")
+
+    def label(self, english: str) -> str:
+        return LABELS_ZH.get(english, english) if self.zh else english
+
+    def value(self, kind: str, code: str | None) -> str:
+        if code is None:
+            return ""
+        return self._texts.value(kind, code) if self.zh else code
+
+
 def _at(moment: datetime, settings: AlertsCliSettings) -> str:
     return format_datetime(moment, settings.language, settings.timezone)
 
@@ -236,18 +267,21 @@ def list_alerts(
     if as_json:
         _json(found, settings.timezone)
         return
-    table = Table(title=f"Alerts, page {page}", show_lines=False)
-    table.add_column("alert_id", no_wrap=True)  # kept whole: officers copy it into ack/show
-    table.add_column(f"event time ({settings.timezone})", no_wrap=True)
+    words = _Words(settings.language)
+    title = f"第 {page} 页预警" if words.zh else f"Alerts, page {page}"
+    table = Table(title=title, show_lines=False)
+    table.add_column(words.label("alert_id"), no_wrap=True)  # whole: officers copy it
+    table.add_column(f"{words.label('event time')} ({settings.timezone})", no_wrap=True)
     for column in ("severity", "category", "reason", "rule", "entity", "status"):
-        table.add_column(column, overflow="fold")
-    table.add_column("message", overflow="fold", ratio=1, min_width=40)
+        table.add_column(words.label(column), overflow="fold")
+    table.add_column(words.label("message"), overflow="fold", ratio=1, min_width=40)
     for stored in found:
         alert = stored.alert
         table.add_row(
-            alert.alert_id, _at(alert.occurred_at, settings), alert.severity, alert.category,
-            alert.reason or "", alert.rule_id, _entity(alert),
-            status_name(stored.status, settings.language), alert.message,
+            alert.alert_id, _at(alert.occurred_at, settings),
+            words.value("severity", alert.severity), words.value("category", alert.category),
+            words.value("reason", alert.reason), alert.rule_id, _entity(alert),
+            words.value("status", stored.status), alert.message,
         )  # fmt: skip
     console.print(table, markup=False)
     more = f"; more on --page {page + 1}" if len(found) == page_size else ""
@@ -259,9 +293,12 @@ def _print_alert(stored: StoredAlert, settings: AlertsCliSettings) -> None:
     language, zone = settings.language, settings.timezone
     console.print(f"[bold]{escape(alert.title)}[/]  ({alert.alert_id})")
     console.print(alert.message, markup=False)
+    words = _Words(language)
     fields: dict[str, object] = {
-        "status": status_name(stored.status, language), "severity": alert.severity,
-        "category": alert.category, "reason": alert.reason, "rule": alert.rule_id,
+        "status": words.value("status", stored.status),
+        "severity": words.value("severity", alert.severity),
+        "category": words.value("category", alert.category),
+        "reason": words.value("reason", alert.reason), "rule": alert.rule_id,
         "entity": _entity(alert), "branch": alert.branch_id,
         "occurred at": format_datetime(alert.occurred_at, language, zone),
         "detected at": format_datetime(alert.detected_at, language, zone)
@@ -272,12 +309,14 @@ def _print_alert(stored: StoredAlert, settings: AlertsCliSettings) -> None:
     }  # fmt: skip
     for name, value in fields.items():
         if value:
-            console.print(f"  {name:12} {value}", markup=False)
-    console.print("[bold]Explanation[/]")
+            label = words.label(name)
+            padding = " " * max(0, 12 - cell_len(label))  # CJK characters are two cells wide
+            console.print(f"  {label}{padding} {value}", markup=False)
+    console.print(f"[bold]{words.label('Explanation')}[/]")
     for key, value in alert.explanation.items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         console.print(f"  {key:20} {'' if shown is None else shown}", markup=False)
-    console.print("[bold]Events[/]")
+    console.print(f"[bold]{words.label('Events')}[/]")
     for event_id in alert.event_ids:
         console.print(f"  {event_id}", markup=False)
 
@@ -304,13 +343,16 @@ def show(
         _json({"alert": stored, "history": entries}, settings.timezone)
         return
     _print_alert(stored, settings)
-    table = Table(title="History")
-    for column in (f"at ({settings.timezone})", "action", "from", "to", "by", "comment"):
-        table.add_column(column, overflow="fold")
+    words = _Words(settings.language)
+    table = Table(title=words.label("History"))
+    table.add_column(f"{words.label('at')} ({settings.timezone})", overflow="fold")
+    for column in ("action", "from", "to", "by", "comment"):
+        table.add_column(words.label(column), overflow="fold")
     for entry in entries:
         table.add_row(
-            format_datetime(entry.at, settings.language, settings.timezone), entry.action,
-            entry.from_status or "", entry.to_status or "", entry.actor, entry.comment,
+            format_datetime(entry.at, settings.language, settings.timezone),
+            words.value("action", entry.action), words.value("status", entry.from_status),
+            words.value("status", entry.to_status), entry.actor, entry.comment,
         )  # fmt: skip
     console.print(table, markup=False)
 

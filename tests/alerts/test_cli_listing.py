@@ -166,7 +166,14 @@ def test_show_honours_the_language_setting(env: dict[str, str], tmp_path: Path) 
         {**env, "RISKMON_LANGUAGE": "zh-CN"}, "show", alert.alert_id
     )
     assert "Large transfer on account" in run(env, "show", alert.alert_id)
-    assert "账户 ****1234 大额转账" in run({**env, "RISKMON_LANGUAGE": "zh-CN"}, "list")
+    zh = {**env, "RISKMON_LANGUAGE": "zh-CN"}
+    listed = run(zh, "list")
+    assert "账户 ****1234 大额转账" in listed
+    assert "级别" in listed and "高" in listed and "待处理" in listed and "大额转账" in listed
+    shown = run(zh, "show", alert.alert_id)
+    assert "状态" in shown and "待处理" in shown and "处理记录" in shown and "入库" in shown
+    english = run(env, "list")
+    assert "severity" in english and "high" in english and "open" in english
 
 
 # -- the HTTP API pages like the CLI, shows bank times, and hides its docs without a token ------
