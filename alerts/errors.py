@@ -9,7 +9,12 @@ Every error the alerts package raises on purpose derives from :class:`AlertsErro
         │   ├── AlertNotFoundError      no alert with that id
         │   ├── SilenceNotFoundError    no silence with that id
         │   ├── InvalidTransitionError  the lifecycle does not allow that status change
-        │   └── InvalidSilenceError     a silence lacks an author, reason or ticket, or is too long
+        │   ├── InvalidSilenceError     a silence lacks an author, reason or ticket, or is too long
+        │   ├── IdentityError           a blank or unknown user, a bad password or token
+        │   ├── PermissionDeniedError   the user's role may not do this
+        │   ├── ApprovalError           a two-person rule was broken (e.g. a self-approval)
+        │   └── RegisterError           the risk-event register refused (e.g. a follow-up missing)
+        │       └── RiskEventNotFoundError  no risk event with that id
         ├── RouteConfigError            a route file is invalid (file and field path)
         ├── DeliveryAttemptError        one delivery attempt of a sink failed (maybe retryable)
         └── SinkDeliveryError           a sink gave up on a notification after its retries
@@ -23,9 +28,14 @@ __all__ = [
     "AlertNotFoundError",
     "AlertStoreError",
     "AlertsError",
+    "ApprovalError",
     "DeliveryAttemptError",
+    "IdentityError",
     "InvalidSilenceError",
     "InvalidTransitionError",
+    "PermissionDeniedError",
+    "RegisterError",
+    "RiskEventNotFoundError",
     "RouteConfigError",
     "SilenceNotFoundError",
     "SinkDeliveryError",
@@ -97,3 +107,27 @@ class DeliveryAttemptError(AlertsError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class IdentityError(AlertStoreError):
+    """No authenticated identity: a blank or unknown user, a bad password or token."""
+
+
+class PermissionDeniedError(AlertStoreError):
+    """The identity is known, but its role may not do this."""
+
+
+class ApprovalError(AlertStoreError):
+    """A two-person rule was broken: a self-approval, or nothing is waiting for approval."""
+
+
+class RegisterError(AlertStoreError):
+    """The risk-event register refused an operation (e.g. closing with a follow-up missing)."""
+
+
+class RiskEventNotFoundError(RegisterError):
+    """No risk event with the given id."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"no risk event with id {event_id!r}")
+        self.event_id = event_id

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -18,10 +19,13 @@ from monitor.errors import RulePackError
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
+from riskmon.identity_cli import users_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
+from riskmon.register_cli import register_app
 from riskmon.rules_cli import require_approval, rules_app, start_reloader
-from riskmon.settings import Settings
+from riskmon.serve_cli import evidence_events, serve_command
+from riskmon.settings import Settings, prepare_store
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
 
 if TYPE_CHECKING:
@@ -36,7 +40,10 @@ app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")
+app.add_typer(register_app, name="register")
 app.add_typer(models_app, name="models")
+app.command("serve")(serve_command)
 app.command("eval", help="Evaluate rules and models on a labelled stream (= riskmon models eval).")(
     eval_command
 )
@@ -177,14 +184,17 @@ def print_summary(stats: ReplayStats) -> None:
 
 
 def print_alerts(alerts: list[Alert], limit: int) -> None:
+    zone = ZoneInfo(Settings().timezone)  # the bank's time, whatever offset the events carry
     table = Table(title=f"Alerts (first {min(limit, len(alerts))} of {len(alerts)})")
-    table.add_column("event time", no_wrap=True)
+    table.add_column(f"event time ({zone.key})", no_wrap=True)
     table.add_column("alert", no_wrap=True)
     table.add_column("message", overflow="fold", ratio=1)
     for alert in alerts[:limit]:
         kind = alert.category + (f"/{alert.reason}" if alert.reason else "")
         table.add_row(
-            alert.occurred_at.strftime("%m-%d %H:%M"), f"{kind}\n{alert.severity}", alert.message
+            f"{alert.occurred_at.astimezone(zone):%m-%d %H:%M}",
+            f"{kind}\n{alert.severity}",
+            alert.message,
         )
     console.print(table)
 
@@ -342,8 +352,9 @@ def demo_command(
             _print_model_cases(out_dir / "labels.jsonl", alerts)
     from alerts.store import AlertStore
 
+    prepare_store(settings.alert_store_url)
     with AlertStore.open(settings.alert_store_url) as store:
-        added = store.upsert_many(alerts)
+        added = store.upsert_many(alerts, events=evidence_events(alerts, out_dir / "events.jsonl"))
     console.print(
         f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/] and stored in "
         f"{settings.alert_store_url} ({added} new). Next: [bold]riskmon alerts list[/]"
@@ -485,6 +496,7 @@ def dispatch_command() -> None:
     from streams.dispatch import DispatchConfig, dispatch, open_pipeline
 
     settings = Settings()
+    prepare_store(settings.alert_store_url)
     config = DispatchConfig(
         store_url=settings.alert_store_url,
         routes_file=settings.routes_file,

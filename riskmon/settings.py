@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_store_url() -> str:
+    """The alert store when ``RISKMON_ALERT_STORE_URL`` is unset: a SQLite file in the user's data
+    folder (``$XDG_DATA_HOME/riskmon/alerts.db``, else ``~/.local/share/riskmon/alerts.db``), so
+    the current folder does not matter."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'riskmon' / 'alerts.db'}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (``None`` for other databases and in-memory SQLite)."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            name = url[len(prefix) :].split("?", 1)[0]
+            return Path(name) if name and name != ":memory:" else None
+    return None
 
 
 class Settings(BaseSettings):
@@ -14,6 +33,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
 
     language: Literal["en", "zh-CN"] = "en"
+    timezone: str = "Asia/Shanghai"
+    """The bank's time zone: times in CLI and API output, and naive ``--since``/``--until``."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
     mask_accounts: bool = True
     rules_dir: Path | None = None
     lateness_seconds: int = 300
@@ -40,7 +73,7 @@ class Settings(BaseSettings):
     models_alerts_per_day: float | None = None
     """Fix the daily volume per account-model partition instead (operators: half)."""
 
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    alert_store_url: str = Field(default_factory=default_store_url)
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
     routes_file: Path | None = None
     """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
@@ -61,3 +94,20 @@ class Settings(BaseSettings):
     """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
+
+    web_secret: str | None = None
+    """``riskmon serve``: the key (32+ characters) that signs session cookies; random if unset."""
+    web_secret_file: Path | None = None
+    """``riskmon serve``: a file holding that key instead (e.g. a Docker secret)."""
+    web_https_only: bool = False
+    """``riskmon serve``: mark the session cookie ``Secure`` (behind TLS)."""
+    web_poll_seconds: int = 5
+    """``riskmon serve``: how often the inbox asks for new alerts."""
+
+
+def prepare_store(url: str) -> None:
+    """Create the folder of a SQLite store, for the commands that create the store (demo,
+    dispatch, ``alerts ingest``); the others refuse a missing store instead."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)

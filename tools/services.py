@@ -17,7 +17,7 @@ Errors::
 
 Usage::
 
-    python tools/services.py install [--dry-run]
+    python tools/services.py install [--dry-run]     (also chromium + chromedriver for tests/web)
     python tools/services.py start prometheus --target 127.0.0.1:8000 [--rules r.yml]
     python tools/services.py start alertmanager | start postgres
     python tools/services.py stop NAME
@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "BROWSER",
+    "PACKAGES",
     "SERVICES",
     "ServerHandle",
     "ServiceError",
@@ -72,6 +74,12 @@ SERVICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "alertmanager": ("prometheus-alertmanager", ("prometheus-alertmanager",)),
     "postgres": ("postgresql", ("postgres", "initdb", "pg_isready", "createdb", "psql")),
 }
+# Debian packages the browser tests need (tests/web): installed with the services, never started.
+BROWSER: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chromium": ("chromium", ("chromium",)),
+    "chromedriver": ("chromium-driver", ("chromedriver",)),
+}
+PACKAGES = {**SERVICES, **BROWSER}
 # Debian renames alertmanager; accept the upstream name from other installs.
 ALIASES = {"prometheus-alertmanager": ("alertmanager",)}
 POSTGRES_LIB = Path("/usr/lib/postgresql")
@@ -138,9 +146,9 @@ def promtool_path() -> str:
     raise ServiceStartError("promtool not found; run tools/services.py install")
 
 
-def missing_packages(services: Iterable[str] = SERVICES) -> list[str]:
-    """Return the Debian packages of `services` with at least one binary absent."""
-    return [SERVICES[s][0] for s in services if not all(_which(b) for b in SERVICES[s][1])]
+def missing_packages(services: Iterable[str] = PACKAGES) -> list[str]:
+    """Return the Debian packages of `services` (or browser tools) with a binary absent."""
+    return [PACKAGES[s][0] for s in services if not all(_which(b) for b in PACKAGES[s][1])]
 
 
 def _run(
@@ -170,7 +178,7 @@ def _no_service_starts() -> Iterator[None]:
         POLICY_RC_D.unlink(missing_ok=True)
 
 
-def install(services: Iterable[str] = SERVICES, *, dry_run: bool = False) -> list[list[str]]:
+def install(services: Iterable[str] = PACKAGES, *, dry_run: bool = False) -> list[list[str]]:
     """Install the Debian packages of `services` whose binaries are missing.
 
     Returns the apt commands that were run (or, with `dry_run`, would run); none when all present.

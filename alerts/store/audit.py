@@ -18,7 +18,16 @@ from sqlalchemy.engine import Connection
 from alerts.store.records import HistoryEntry
 from alerts.store.tables import history
 
-__all__ = ["GENESIS", "append", "entry_hash", "read", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "HISTORY_LOCK",
+    "REGISTER_LOCK",
+    "append",
+    "entry_hash",
+    "read",
+    "serialise_appends",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 
@@ -51,6 +60,21 @@ def _hashed_fields(
     }
 
 
+HISTORY_LOCK = 0x7269736B01  # "risk" + 1: the alert history
+REGISTER_LOCK = 0x7269736B02  # the risk-event register's history
+
+
+def serialise_appends(connection: Connection, key: int) -> None:
+    """Make concurrent appenders take turns until their transactions end, so two writers
+    never chain to the same previous entry. PostgreSQL: a transaction-level advisory lock;
+    SQLite: a write that changes nothing takes the database's write lock before the newest
+    entry is read (one writer at a time, the others wait for the busy timeout)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    elif connection.dialect.name == "sqlite":
+        connection.execute(history.update().where(sa.false()).values(action=history.c.action))
+
+
 def append(
     connection: Connection,
     *,
@@ -64,6 +88,7 @@ def append(
     to_status: str | None = None,
 ) -> None:
     """Append one entry, chained to the newest one."""
+    serialise_appends(connection, HISTORY_LOCK)
     last = connection.execute(
         sa.select(history.c.entry_hash).order_by(history.c.entry_id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -1,4 +1,8 @@
-"""Tuning labels from closed alerts: resolved → true_positive, false_positive → false_positive."""
+"""Tuning labels from closed alerts: resolved → true_positive, false_positive → false_positive.
+
+An alert reopened and closed again is labelled by its current status and the entry that set it;
+duplicates and alerts waiting for approval carry no label.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +28,20 @@ def read_labels(engine: Engine) -> list[LabelRecord]:
         )
         .join(history, history.c.alert_id == alerts.c.alert_id)
         .where(
-            history.c.action == "transition",
+            history.c.action.in_(("transition", "close_approved")),
             history.c.to_status.in_(("resolved", "false_positive")),
+            history.c.to_status == alerts.c.status,
         )
         .order_by(history.c.entry_id)
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
+    last: dict[str, sa.Row[tuple[object, ...]]] = {}
+    for row in rows:  # oldest first: the last entry that set the current status wins
+        last.pop(row.alert_id, None)
+        last[row.alert_id] = row
     labels = []
-    for row in rows:
+    for row in last.values():
         label = label_for(row.to_status)
         if label is not None:  # always, given the filter above
             labels.append(

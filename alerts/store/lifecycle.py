@@ -1,11 +1,17 @@
-"""The alert lifecycle: ``open → acknowledged → resolved | false_positive``.
+"""The alert lifecycle: ``open → acknowledged → resolved | false_positive | duplicate``.
 
 A risk officer acknowledges an alert before closing it, so every closed alert names who looked at
-it first. ``resolved`` and ``false_positive`` are final; their labels feed model tuning.
+it first. Closing takes an outcome: ``confirmed`` (status ``resolved``), ``false_positive`` or
+``duplicate``. A false-positive close of a high or critical alert first waits in
+``pending_approval`` until a second person (a supervisor) approves it; a rejection sends it back to
+``acknowledged``. A closed alert can be reopened with a reason (back to ``acknowledged``) and
+closed again with another outcome. Labels of closed alerts feed model tuning.
 
 >>> check_transition("a1", "open", "acknowledged")
 >>> next_statuses("acknowledged")
-('resolved', 'false_positive')
+('resolved', 'false_positive', 'duplicate', 'pending_approval')
+>>> status_for_outcome("confirmed")
+'resolved'
 >>> label_for("false_positive")
 'false_positive'
 """
@@ -16,18 +22,48 @@ from typing import Literal
 
 from alerts.errors import InvalidTransitionError
 
-__all__ = ["STATUSES", "Label", "Status", "check_transition", "label_for", "next_statuses"]
+__all__ = [
+    "CLOSED",
+    "OUTCOMES",
+    "STATUSES",
+    "Label",
+    "Outcome",
+    "Status",
+    "check_transition",
+    "label_for",
+    "next_statuses",
+    "status_for_outcome",
+]
 
-Status = Literal["open", "acknowledged", "resolved", "false_positive"]
+Status = Literal[
+    "open", "acknowledged", "pending_approval", "resolved", "false_positive", "duplicate"
+]
 Label = Literal["true_positive", "false_positive"]
-STATUSES: tuple[Status, ...] = ("open", "acknowledged", "resolved", "false_positive")
+Outcome = Literal["confirmed", "false_positive", "duplicate"]
+STATUSES: tuple[Status, ...] = (
+    "open",
+    "acknowledged",
+    "pending_approval",
+    "resolved",
+    "false_positive",
+    "duplicate",
+)
+OUTCOMES: tuple[Outcome, ...] = ("confirmed", "false_positive", "duplicate")
+CLOSED: frozenset[str] = frozenset({"resolved", "false_positive", "duplicate"})
 
 _NEXT: dict[str, tuple[Status, ...]] = {
     "open": ("acknowledged",),
-    "acknowledged": ("resolved", "false_positive"),
-    "resolved": (),
-    "false_positive": (),
+    "acknowledged": ("resolved", "false_positive", "duplicate", "pending_approval"),
+    "pending_approval": ("false_positive", "acknowledged"),
+    "resolved": ("acknowledged",),
+    "false_positive": ("acknowledged",),
+    "duplicate": ("acknowledged",),
 }
+
+
+def status_for_outcome(outcome: Outcome) -> Status:
+    """The status a close with ``outcome`` leads to: ``confirmed`` is ``resolved``."""
+    return "resolved" if outcome == "confirmed" else outcome
 
 
 def next_statuses(current: str) -> tuple[Status, ...]:

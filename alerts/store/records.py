@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from alerts.store.lifecycle import Label, Status
 from monitor.alerts import Alert
 
-__all__ = ["HistoryEntry", "LabelRecord", "StoredAlert"]
+__all__ = ["BulkAction", "BulkItem", "HistoryEntry", "LabelRecord", "Revealed", "StoredAlert"]
+
+BulkAction = Literal["acknowledge", "assign", "comment", "resolve"]
 
 
 class StoredAlert(BaseModel):
@@ -21,6 +25,10 @@ class StoredAlert(BaseModel):
     first_seen_at: AwareDatetime
     last_seen_at: AwareDatetime
     delivery_count: int
+    assignee: str | None = None
+    """The user id the alert is assigned to."""
+    pending_by: str | None = None
+    """Who asked for the false-positive close that waits for approval (``pending_approval``)."""
 
 
 class HistoryEntry(BaseModel):
@@ -56,3 +64,24 @@ class LabelRecord(BaseModel):
     decided_by: str
     decided_at: AwareDatetime
     comment: str
+
+
+class BulkItem(BaseModel):
+    """What a bulk action did to one alert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    ok: bool
+    status: str | None = None
+    error: str | None = None
+
+
+class Revealed(BaseModel):
+    """A full account and the unmasked evidence, shown to a supervisor after a recorded reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    entity_id: str
+    events: list[dict[str, Any]]

@@ -1,7 +1,9 @@
 """Silences in the store: made with an author, reason and ticket, approved, expired, audited.
 
 With ``require_approval`` (the default) a silence suppresses nothing until a second person
-approves it (maker-checker); the author can never approve their own silence.
+approves it (maker-checker); the author can never approve their own silence. Authors, approvers
+and expirers are authenticated :class:`~alerts.store.identity.Identity` values, compared by their
+canonical user id (trimmed, case-folded), never by a display name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from alerts.errors import InvalidSilenceError, SilenceNotFoundError
 from alerts.silences import Silence, SilenceMatchers
 from alerts.store import audit
+from alerts.store.identity import Identity, UserDirectory
 from alerts.store.tables import silences
 
 __all__ = ["SilenceRepository"]
@@ -37,6 +40,13 @@ class SilenceRepository:
         self.clock = clock
         self.max_silence = max_silence
         self.require_approval = require_approval
+        self.users = UserDirectory(engine, clock=clock)
+
+    def _writer(self, by: Identity) -> Identity:
+        """The stored identity of ``by``, refused if blank, unknown or read-only."""
+        identity = self.users.verify(by)
+        identity.require_writer()
+        return identity
 
     @staticmethod
     def _silence(row: sa.Row[tuple[object, ...]]) -> Silence:
@@ -56,15 +66,16 @@ class SilenceRepository:
         matchers: SilenceMatchers,
         *,
         ends_at: datetime,
-        author: str,
+        by: Identity,
         reason: str,
         ticket: str,
         starts_at: datetime | None = None,
     ) -> Silence:
-        """Create a silence. Author, reason and ticket are required; match-all is refused."""
+        """Create a silence. Reason and ticket are required; match-all is refused."""
+        author = self._writer(by).user_id
         now = self.clock()
         start = starts_at or now
-        for name, value in (("author", author), ("reason", reason), ("ticket", ticket)):
+        for name, value in (("reason", reason), ("ticket", ticket)):
             if not value.strip():
                 raise InvalidSilenceError(f"a silence needs a non-empty {name}")
         if matchers.is_empty():
@@ -100,17 +111,16 @@ class SilenceRepository:
         return silence
 
     def approve_silence(
-        self, silence_id: str, *, approver: str, comment: str = "", at: datetime | None = None
+        self, silence_id: str, *, by: Identity, comment: str = "", at: datetime | None = None
     ) -> Silence:
         """Approve a pending silence; the approver must not be its author. Audited."""
+        approver = self._writer(by).user_id
         now = at or self.clock()
         with self.engine.begin() as connection:
             silence = self._get_silence(connection, silence_id)
             if silence.approved:
                 raise InvalidSilenceError(f"silence {silence_id!r} is already approved")
-            if not approver.strip():
-                raise InvalidSilenceError("an approval needs a non-empty approver")
-            if approver.strip() == silence.author.strip():
+            if approver == silence.author.strip().casefold():  # canonical, as user ids are
                 raise InvalidSilenceError("the author of a silence cannot approve it")
             return self._change_running(
                 connection,
@@ -139,9 +149,10 @@ class SilenceRepository:
         return [silence for silence in found if silence.is_active(active_at)]
 
     def expire_silence(
-        self, silence_id: str, *, actor: str, comment: str = "", at: datetime | None = None
+        self, silence_id: str, *, by: Identity, comment: str = "", at: datetime | None = None
     ) -> Silence:
-        """End a silence now (or at ``at``); the expiry is audited with ``actor``."""
+        """End a silence now (or at ``at``); the expiry is audited with who did it."""
+        actor = self._writer(by).user_id
         now = at or self.clock()
         with self.engine.begin() as connection:
             silence = self._get_silence(connection, silence_id)

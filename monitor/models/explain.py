@@ -9,17 +9,15 @@ transfer to this counterparty; 02:14 outside this account's usual hours (09-18)"
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
+
+from monitor.events import Action, Channel
+from monitor.i18n import action_name, role_name, value_name
 
 __all__ = ["PHRASES", "explain_features", "hour_span", "top_features"]
 
-CHANNELS_ZH = {"counter": "柜面", "atm": "ATM", "mobile": "手机银行", "online": "网上银行"}
-CHANNELS_ZH |= {"wire": "电汇", "batch": "批量"}
-ACTIONS_ZH = {
-    "login": "登录", "logout": "登出", "approve": "审批", "reject": "拒绝", "review": "复核",
-    "override": "授权覆盖", "view_customer": "查看客户信息", "export_data": "导出数据",
-    "change_limit": "修改限额", "unlock_account": "解锁账户", "modify_account": "修改账户",
-}  # fmt: skip
+CHANNELS_ZH = {c: value_name(c, "zh-CN") for c in get_args(Channel)}
+ACTIONS_ZH = {a: action_name(a, "zh-CN") for a in get_args(Action)}
 Phrase = Callable[[Mapping[str, Any]], tuple[str, str]]
 
 
@@ -36,7 +34,7 @@ def _amount_usual(d: Mapping[str, Any]) -> tuple[str, str]:
     amount, p90, ratio = _money(d["amount_cny"]), _money(d.get("usual_p90")), _ratio(d, "usual_p90")
     return (
         f"amount {amount} CNY is {ratio}x this account's usual 90th percentile ({p90} CNY)",
-        f"金额 {amount} 元是该账户通常第90百分位({p90} 元)的 {ratio} 倍",
+        f"金额 {amount} 元，是该账户通常水平（第 90 百分位 {p90} 元）的 {ratio} 倍",
     )
 
 
@@ -46,7 +44,7 @@ def _amount_peers(d: Mapping[str, Any]) -> tuple[str, str]:
     zh = CHANNELS_ZH.get(channel, channel)
     return (
         f"amount {amount} CNY is {ratio}x the 90th percentile of {channel} debits ({p90} CNY)",
-        f"金额 {amount} 元是{zh}支出第90百分位({p90} 元)的 {ratio} 倍",
+        f"金额 {amount} 元，是同类{zh}支出第 90 百分位（{p90} 元）的 {ratio} 倍",
     )
 
 
@@ -67,7 +65,7 @@ def _hour(d: Mapping[str, Any]) -> tuple[str, str]:
     usual, usual_zh = span or "no history", span or "无历史"
     return (
         f"{d['hour']} outside this {who}'s usual hours ({usual})",
-        f"{d['hour']} 不在该{who_zh}通常的时段({usual_zh})内",
+        f"{d['hour']} 不在该{who_zh}通常的活动时段（{usual_zh}）内",
     )
 
 
@@ -78,7 +76,7 @@ def _new_channel(d: Mapping[str, Any]) -> tuple[str, str]:
     channel = d["channel"]
     return (
         f"first {channel} debit (usual channels: {usual})",
-        f"首次通过{CHANNELS_ZH.get(channel, channel)}支出(通常渠道:{usual_zh})",
+        f"首次通过{CHANNELS_ZH.get(channel, channel)}支出（通常渠道：{usual_zh}）",
     )
 
 
@@ -91,7 +89,7 @@ def _new_country(d: Mapping[str, Any]) -> tuple[str, str]:
     return (
         f"first transaction with a counterparty in {country} "
         f"({share:.1%} of foreign debits go there)",
-        f"首次与{country}的交易对手交易(仅 {share:.1%} 的境外支出流向该地)",
+        f"首次与 {country} 的交易对手交易（以往仅 {share:.1%} 的境外支出流向该地）",
     )
 
 
@@ -127,7 +125,8 @@ def _rate_own(d: Mapping[str, Any]) -> tuple[str, str]:
     peak_zh = "暂无" if peak is None else str(peak)
     return (
         f"{count} {action} actions in the last hour; this operator's usual peak is {peak_en}",
-        f"最近一小时 {count} 次{ACTIONS_ZH.get(action, action)};该操作员通常峰值为 {peak_zh}",
+        f"最近一小时“{ACTIONS_ZH.get(action, action)}”操作 {count} 次；"
+        f"该操作员通常峰值为 {peak_zh}",
     )
 
 
@@ -135,7 +134,7 @@ def _rate_peers(d: Mapping[str, Any]) -> tuple[str, str]:
     role, p99 = d["role"], _money(d.get("peers_p90"))
     return (
         f"{role} peers' 90th percentile is {p99} per hour",
-        f"同岗位({role})第90百分位为每小时 {p99} 次",
+        f"同岗位（{role_name(role, 'zh-CN')}）第 90 百分位为每小时 {p99} 次",
     )
 
 
@@ -143,7 +142,7 @@ def _action(d: Mapping[str, Any]) -> tuple[str, str]:
     action = d["action"]
     return (
         f"{action} is unusual for this operator",
-        f"该操作员很少执行{ACTIONS_ZH.get(action, action)}",
+        f"该操作员很少执行“{ACTIONS_ZH.get(action, action)}”操作",
     )
 
 
@@ -177,4 +176,4 @@ def top_features(weights: Mapping[str, float], limit: int = 3, floor: float = 0.
 def explain_features(names: list[str], details: Mapping[str, Any]) -> tuple[str, str]:
     """One sentence per language from the phrases of ``names``."""
     phrases = [PHRASES[name](details) for name in names if name in PHRASES]
-    return "; ".join(p[0] for p in phrases), ";".join(p[1] for p in phrases)
+    return "; ".join(p[0] for p in phrases), "；".join(p[1] for p in phrases)

@@ -17,7 +17,7 @@ ACCOUNT_META = DetectorMeta(
     tags=("model", "anomaly", "account"),
     templates={
         "en": {"": "Unusual account activity (score {score}): {why_en}"},
-        "zh-CN": {"": "账户活动异常(评分 {score}):{why_zh}"},
+        "zh-CN": {"": "账户活动异常（评分 {score}）：{why_zh}"},
     },
     pack_version=PACK_VERSION,
 )
@@ -30,7 +30,7 @@ OPERATOR_META = DetectorMeta(
     tags=("model", "anomaly", "operator"),
     templates={
         "en": {"": "Unusual operator activity (score {score}): {why_en}"},
-        "zh-CN": {"": "操作员行为异常(评分 {score}):{why_zh}"},
+        "zh-CN": {"": "操作员行为异常（评分 {score}）：{why_zh}"},
     },
     pack_version=PACK_VERSION,
 )

@@ -11,7 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alerts.store import engine_url
+from alerts.errors import IdentityError
+from alerts.identity import Identity, Role
+from alerts.store import AlertStore, engine_url
 from monitor.alerts import Alert, make_alert_id
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -73,3 +75,15 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
                 connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+PASSWORD = "correct horse battery"
+
+
+def who(store: AlertStore, name: str, role: Role = "officer") -> Identity:
+    """The identity of user ``name`` in ``store``, adding the user first if needed."""
+    try:
+        return store.users.identity(name)
+    except IdentityError:
+        store.users.add_user(name, role, PASSWORD)
+        return store.users.identity(name)

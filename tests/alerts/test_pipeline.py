@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import T0, SettableClock, make_alert
+from alertkit import T0, SettableClock, make_alert, who
 from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
 from receiver import free_port
@@ -97,13 +97,13 @@ def test_silences_suppress_notifications_but_the_store_still_records(
 ) -> None:
     silence = sqlite_store.add_silence(
         SilenceMatchers(branch_id=("BR002",)), ends_at=T0 + timedelta(hours=1),
-        author="zhang.min", reason="branch migration", ticket="CHG-77",
+        by=who(sqlite_store, "zhang.min"), reason="branch migration", ticket="CHG-77",
     )  # fmt: skip
     pipeline, officers, _ = build(sqlite_store, clock, registry)
     pending = make_alert(branch_id="BR002")
     pipeline.add(pending)
     assert pipeline.flush().suppressed == 0  # not approved yet: nothing is suppressed
-    sqlite_store.approve_silence(silence.silence_id, approver="li.wei")
+    sqlite_store.approve_silence(silence.silence_id, by=who(sqlite_store, "li.wei"))
     silenced, loud = make_alert(branch_id="BR002"), make_alert(branch_id="BR001")
     pipeline.add(silenced)
     pipeline.add(loud)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from alertkit import T0, SettableClock, make_alert
+from alertkit import T0, SettableClock, make_alert, who
 
 from alerts.errors import (
     AlertNotFoundError,
@@ -74,9 +74,9 @@ def test_lifecycle_records_actor_time_and_comment(store: AlertStore, clock: Sett
     alert = make_alert()
     store.upsert(alert)
     clock.advance(10)
-    store.acknowledge(alert.alert_id, actor="li.wei", comment="looking")
+    store.acknowledge(alert.alert_id, by=who(store, "li.wei"), comment="looking")
     clock.advance(10)
-    closed = store.resolve(alert.alert_id, actor="li.wei", comment="confirmed with branch")
+    closed = store.resolve(alert.alert_id, by=who(store, "li.wei"), comment="confirmed with branch")
 
     entries = store.history(alert.alert_id)
     assert closed.status == "resolved"
@@ -92,7 +92,7 @@ def test_a_caller_may_pass_the_time(store: AlertStore) -> None:
     alert = make_alert()
     store.upsert(alert)
     at = T0 + timedelta(hours=3)
-    store.transition(alert.alert_id, "acknowledged", actor="a", at=at)
+    store.transition(alert.alert_id, "acknowledged", by=who(store, "a"), at=at)
     assert store.history(alert.alert_id)[-1].at == at
 
 
@@ -113,11 +113,11 @@ def test_invalid_transitions_are_refused_and_change_nothing(
     alert = make_alert()
     store.upsert(alert)
     for status in path:
-        store.transition(alert.alert_id, status, actor="a")  # type: ignore[arg-type]
+        store.transition(alert.alert_id, status, by=who(store, "a"))  # type: ignore[arg-type]
     before = store.history(alert.alert_id)
 
     with pytest.raises(InvalidTransitionError, match="cannot become"):
-        store.transition(alert.alert_id, refused, actor="a")  # type: ignore[arg-type]
+        store.transition(alert.alert_id, refused, by=who(store, "a"))  # type: ignore[arg-type]
 
     assert store.history(alert.alert_id) == before
 
@@ -126,7 +126,7 @@ def test_unknown_alert_is_reported(store: AlertStore) -> None:
     with pytest.raises(AlertNotFoundError):
         store.get("nope")
     with pytest.raises(AlertNotFoundError):
-        store.acknowledge("nope", actor="a")
+        store.acknowledge("nope", by=who(store, "a"))
 
 
 def test_list_filters_and_pages(store: AlertStore) -> None:
@@ -134,7 +134,7 @@ def test_list_filters_and_pages(store: AlertStore) -> None:
         make_alert(severity="high", occurred_at=T0 + timedelta(minutes=i)) for i in range(5)
     ] + [make_alert(severity="low", category="structuring", occurred_at=T0 - timedelta(days=1))]
     store.upsert_many(alerts)
-    store.acknowledge(alerts[0].alert_id, actor="a")
+    store.acknowledge(alerts[0].alert_id, by=who(store, "a"))
 
     newest_first = [s.alert.alert_id for s in store.list_alerts(severity="high")]
     page = [s.alert.alert_id for s in store.list_alerts(severity="high", limit=2, offset=2)]
@@ -152,12 +152,14 @@ def test_list_filters_and_pages(store: AlertStore) -> None:
 
 
 def test_export_labels_gives_true_and_false_positives(store: AlertStore) -> None:
-    hit, miss, pending = make_alert(), make_alert(rule_id="after_hours_login"), make_alert()
+    # medium: a false-positive close of a high/critical alert waits for approval (tested below)
+    hit, pending = make_alert(), make_alert()
+    miss = make_alert(rule_id="after_hours_login", severity="medium")
     store.upsert_many([hit, miss, pending])
     for alert in (hit, miss, pending):
-        store.acknowledge(alert.alert_id, actor="a")
-    store.resolve(hit.alert_id, actor="b", comment="fraud")
-    store.mark_false_positive(miss.alert_id, actor="c", comment="payroll run")
+        store.acknowledge(alert.alert_id, by=who(store, "a"))
+    store.resolve(hit.alert_id, by=who(store, "b"), comment="fraud")
+    store.mark_false_positive(miss.alert_id, by=who(store, "c"), comment="payroll run")
 
     labels = {label.alert_id: label for label in store.export_labels()}
 
@@ -173,19 +175,20 @@ def test_silences_are_stored_listed_expired_and_audited(
     store: AlertStore, clock: SettableClock
 ) -> None:
     matchers = SilenceMatchers(rule_id=("large_transfer_over_limit",), branch_id=("BR001",))
+    maker, checker = who(store, "zhang.min"), who(store, "li.wei")
     silence = store.add_silence(
-        matchers, ends_at=T0 + timedelta(hours=2), author="zhang.min", reason="branch drill",
+        matchers, ends_at=T0 + timedelta(hours=2), by=maker, reason="branch drill",
         ticket="CHG-1234",
     )  # fmt: skip
     assert store.list_silences(active_at=T0) == []  # pending: a second person must approve
     assert store.get_silence(silence.silence_id).matchers == matchers
     clock.advance(60)
-    approved = store.approve_silence(silence.silence_id, approver="li.wei", comment="seen CHG")
+    approved = store.approve_silence(silence.silence_id, by=checker, comment="seen CHG")
     assert approved.approved_by == "li.wei"
     assert store.list_silences(active_at=clock.now) == [approved]
 
     clock.advance(540)
-    expired = store.expire_silence(silence.silence_id, actor="li.wei", comment="drill over")
+    expired = store.expire_silence(silence.silence_id, by=checker, comment="drill over")
 
     assert expired.expired_by == "li.wei"
     assert expired.expired_at == T0 + timedelta(seconds=600)
@@ -198,13 +201,12 @@ def test_silences_are_stored_listed_expired_and_audited(
         ("silence_expired", "li.wei"),
     ]
     with pytest.raises(InvalidSilenceError, match="already ended"):
-        store.expire_silence(silence.silence_id, actor="li.wei")
+        store.expire_silence(silence.silence_id, by=who(store, "li.wei"))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "problem"),
     [
-        ({"author": " "}, "author"),
         ({"reason": ""}, "reason"),
         ({"ticket": ""}, "ticket"),
         ({"ends_at": T0}, "end after"),
@@ -218,7 +220,7 @@ def test_bad_silences_are_refused(
     args: dict[str, object] = {
         "matchers": SilenceMatchers(category=("structuring",)),
         "ends_at": T0 + timedelta(hours=1),
-        "author": "a",
+        "by": who(store, "a"),
         "reason": "r",
         "ticket": "T-1",
     }
@@ -230,14 +232,14 @@ def test_bad_silences_are_refused(
 
 def test_unknown_silence_is_reported(store: AlertStore) -> None:
     with pytest.raises(SilenceNotFoundError):
-        store.expire_silence("nope", actor="a")
+        store.expire_silence("nope", by=who(store, "a"))
 
 
 def test_history_is_hash_chained_and_tampering_is_detected(store: AlertStore) -> None:
     alert = make_alert()
     store.upsert(alert)
-    store.acknowledge(alert.alert_id, actor="a", comment="mine")
-    store.resolve(alert.alert_id, actor="a")
+    store.acknowledge(alert.alert_id, by=who(store, "a"), comment="mine")
+    store.resolve(alert.alert_id, by=who(store, "a"))
     assert store.verify_history() is None
 
     second = store.history(alert.alert_id)[1]
@@ -253,20 +255,20 @@ def test_history_is_hash_chained_and_tampering_is_detected(store: AlertStore) ->
 def test_the_author_cannot_approve_their_own_silence(store: AlertStore) -> None:
     silence = store.add_silence(
         SilenceMatchers(category=("structuring",)), ends_at=T0 + timedelta(hours=1),
-        author="zhang.min", reason="r", ticket="T-1",
+        by=who(store, "zhang.min"), reason="r", ticket="T-1",
     )  # fmt: skip
     with pytest.raises(InvalidSilenceError, match="author of a silence cannot approve"):
-        store.approve_silence(silence.silence_id, approver="zhang.min")
-    store.approve_silence(silence.silence_id, approver="li.wei")
+        store.approve_silence(silence.silence_id, by=who(store, "zhang.min"))
+    store.approve_silence(silence.silence_id, by=who(store, "li.wei"))
     with pytest.raises(InvalidSilenceError, match="already approved"):
-        store.approve_silence(silence.silence_id, approver="wang.fang")
+        store.approve_silence(silence.silence_id, by=who(store, "wang.fang"))
 
 
 def test_without_maker_checker_a_silence_is_in_force_at_once(store_url: str) -> None:
     with AlertStore.open(store_url, require_silence_approval=False) as store:
         silence = store.add_silence(
             SilenceMatchers(category=("structuring",)), ends_at=store.clock() + timedelta(hours=1),
-            author="zhang.min", reason="r", ticket="T-1",
+            by=who(store, "zhang.min"), reason="r", ticket="T-1",
         )  # fmt: skip
         assert silence.approved_by == "zhang.min"
         assert store.list_silences(active_at=store.clock()) == [silence]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from alertkit import SettableClock, make_alert
+from alertkit import SettableClock, make_alert, who
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.metrics import PipelineMetrics, SinkMetrics
@@ -13,14 +13,16 @@ from alerts.store import AlertStore, AlertStoreCollector
 
 
 def populated(store: AlertStore, clock: SettableClock) -> None:
-    hit, miss, waiting = make_alert(), make_alert(), make_alert(rule_id="after_hours_login")
+    hit, waiting = make_alert(), make_alert(rule_id="after_hours_login")
+    miss = make_alert(severity="medium")  # a high one would wait for a supervisor's approval
     store.upsert_many([hit, miss, waiting])
+    officer = who(store, "a")
     for alert in (hit, miss):
-        store.acknowledge(alert.alert_id, actor="a")
+        store.acknowledge(alert.alert_id, by=officer)
     clock.advance(600)
-    store.resolve(hit.alert_id, actor="a")
+    store.resolve(hit.alert_id, by=officer)
     clock.advance(300)
-    store.mark_false_positive(miss.alert_id, actor="a")
+    store.mark_false_positive(miss.alert_id, by=officer)
 
 
 def test_counts_and_disposition_times_per_rule(store: AlertStore, clock: SettableClock) -> None:

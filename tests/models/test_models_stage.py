@@ -47,7 +47,8 @@ def test_a_takeover_alerts_and_explains_itself_in_both_languages() -> None:
     values = finding.values
     assert "amount 48,000 CNY is 203x this account's usual 90th percentile" in values["why_en"]
     assert "03:40 outside this account's usual hours (10-19)" in values["why_en"]
-    assert "48,000 元" in values["why_zh"] and "不在该账户通常的时段(10-19)内" in values["why_zh"]
+    assert "48,000 元" in values["why_zh"]
+    assert "不在该账户通常的活动时段（10-19）内" in values["why_zh"]
     assert len(values["top_features"]) >= 2
     for language in ("en", "zh-CN"):
         alert = AlertRenderer("hash", language).render(finding)

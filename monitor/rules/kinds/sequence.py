@@ -43,6 +43,7 @@ class SequenceRuleRuntime(CompiledRule):
             "allowed_roles",
             "initiated_at",
             "posted_at",
+            "approved_at",
             "within",
         }
     )
@@ -205,6 +206,7 @@ class SequenceRuleRuntime(CompiledRule):
                 "approver_role": role,
                 "allowed_roles": sorted(self.roles),
                 "initiated_at": txn["iso"],
+                "approved_at": iso if approver is not None else None,
                 "posted_at": None
                 if posted is None
                 else datetime.fromtimestamp(
