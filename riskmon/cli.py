@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -50,13 +50,39 @@ RulesOption = Annotated[
 ]
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr and a non-zero exit: how every expected failure ends."""
+    err.print(f"riskmon: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
     paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
     try:
-        return load_rules(paths)
+        if settings.currency_rates_file is None:
+            return load_rules(paths)
+        from monitor.rules.loader import load_rule_texts, rule_files, shipped_pack_texts
+
+        rates = _rates_item(settings.currency_rates_file)
+        return load_rule_texts(shipped_pack_texts() + rule_files(paths) + [rates])
     except RulePackError as exc:
-        err.print(f"[bold red]rule pack rejected[/]: {exc}")
+        err.print(f"rule pack rejected: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _rates_item(path: Path) -> tuple[str, str]:
+    """``RISKMON_CURRENCY_RATES_FILE`` as a rule item replacing the default currency table."""
+    import yaml
+
+    from monitor.currency import parse_rates, rates_override_text
+    from monitor.rules.source import read_rule_file
+
+    name = f"RISKMON_CURRENCY_RATES_FILE={path}"
+    try:
+        base, rates = parse_rates(yaml.safe_load(read_rule_file(path)), name)
+    except (ValueError, yaml.YAMLError) as exc:
+        _fail(f"{name}: {exc}" if not isinstance(exc, ValueError) else str(exc))
+    return name, rates_override_text(base, rates)
 
 
 def _progress(total: int | None) -> Progress:
@@ -85,7 +111,10 @@ def run_replay(
     """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
     from datetime import timedelta
 
-    state = load_state(state_file) if state_file else None
+    from monitor.currency import CurrencyGate
+    from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
+
+    state = _read_state(state_file) if state_file else None
     model_stages = model_stages_for(settings, models, metrics)
     engine = Engine(
         ruleset,
@@ -95,6 +124,12 @@ def run_replay(
         mask=settings.mask_accounts,
         extra_stages=model_stages,
     )
+    dedup = EventDeduplicator(
+        engine.state.setdefault(DEDUP_STATE_KEY, {}),
+        window_seconds=settings.dedup_window_seconds,
+        max_entries=settings.dedup_max_entries,
+    )
+    admit = admission(CurrencyGate.from_rules(ruleset.rules).check, dedup=dedup)
     alerts: list[Alert] = []
     alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
     dead_handle = dead_letter.open("w", encoding="utf-8") if dead_letter else None
@@ -123,6 +158,7 @@ def run_replay(
                 on_dead,
                 progress=lambda n: progress.advance(task, n),
                 metrics=metrics,
+                admit=admit,
             )
     finally:
         for handle in (alert_handle, dead_handle):
@@ -133,6 +169,27 @@ def run_replay(
             stage.snapshot(engine.state[stage.name])  # learned models survive the split
         save_state(state_file, engine.state)
     return stats, alerts
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """``--state``: a missing file starts fresh; a corrupt or foreign one is one clear error."""
+    try:
+        state = load_state(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"--state {path}: cannot read: {_os_reason(exc)}")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        _fail(f"--state {path}: not a riskmon state file ({exc})")
+    if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        _fail(f"--state {path}: not a riskmon state file (stages are not mappings)")
+    return state
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return str(exc)
 
 
 def model_stages_for(
@@ -171,6 +228,8 @@ def print_summary(stats: ReplayStats) -> None:
         table.add_row(f"alerts: {category}", f"{count:,}")
     table.add_row("alerts (total)", f"{stats.alerts:,}")
     table.add_row("dead letters", f"{stats.dead_letters:,}")
+    if stats.redeliveries:
+        table.add_row("repeated events dropped", f"{stats.redeliveries:,}")
     for reason, count in sorted(stats.dead_by_reason.items()):
         table.add_row(f"  dead: {reason}", f"{count:,}")
     table.add_row("events/s", f"{stats.events_per_second:,.0f}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,12 @@ class Settings(BaseSettings):
     mask_accounts: bool = True
     rules_dir: Path | None = None
     lateness_seconds: int = 300
+    dedup_window_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    """Event-time window in which a repeated ``event_id`` is recognised (redelivery/collision)."""
+    dedup_max_entries: int = Field(default=1_000_000, gt=0)
+    """At most this many event ids are remembered (oldest forgotten first)."""
+    currency_rates_file: Path | None = None
+    """YAML/JSON ``{base: CNY, rates: {USD: 7.10, ...}}`` replacing the packs' default table."""
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     topic_transactions: str = "bank.transactions"

@@ -39,7 +39,7 @@ from monitor.rules.schema import (
     SequenceRule,
 )
 from monitor.rules.source import Path as NodePath
-from monitor.rules.source import SourceDoc, parse_rule_text
+from monitor.rules.source import SourceDoc, parse_rule_text, read_rule_file
 
 ITEM_KINDS: dict[str, type[BaseModel]] = {
     "pack": PackItem,
@@ -92,7 +92,7 @@ def rule_files(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
             files = [path]
         else:
             raise RulePackError("no such file or directory", file=str(path))
-        out.extend((str(f), f.read_text(encoding="utf-8")) for f in files)
+        out.extend((str(f), read_rule_file(f)) for f in files)  # size-limited, UTF-8
     return out
 
 
