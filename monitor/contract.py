@@ -14,6 +14,7 @@ both accept and reject exactly the same input.
 from __future__ import annotations
 
 import unicodedata
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
@@ -76,7 +77,7 @@ def check_text(value: str) -> str:
 
 def check_timestamp_type(value: Any) -> Any:
     """Refuse numbers as timestamps: the contract requires RFC 3339 text with an offset."""
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | int | float | Decimal):  # JSON numbers are decoded as Decimal
         raise ValueError(
             "a timestamp is RFC 3339 text with an offset (2026-03-03T10:00:00+08:00), "
             "not an epoch number"
