@@ -364,8 +364,8 @@ def demo_command(
     out_dir: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
         "out/demo"
     ),
-    days: int = 7,
-    branches: int = 20,
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    branches: Annotated[int, typer.Option(min=1)] = 20,
     language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
     models: Annotated[
         bool,
@@ -665,8 +665,96 @@ def detect_series_command(
     console.print(f"scored {rows:,} rows -> {output_csv} ({len(bad)} unparseable)")
 
 
-def main() -> None:
-    app(prog_name="riskmon")
+def _check_settings() -> None:
+    """Every command starts from a valid configuration: a bad ``RISKMON_*`` value fails first."""
+    from riskmon.alerts_cli import AlertsCliSettings
+
+    Settings()
+    AlertsCliSettings()
+
+
+def _settings_problem(exc: Exception) -> str:
+    """One line naming the environment variable and what is wrong with it."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False)[0]
+        name = "RISKMON_" + "_".join(str(part) for part in first["loc"][:1]).upper()
+        shown = str(first.get("input", ""))[:60]
+        return f"setting {name}={shown!r}: {first['msg']}"
+    # pydantic-settings: 'error parsing value for field "x" from source "EnvSettingsSource"'
+    field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+    cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+    return f"setting RISKMON_{field.upper()}: cannot parse the value{cause}"
+
+
+def _problem(exc: BaseException) -> str | None:
+    """The one-line message for an expected failure, ``None`` for a bug."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from monitor.errors import MonitorError
+
+    if isinstance(exc, SettingsError):
+        return _settings_problem(exc)
+    if isinstance(exc, MonitorError):
+        return _first_line(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, ValidationError) and exc.title in ("Settings", "AlertsCliSettings"):
+        return _settings_problem(exc)
+    if type(exc).__module__.startswith("kafka."):
+        return f"Kafka: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:300]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``riskmon`` entry point: expected failures end in one line and a non-zero exit.
+
+    Anything unexpected is a bug: one line too, the traceback only with ``RISKMON_DEBUG=1``.
+    """
+    import os
+    import sys
+
+    from typer._click.exceptions import ClickException  # typer bundles its own click
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = os.environ.get("RISKMON_DEBUG", "") not in ("", "0", "false")
+    try:
+        if args and not {"--help", "-h"} & set(args):
+            _check_settings()
+        code = app(args=args, prog_name="riskmon", standalone_mode=False)
+    except ClickException as exc:  # usage errors: bad option, missing file argument...
+        message = exc.format_message().replace("\n", " ").strip()
+        if not message:  # no_args_is_help: the help text was printed
+            sys.exit(exc.exit_code)
+        err.print(f"riskmon: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        problem = _problem(exc)
+        if debug:
+            raise
+        if problem is not None:
+            err.print(f"riskmon: error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        err.print(
+            f"riskmon: internal error: {type(exc).__name__}: {_first_line(exc)} "
+            "(please report it; RISKMON_DEBUG=1 shows the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
