@@ -114,6 +114,7 @@ def run_replay(
     from monitor.currency import CurrencyGate
     from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
 
+    _check_inputs(files)
     state = _read_state(state_file) if state_file else None
     model_stages = model_stages_for(settings, models, metrics)
     engine = Engine(
@@ -169,6 +170,23 @@ def run_replay(
             stage.snapshot(engine.state[stage.name])  # learned models survive the split
         save_state(state_file, engine.state)
     return stats, alerts
+
+
+def _check_inputs(files: list[str]) -> None:
+    """Input files exist, are files and are readable (``-`` is standard input)."""
+    for name in files:
+        if name == "-":
+            continue
+        path = Path(name)
+        if not path.exists():
+            _fail(f"{name}: no such file")
+        if path.is_dir():
+            _fail(f"{name}: is a folder; give the JSONL files in it")
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            _fail(f"{name}: cannot read: {_os_reason(exc)}")
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -479,6 +497,7 @@ def rules_backtest(
     from monitor.events import decode_event
 
     settings = Settings()
+    _check_inputs(events)
     old_rules, new_rules = _load(before, settings), _load(after, settings)
     decoded = []
     for line in read_lines(events):
@@ -587,6 +606,7 @@ def produce_command(
     from streams.produce import produce
 
     settings = Settings()
+    _check_inputs(files)  # before connecting: a typo must not wait for the broker
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, retries=5
     )
