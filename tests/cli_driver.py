@@ -15,6 +15,7 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 
 
@@ -27,6 +28,7 @@ def run_case(argv: list[str], env: dict[str, str]) -> dict[str, object]:
     out, err = io.StringIO(), io.StringIO()
     code: object = 0
     escaped = ""
+    started = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main(argv)
@@ -35,7 +37,14 @@ def run_case(argv: list[str], env: dict[str, str]) -> dict[str, object]:
         except BaseException:  # what the test must never see
             escaped = traceback.format_exc()
             code = -1
-    return {"argv": argv, "code": code, "stderr": err.getvalue(), "escaped": escaped}
+    seconds = round(time.perf_counter() - started, 2)
+    return {
+        "argv": argv,
+        "code": code,
+        "stderr": err.getvalue(),
+        "escaped": escaped,
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
