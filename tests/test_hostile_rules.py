@@ -99,7 +99,7 @@ def test_hostile_yaml_is_refused_in_process(name: str) -> None:
 
 
 def test_hostile_files_end_quickly_through_the_cli(tmp_path: Path) -> None:
-    """Billion laughs, a 10 MB file, code execution: each is one error line, fast, no side effect."""
+    """Billion laughs, a 10 MB file, code execution: one error line each, fast, no side effect."""
     files = {}
     for name in ("billion_laughs", "python_object_apply", "deep_nesting", "include"):
         files[name] = tmp_path / f"{name}.yaml"
