@@ -225,7 +225,7 @@ def _suggest(name: str, kind: str, item: dict[str, Any]) -> str:
 def _apply_override(seen: _Collected, doc: SourceDoc, index: int, item: dict[str, Any]) -> Any:
     """``- override: <rule id>`` replaces the listed fields of an already loaded rule."""
     target = item["override"]
-    if target not in seen.rules:
+    if not isinstance(target, str) or target not in seen.rules:  # [] or {} is not a rule id
         raise _error(doc, index, str(target))(f"override of unknown rule {target!r}", (index,))
     merged = dict(seen.rules[target][3])
     merged.update({k: v for k, v in item.items() if k != "override"})
