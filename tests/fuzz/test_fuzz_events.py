@@ -117,7 +117,7 @@ def test_every_valid_event_decodes_and_round_trips(data: dict[str, Any]) -> None
 def test_mutated_events_decode_or_fail_cleanly(data: dict[str, Any], draw: st.DataObject) -> None:
     mutated = dict(data)
     for _ in range(draw.draw(st.integers(min_value=1, max_value=3))):
-        field = draw.draw(st.sampled_from(sorted(mutated) + ["extra"]))
+        field = draw.draw(st.sampled_from([*sorted(mutated), "extra"]))
         action = draw.draw(st.sampled_from(["drop", "replace", "text"]))
         if action == "drop":
             mutated.pop(field, None)
