@@ -21,8 +21,8 @@ from typing import Annotated, Literal
 
 import typer
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError
+from pydantic_settings import SettingsConfigDict
 from rich.console import Console
 from rich.table import Table
 
@@ -34,6 +34,7 @@ from alerts.silences import SilenceMatchers
 from alerts.sinks import StoreSink
 from alerts.store import AlertStore, Status, StoredAlert
 from monitor.alerts import Alert
+from riskmon.secrets import FileSecretSettings
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
 
@@ -52,16 +53,16 @@ INGEST_ROUTES = {
 }
 
 
-class AlertsCliSettings(BaseSettings):
+class AlertsCliSettings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """What ``riskmon alerts`` reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
 
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    alert_store_url: str = Field(default="sqlite:///riskmon-alerts.db", repr=False)
     alert_store_allow_unmasked: bool = False
     alert_silence_approval: bool = True
     # JSON: {"<token>": {"owner": "li.wei", "scope": "read-write"}, ...}
-    alert_api_tokens: dict[str, dict[str, str]] = {}
+    alert_api_tokens: dict[str, dict[str, str]] = Field(default_factory=dict, repr=False)
 
 
 @contextmanager

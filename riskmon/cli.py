@@ -419,12 +419,13 @@ def demo_command(
         if models:
             _print_model_cases(out_dir / "labels.jsonl", alerts)
     from alerts.store import AlertStore
+    from riskmon.secrets import redact_url
 
     with AlertStore.open(settings.alert_store_url) as store:
         added = store.upsert_many(alerts)
     console.print(
         f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/] and stored in "
-        f"{settings.alert_store_url} ({added} new). Next: [bold]riskmon alerts list[/]"
+        f"{redact_url(settings.alert_store_url)} ({added} new). Next: [bold]riskmon alerts list[/]"
     )
 
 
@@ -703,7 +704,11 @@ def _settings_problem(exc: Exception) -> str:
         shown = str(first.get("input", ""))[:60]
         return f"setting {name}={shown!r}: {first['msg']}"
     # pydantic-settings: 'error parsing value for field "x" from source "EnvSettingsSource"'
-    field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "?"
+    parts = str(exc).split('"', 2)
+    field = parts[1] if len(parts) == 3 else "?"
+    rest = parts[2].removeprefix(":").strip() if len(parts) == 3 else ""
+    if rest and not rest.startswith("from source"):  # our own *_FILE errors explain themselves
+        return f"setting RISKMON_{field.upper()}: {rest}"
     cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
     return f"setting RISKMON_{field.upper()}: cannot parse the value{cause}"
 

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from riskmon.secrets import FileSecretSettings
 
 
-class Settings(BaseSettings):
+class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """Everything riskmon reads from the environment. Nothing below the entry points does."""
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
@@ -47,13 +49,14 @@ class Settings(BaseSettings):
     models_alerts_per_day: float | None = None
     """Fix the daily volume per account-model partition instead (operators: half)."""
 
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    alert_store_url: str = Field(default="sqlite:///riskmon-alerts.db", repr=False)
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
     routes_file: Path | None = None
     """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
-    alertmanager_url: str | None = None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
+    alertmanager_url: str | None = Field(default=None, repr=False)
+    webhook_url: str | None = Field(default=None, repr=False)
+    webhook_secret: str | None = Field(default=None, repr=False)
+    """Secrets: never in a repr or a log line; give them as *_FILE to keep them out of env."""
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
 
