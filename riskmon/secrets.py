@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
+
+from alerts.redact import redact_url
 
 __all__ = ["FileSecretSettings", "FileSecretsSource", "file_secret_sources", "redact_url"]
 
@@ -58,7 +59,17 @@ class FileSecretsSource(PydanticBaseSettingsSource):
                 raise SettingsError(
                     f'error parsing value for field "{name}_file": cannot read {path}: {reason}'
                 ) from None
-            values[name] = text
+            field = self.settings_cls.model_fields[name]
+            try:  # JSON-valued settings (token tables) are parsed as from the environment
+                values[name] = (
+                    self.decode_complex_value(name, field, text)
+                    if self.field_is_complex(field)
+                    else text
+                )
+            except ValueError as exc:
+                raise SettingsError(
+                    f'error parsing value for field "{name}_file": {path} is not valid JSON ({exc})'
+                ) from None
         return values
 
 
@@ -94,22 +105,3 @@ class FileSecretSettings(BaseSettings):
         return file_secret_sources(
             settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
         )
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``.
-
-    >>> redact_url("postgresql://riskmon:s3cret@db:5432/riskmon")
-    'postgresql://riskmon:***@db:5432/riskmon'
-    >>> redact_url("sqlite:///riskmon-alerts.db")
-    'sqlite:///riskmon-alerts.db'
-    """
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    except ValueError:
-        return "<unparseable URL>"
