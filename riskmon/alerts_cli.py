@@ -221,15 +221,21 @@ def export_labels(
 def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load an alerts JSONL file (e.g. from ``riskmon replay --alerts-out``) into the store."""
     batch: list[Alert] = []
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                batch.append(Alert.from_json(line))
-            except ValidationError as exc:
-                err.print(f"[bold red]{file}:{number}[/]: not an alert: {exc.errors()[0]['msg']}")
-                raise typer.Exit(2) from None
+    number = 0
+    try:
+        with file.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(Alert.from_json(line))
+                except ValidationError as exc:
+                    problem = exc.errors()[0]["msg"]
+                    err.print(f"[bold red]{file}:{number}[/]: not an alert: {problem}")
+                    raise typer.Exit(2) from None
+    except UnicodeDecodeError:
+        err.print(f"{file}:{number + 1}: not UTF-8 text (a binary file?)", markup=False)
+        raise typer.Exit(2) from None
     registry = CollectorRegistry()
     with _store() as store:
         before = store.count()
