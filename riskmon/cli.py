@@ -72,16 +72,14 @@ def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
 
 def _rates_item(path: Path) -> tuple[str, str]:
     """``RISKMON_CURRENCY_RATES_FILE`` as a rule item replacing the default currency table."""
-    import yaml
-
     from monitor.currency import parse_rates, rates_override_text
-    from monitor.rules.source import read_rule_file
+    from monitor.rules.source import load_safe_yaml, read_rule_file
 
     name = f"RISKMON_CURRENCY_RATES_FILE={path}"
-    try:
-        base, rates = parse_rates(yaml.safe_load(read_rule_file(path)), name)
-    except (ValueError, yaml.YAMLError) as exc:
-        _fail(f"{name}: {exc}" if not isinstance(exc, ValueError) else str(exc))
+    try:  # same limits as rule files: size, no aliases, plain types
+        base, rates = parse_rates(load_safe_yaml(read_rule_file(path), str(path)), name)
+    except ValueError as exc:
+        _fail(str(exc))
     return name, rates_override_text(base, rates)
 
 

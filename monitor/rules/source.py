@@ -147,6 +147,28 @@ def _scalar(node: yaml.Node) -> Any:
 
 def parse_rule_text(text: str, file: str) -> SourceDoc:
     """Parse YAML text into a :class:`SourceDoc`; errors name the file and line."""
+    data, lines = _parse(text, file)
+    if data is None:
+        return SourceDoc(file=file, items=[], text=text)
+    if not isinstance(data, list):
+        raise RulePackError(
+            "a rule file is a YAML list of items (- rule:, - macro:, - list:, - pack:)",
+            file=file,
+            line=1,
+        )
+    return SourceDoc(file=file, items=data, lines=lines, text=text)
+
+
+def load_safe_yaml(text: str, file: str) -> Any:
+    """Any YAML document under the rule-file limits (no aliases, plain types only).
+
+    >>> load_safe_yaml("{base: CNY, rates: {USD: 7.1}}", "rates.yaml")
+    {'base': 'CNY', 'rates': {'USD': 7.1}}
+    """
+    return _parse(text, file)[0]
+
+
+def _parse(text: str, file: str) -> tuple[Any, dict[Path, int]]:
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > MAX_RULE_FILE_BYTES:
         raise RulePackError(
@@ -161,17 +183,10 @@ def parse_rule_text(text: str, file: str) -> SourceDoc:
         raise RulePackError(f"invalid YAML: {exc.problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise RulePackError(f"invalid YAML: {exc}", file=file) from None
-    if root is None:
-        return SourceDoc(file=file, items=[], text=text)
     lines: dict[Path, int] = {}
+    if root is None:
+        return None, lines
     try:
-        data = _build(root, (), lines)
+        return _build(root, (), lines), lines
     except RulePackError as exc:
         raise RulePackError(exc.problem, file=file, line=exc.line, field=exc.field) from None
-    if not isinstance(data, list):
-        raise RulePackError(
-            "a rule file is a YAML list of items (- rule:, - macro:, - list:, - pack:)",
-            file=file,
-            line=1,
-        )
-    return SourceDoc(file=file, items=data, lines=lines, text=text)
