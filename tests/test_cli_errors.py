@@ -122,6 +122,7 @@ def problems(result: dict[str, Any], allow_success: bool = False) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_every_subcommand_fails_cleanly_on_bad_paths_and_bad_settings(
     inputs: dict[str, str],
 ) -> None:
@@ -160,6 +161,7 @@ def test_every_subcommand_fails_cleanly_on_bad_paths_and_bad_settings(
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 def test_the_issue_cases_as_real_processes(inputs: dict[str, str], tmp_path: Path) -> None:
     """Each case the issue lists, through the installed ``riskmon`` script."""
     riskmon = shutil.which("riskmon", path=str(Path(sys.executable).parent))

@@ -116,6 +116,7 @@ def test_a_replay_and_dispatch_run_logs_no_secret_and_no_account_number(
         assert not leaked, f"{where}: full account numbers {leaked[:3]}"
 
 
+@pytest.mark.slow
 def test_cli_output_never_shows_secrets(tmp_path: Path) -> None:
     """`riskmon demo` with every secret set: nothing it prints or writes contains one."""
     secret = tmp_path / "secret"
