@@ -697,8 +697,14 @@ def _settings_problem(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
+        from riskmon.alerts_cli import AlertsCliSettings
+
         first = exc.errors(include_url=False)[0]
-        name = "RISKMON_" + "_".join(str(part) for part in first["loc"][:1]).upper()
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = f"RISKMON_{field.upper()}"
+        fields = {**AlertsCliSettings.model_fields, **Settings.model_fields}
+        if field in fields and not fields[field].repr:  # a secret: never echo its value
+            return f"setting {name}: {first['msg']}"
         shown = str(first.get("input", ""))[:60]
         return f"setting {name}={shown!r}: {first['msg']}"
     # pydantic-settings: 'error parsing value for field "x" from source "EnvSettingsSource"'

@@ -150,3 +150,17 @@ def test_the_store_keeps_full_values_only_when_allowed() -> None:
     assert AlertsCliSettings.model_fields["alert_store_allow_unmasked"].default is False
     assert Settings.model_fields["mask_accounts"].default is True
     assert Transaction.model_fields["account_id"].is_required()
+
+
+def test_a_malformed_secret_setting_is_named_but_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from riskmon.cli import main
+
+    monkeypatch.setenv("RISKMON_ALERT_API_TOKENS", json.dumps({TOKEN: "read"}))  # wrong shape
+    with pytest.raises(SystemExit) as exit_info:
+        main(["alerts", "list"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "RISKMON_ALERT_API_TOKENS" in err and TOKEN not in err
+    assert len(err.strip().splitlines()) == 1
