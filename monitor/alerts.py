@@ -2,8 +2,9 @@
 
 Conventions
 -----------
-- ``alert_id`` is deterministic: a hash of the rule (or model) id and the sorted triggering event
-  ids. At-least-once delivery may repeat an alert; it never changes its id.
+- ``alert_id`` is deterministic: a hash of the rule (or model) id, the entity (type and id) and
+  the sorted triggering event ids. At-least-once delivery may repeat an alert; it never changes
+  its id. Two entities never share one, even if two events reuse one ``event_id``.
 - ``occurred_at`` is the event time that fired the alert (for a missed deadline, the deadline).
   The core never reads the wall clock, so ``detected_at`` is left empty by the core and stamped by
   the live worker when it emits the alert; a replay of a file gives byte-identical alerts.
@@ -46,11 +47,17 @@ Scalar = str | int | float | bool | None
 Explanation = dict[str, Scalar | list[Scalar]]
 
 
-def make_alert_id(rule_id: str, event_ids: Iterable[str], salt: str = "") -> str:
-    """A stable id from the rule id and the triggering event ids (order does not matter).
+def make_alert_id(rule_id: str, event_ids: Iterable[str], salt: str = "", entity: str = "") -> str:
+    """A stable id from the rule id, the entity and the triggering event ids (in any order).
+
+    ``entity`` is ``"<entity type>:<entity id>"`` (the unmasked id), so that two accounts whose
+    transactions share an ``event_id`` still get two alerts.
 
     >>> make_alert_id("r", ["b", "a"]) == make_alert_id("r", ["a", "b"])
     True
+    >>> one, two = (make_alert_id("r", ["e"], entity=f"account:{n}") for n in (1, 2))
+    >>> one == two
+    False
     >>> len(make_alert_id("r", ["a"]))
     32
     """
@@ -58,6 +65,9 @@ def make_alert_id(rule_id: str, event_ids: Iterable[str], salt: str = "") -> str
     digest.update(rule_id.encode())
     digest.update(b"\x1f")
     digest.update(salt.encode())
+    if entity:
+        digest.update(b"\x1d")
+        digest.update(entity.encode())
     for event_id in sorted(event_ids):
         digest.update(b"\x1e")
         digest.update(event_id.encode())

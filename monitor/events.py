@@ -15,15 +15,25 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from monitor.contract import (
+    MAX_TEXT_CHARS,
+    check_currency,
+    check_text,
+    check_timestamp_type,
+    text_problem,
+)
 from monitor.errors import EventDecodeError
 
 __all__ = [
@@ -65,15 +75,30 @@ Action = Literal[
     "modify_account",
 ]
 
-NonEmpty = Annotated[str, Field(min_length=1, max_length=128)]
+# Identifiers: no control or bidirectional characters (monitor.contract).
+NonEmpty = Annotated[
+    str, Field(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(check_text)
+]
+# RFC 3339 text with an offset; epoch numbers are refused.
+EventTime = Annotated[AwareDatetime, BeforeValidator(check_timestamp_type)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(check_currency)]
 
 
 class _EventBase(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
 
     event_id: NonEmpty
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     branch_id: NonEmpty
+
+    @model_validator(mode="after")
+    def _extra_text_is_clean(self) -> _EventBase:
+        # Extra fields are kept (and may be shown downstream): the same text rules apply.
+        for name, value in (self.model_extra or {}).items():
+            problem = _nested_text_problem(value) or text_problem(name)
+            if problem is not None:
+                raise ValueError(f"{name!r}: {problem}")
+        return self
 
 
 class Transaction(_EventBase):
@@ -84,7 +109,7 @@ class Transaction(_EventBase):
     account_id: NonEmpty
     account_type: AccountType
     amount: Decimal = Field(gt=0, max_digits=20, decimal_places=4, allow_inf_nan=False)
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: Currency
     direction: Direction
     channel: Channel
     txn_type: TxnType
@@ -113,6 +138,22 @@ class OperatorAction(_EventBase):
     target_account_id: NonEmpty | None = None
     terminal_id: NonEmpty
     outcome: Literal["success", "failure"]
+
+
+def _nested_text_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        problem = _nested_text_problem(item)
+        if problem is not None:
+            return problem
+    return None
 
 
 Event = Annotated[Transaction | OperatorAction, Field(discriminator="kind")]

@@ -85,7 +85,12 @@ class AlertRenderer:
         }
         entity_type: EntityType = meta.entity  # type: ignore[assignment]  # validated at load
         return Alert(
-            alert_id=make_alert_id(meta.id, finding.event_ids, finding.reason or ""),
+            alert_id=make_alert_id(
+                meta.id,
+                finding.event_ids,
+                finding.reason or "",
+                entity=f"{meta.entity}:{finding.entity_id}",
+            ),
             category=meta.category,
             reason=finding.reason,
             rule_id=meta.id,

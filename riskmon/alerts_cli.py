@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from prometheus_client import CollectorRegistry
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
@@ -49,6 +49,7 @@ from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
 from monitor.i18n import format_datetime, localise_times
 from riskmon.identity_cli import cli_identity, remote
+from riskmon.secrets import FileSecretSettings
 from riskmon.settings import default_store_url, prepare_store, sqlite_path
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
@@ -68,18 +69,18 @@ INGEST_ROUTES = {
 }
 
 
-class AlertsCliSettings(BaseSettings):
+class AlertsCliSettings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """What ``riskmon alerts`` reads from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
 
-    alert_store_url: str = Field(default_factory=default_store_url)
+    alert_store_url: str = Field(default_factory=default_store_url, repr=False)
     language: Language = "en"
     timezone: str = "Asia/Shanghai"
     alert_store_allow_unmasked: bool = False
     alert_silence_approval: bool = True
     # JSON: {"<token>": {"owner": "li.wei", "scope": "read-write"}, ...}
-    alert_api_tokens: dict[str, dict[str, str]] = {}
+    alert_api_tokens: dict[str, dict[str, str]] = Field(default_factory=dict, repr=False)
 
 
 def _settings() -> AlertsCliSettings:
@@ -500,15 +501,21 @@ def export_labels(
 def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load an alerts JSONL file (e.g. from ``riskmon replay --alerts-out``) into the store."""
     batch: list[Alert] = []
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                batch.append(Alert.from_json(line))
-            except ValidationError as exc:
-                err.print(f"[bold red]{file}:{number}[/]: not an alert: {exc.errors()[0]['msg']}")
-                raise typer.Exit(2) from None
+    number = 0
+    try:
+        with file.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(Alert.from_json(line))
+                except ValidationError as exc:
+                    problem = exc.errors()[0]["msg"]
+                    err.print(f"[bold red]{file}:{number}[/]: not an alert: {problem}")
+                    raise typer.Exit(2) from None
+    except UnicodeDecodeError:
+        err.print(f"{file}:{number + 1}: not UTF-8 text (a binary file?)", markup=False)
+        raise typer.Exit(2) from None
     registry = CollectorRegistry()
     with _store(create=True) as store:
         before = store.count()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -56,13 +56,37 @@ RulesOption = Annotated[
 ]
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr and a non-zero exit: how every expected failure ends."""
+    err.print(f"riskmon: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
     paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
     try:
-        return load_rules(paths)
+        if settings.currency_rates_file is None:
+            return load_rules(paths)
+        from monitor.rules.loader import load_rule_texts, rule_files, shipped_pack_texts
+
+        rates = _rates_item(settings.currency_rates_file)
+        return load_rule_texts(shipped_pack_texts() + rule_files(paths) + [rates])
     except RulePackError as exc:
-        err.print(f"[bold red]rule pack rejected[/]: {exc}")
+        err.print(f"rule pack rejected: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _rates_item(path: Path) -> tuple[str, str]:
+    """``RISKMON_CURRENCY_RATES_FILE`` as a rule item replacing the default currency table."""
+    from monitor.currency import parse_rates, rates_override_text
+    from monitor.rules.source import load_safe_yaml, read_rule_file
+
+    name = f"RISKMON_CURRENCY_RATES_FILE={path}"
+    try:  # same limits as rule files: size, no aliases, plain types
+        base, rates = parse_rates(load_safe_yaml(read_rule_file(path), str(path)), name)
+    except ValueError as exc:
+        _fail(str(exc))
+    return name, rates_override_text(base, rates)
 
 
 def _progress(total: int | None) -> Progress:
@@ -91,7 +115,11 @@ def run_replay(
     """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
     from datetime import timedelta
 
-    state = load_state(state_file) if state_file else None
+    from monitor.currency import CurrencyGate
+    from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
+
+    _check_inputs(files)
+    state = _read_state(state_file) if state_file else None
     model_stages = model_stages_for(settings, models, metrics)
     engine = Engine(
         ruleset,
@@ -101,6 +129,12 @@ def run_replay(
         mask=settings.mask_accounts,
         extra_stages=model_stages,
     )
+    dedup = EventDeduplicator(
+        engine.state.setdefault(DEDUP_STATE_KEY, {}),
+        window_seconds=settings.dedup_window_seconds,
+        max_entries=settings.dedup_max_entries,
+    )
+    admit = admission(CurrencyGate.from_rules(ruleset.rules).check, dedup=dedup)
     alerts: list[Alert] = []
     alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
     dead_handle = dead_letter.open("w", encoding="utf-8") if dead_letter else None
@@ -129,6 +163,7 @@ def run_replay(
                 on_dead,
                 progress=lambda n: progress.advance(task, n),
                 metrics=metrics,
+                admit=admit,
             )
     finally:
         for handle in (alert_handle, dead_handle):
@@ -139,6 +174,44 @@ def run_replay(
             stage.snapshot(engine.state[stage.name])  # learned models survive the split
         save_state(state_file, engine.state)
     return stats, alerts
+
+
+def _check_inputs(files: list[str]) -> None:
+    """Input files exist, are files and are readable (``-`` is standard input)."""
+    for name in files:
+        if name == "-":
+            continue
+        path = Path(name)
+        if not path.exists():
+            _fail(f"{name}: no such file")
+        if path.is_dir():
+            _fail(f"{name}: is a folder; give the JSONL files in it")
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            _fail(f"{name}: cannot read: {_os_reason(exc)}")
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """``--state``: a missing file starts fresh; a corrupt or foreign one is one clear error."""
+    try:
+        state = load_state(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"--state {path}: cannot read: {_os_reason(exc)}")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        _fail(f"--state {path}: not a riskmon state file ({exc})")
+    if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        _fail(f"--state {path}: not a riskmon state file (stages are not mappings)")
+    return state
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return str(exc)
 
 
 def model_stages_for(
@@ -177,6 +250,8 @@ def print_summary(stats: ReplayStats) -> None:
         table.add_row(f"alerts: {category}", f"{count:,}")
     table.add_row("alerts (total)", f"{stats.alerts:,}")
     table.add_row("dead letters", f"{stats.dead_letters:,}")
+    if stats.redeliveries:
+        table.add_row("repeated events dropped", f"{stats.redeliveries:,}")
     for reason, count in sorted(stats.dead_by_reason.items()):
         table.add_row(f"  dead: {reason}", f"{count:,}")
     table.add_row("events/s", f"{stats.events_per_second:,.0f}")
@@ -314,8 +389,8 @@ def demo_command(
     out_dir: Annotated[Path, typer.Option(help="Where the demo writes its files.")] = Path(
         "out/demo"
     ),
-    days: int = 7,
-    branches: int = 20,
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    branches: Annotated[int, typer.Option(min=1)] = 20,
     language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
     models: Annotated[
         bool,
@@ -351,13 +426,14 @@ def demo_command(
         if models:
             _print_model_cases(out_dir / "labels.jsonl", alerts)
     from alerts.store import AlertStore
+    from riskmon.secrets import redact_url
 
     prepare_store(settings.alert_store_url)
     with AlertStore.open(settings.alert_store_url) as store:
         added = store.upsert_many(alerts, events=evidence_events(alerts, out_dir / "events.jsonl"))
     console.print(
         f"alerts written to [bold]{out_dir / 'alerts.jsonl'}[/] and stored in "
-        f"{settings.alert_store_url} ({added} new). Next: [bold]riskmon alerts list[/]"
+        f"{redact_url(settings.alert_store_url)} ({added} new). Next: [bold]riskmon alerts list[/]"
     )
 
 
@@ -461,6 +537,7 @@ def produce_command(
     from streams.produce import produce
 
     settings = Settings()
+    _check_inputs(files)  # before connecting: a typo must not wait for the broker
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, retries=5
     )
@@ -540,8 +617,106 @@ def detect_series_command(
     console.print(f"scored {rows:,} rows -> {output_csv} ({len(bad)} unparseable)")
 
 
-def main() -> None:
-    app(prog_name="riskmon")
+def _check_settings() -> None:
+    """Every command starts from a valid configuration: a bad ``RISKMON_*`` value fails first."""
+    from riskmon.alerts_cli import AlertsCliSettings
+
+    Settings()
+    AlertsCliSettings()
+
+
+def _settings_problem(exc: Exception) -> str:
+    """One line naming the environment variable and what is wrong with it."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from riskmon.alerts_cli import AlertsCliSettings
+
+        first = exc.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = f"RISKMON_{field.upper()}"
+        fields = {**AlertsCliSettings.model_fields, **Settings.model_fields}
+        if field in fields and not fields[field].repr:  # a secret: never echo its value
+            return f"setting {name}: {first['msg']}"
+        shown = str(first.get("input", ""))[:60]
+        return f"setting {name}={shown!r}: {first['msg']}"
+    # pydantic-settings: 'error parsing value for field "x" from source "EnvSettingsSource"'
+    parts = str(exc).split('"', 2)
+    field = parts[1] if len(parts) == 3 else "?"
+    rest = parts[2].removeprefix(":").strip() if len(parts) == 3 else ""
+    if rest and not rest.startswith("from source"):  # our own *_FILE errors explain themselves
+        return f"setting RISKMON_{field.upper()}: {rest}"
+    cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+    return f"setting RISKMON_{field.upper()}: cannot parse the value{cause}"
+
+
+def _problem(exc: BaseException) -> str | None:
+    """The one-line message for an expected failure, ``None`` for a bug."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from monitor.errors import MonitorError
+
+    if isinstance(exc, SettingsError):
+        return _settings_problem(exc)
+    if isinstance(exc, MonitorError):
+        return _first_line(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"input is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, ValidationError) and exc.title in ("Settings", "AlertsCliSettings"):
+        return _settings_problem(exc)
+    if type(exc).__module__.startswith("kafka."):
+        return f"Kafka: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:300]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``riskmon`` entry point: expected failures end in one line and a non-zero exit.
+
+    Anything unexpected is a bug: one line too, the traceback only with ``RISKMON_DEBUG=1``.
+    """
+    import os
+    import sys
+
+    from typer._click.exceptions import ClickException  # typer bundles its own click
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = os.environ.get("RISKMON_DEBUG", "") not in ("", "0", "false")
+    try:
+        if args and not {"--help", "-h"} & set(args):
+            _check_settings()
+        code = app(args=args, prog_name="riskmon", standalone_mode=False)
+    except ClickException as exc:  # usage errors: bad option, missing file argument...
+        message = exc.format_message().replace("\n", " ").strip()
+        if not message:  # no_args_is_help: the help text was printed
+            sys.exit(exc.exit_code)
+        err.print(f"riskmon: error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        problem = _problem(exc)
+        if debug:
+            raise
+        if problem is not None:
+            err.print(f"riskmon: error: {problem}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        err.print(
+            f"riskmon: internal error: {type(exc).__name__}: {_first_line(exc)} "
+            "(please report it; RISKMON_DEBUG=1 shows the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

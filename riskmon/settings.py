@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from riskmon.secrets import FileSecretSettings
 
 
 def default_store_url() -> str:
@@ -27,7 +29,7 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-class Settings(BaseSettings):
+class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """Everything riskmon reads from the environment. Nothing below the entry points does."""
 
     model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     mask_accounts: bool = True
     rules_dir: Path | None = None
     lateness_seconds: int = 300
+    dedup_window_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    """Event-time window in which a repeated ``event_id`` is recognised (redelivery/collision)."""
+    dedup_max_entries: int = Field(default=1_000_000, gt=0)
+    """At most this many event ids are remembered (oldest forgotten first)."""
+    currency_rates_file: Path | None = None
+    """YAML/JSON ``{base: CNY, rates: {USD: 7.10, ...}}`` replacing the packs' default table."""
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     topic_transactions: str = "bank.transactions"
@@ -73,13 +81,14 @@ class Settings(BaseSettings):
     models_alerts_per_day: float | None = None
     """Fix the daily volume per account-model partition instead (operators: half)."""
 
-    alert_store_url: str = Field(default_factory=default_store_url)
+    alert_store_url: str = Field(default_factory=default_store_url, repr=False)
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
     routes_file: Path | None = None
     """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
-    alertmanager_url: str | None = None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
+    alertmanager_url: str | None = Field(default=None, repr=False)
+    webhook_url: str | None = Field(default=None, repr=False)
+    webhook_secret: str | None = Field(default=None, repr=False)
+    """Secrets: never in a repr or a log line; give them as *_FILE to keep them out of env."""
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
 

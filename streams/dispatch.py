@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from alerts.pipeline import AlertPipeline
+from alerts.redact import redact_http_logs
 from alerts.routing import RouteConfig, load_routes, parse_routes
 from alerts.sinks import AlertmanagerSink, AlertSink, SinkMetrics, StoreSink, WebhookSink
 from alerts.store import AlertStore
@@ -58,6 +59,7 @@ def open_pipeline(
     """The pipeline with its store and HTTP client, closed on exit."""
     with ExitStack() as stack:
         store = stack.enter_context(AlertStore.open(config.store_url))
+        redact_http_logs()  # httpx logs request URLs: keep Alertmanager credentials out
         client = stack.enter_context(httpx.Client())
         metrics = SinkMetrics(registry)
         config.dead_letter_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
 from monitor.events import MAX_EVENT_BYTES, OperatorAction, Transaction, decode_event
+from monitor.excerpt import excerpt
 from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
 
@@ -40,13 +41,18 @@ class DeadLetter:
     raw: str
 
     def to_json(self) -> str:
+        # A bounded excerpt of the line (bad bytes as \xNN), with the size and hash of all of it.
+        kept = excerpt(self.raw.encode("utf-8", errors="surrogateescape"))
         return json.dumps(
             {
                 "source": self.source,
                 "line": self.line,
                 "reason": self.reason,
                 "detail": self.detail,
-                "raw": self.raw,
+                "raw": kept.text,
+                "raw_bytes": kept.size,
+                "raw_sha256": kept.sha256,
+                "raw_truncated": kept.truncated,
             },
             ensure_ascii=False,
         )
@@ -59,6 +65,8 @@ class ReplayStats:
     alerts: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
     dead_by_reason: Counter[str] = field(default_factory=Counter)
+    redeliveries: int = 0
+    """Repeated events (same id, same content) dropped by the ``admit`` screen."""
     seconds: float = 0.0
 
     @property
@@ -93,11 +101,14 @@ def replay(
     flush: bool = True,
     progress: Callable[[int], None] | None = None,
     metrics: RiskmonMetrics | None = None,
+    admit: Callable[[Transaction | OperatorAction], bool] | None = None,
 ) -> ReplayStats:
     """Decode each line, run it through ``engine``, hand alerts and dead letters to callbacks.
 
     ``progress`` is called with the number of characters consumed, for a progress bar.
     ``metrics`` (optional) counts records, dead letters, alerts and per-event processing time.
+    ``admit`` (optional) screens each decoded event: ``False`` drops a redelivery (counted), an
+    :class:`EventDecodeError` dead-letters it (``duplicate_event_id``, ``unknown_currency``).
     """
     stats = ReplayStats()
     started = time.perf_counter()
@@ -119,6 +130,11 @@ def replay(
                     "too_large", f"{len(raw)} bytes exceeds the {MAX_EVENT_BYTES} limit"
                 )
             event = decode_event(raw)
+            if admit is not None and not admit(event):
+                stats.redeliveries += 1
+                if progress is not None:
+                    progress(len(line.text) + 1)
+                continue
         except EventDecodeError as exc:
             stats.dead_letters += 1
             stats.dead_by_reason[exc.reason] += 1

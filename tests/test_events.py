@@ -135,3 +135,43 @@ def test_transactions_round_trip(
     again = decode_event(encode_event(event))
     assert again == event
     assert again.amount == amount
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("branch_id", "BR\u202eX"),  # RIGHT-TO-LEFT OVERRIDE: the "at branch BR ‮X"
+        ("event_id", "e\x00"),  # NUL
+        ("account_id", "6222\u200b0200"),  # ZERO WIDTH SPACE
+        ("txn_id", "T1\nT2"),  # newline (log injection)
+        ("initiator_id", "op\u2066x"),  # LEFT-TO-RIGHT ISOLATE
+        ("note", "free text \x1b[31m"),  # an extra field: same rules
+    ],
+)
+def test_control_and_bidi_characters_are_refused(field: str, value: str) -> None:
+    with pytest.raises(EventDecodeError) as info:
+        decode_event(json.dumps({**TXN, field: value}))
+    assert info.value.reason == "schema"
+    assert "not allowed" in info.value.detail and "U+" in info.value.detail
+
+
+def test_ordinary_non_ascii_text_is_kept() -> None:
+    event = decode_event(json.dumps({**TXN, "branch_id": "北京分行-01", "note": "café"}))
+    assert event.branch_id == "北京分行-01"
+
+
+@pytest.mark.parametrize("value", [1772503200, 1772503200.5, 0, True])
+def test_epoch_timestamps_are_refused(value: object) -> None:
+    with pytest.raises(EventDecodeError, match=r"occurred_at: .*RFC 3339"):
+        decode_event(json.dumps({**TXN, "occurred_at": value}))
+
+
+@pytest.mark.parametrize(("code", "ok"), [("CNY", True), ("NGN", True), ("XYZ", False),
+                                           ("BTC", False), ("XXX", False)])  # fmt: skip
+def test_currency_must_be_iso_4217(code: str, ok: bool) -> None:
+    data = json.dumps({**TXN, "currency": code})
+    if ok:
+        assert decode_event(data).currency == code  # type: ignore[union-attr]
+    else:
+        with pytest.raises(EventDecodeError, match="ISO 4217"):
+            decode_event(data)

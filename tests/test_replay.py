@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -132,6 +133,9 @@ def test_stdin_and_dead_letter_file_through_the_cli(tmp_path: Path) -> None:
         "reason": "invalid_json",
         "detail": letter["detail"],
         "raw": "{broken",
+        "raw_bytes": 7,
+        "raw_sha256": hashlib.sha256(b"{broken").hexdigest(),
+        "raw_truncated": False,
     }
 
 

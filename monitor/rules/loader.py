@@ -47,7 +47,7 @@ from monitor.rules.schema import (
     SequenceRule,
 )
 from monitor.rules.source import Path as NodePath
-from monitor.rules.source import SourceDoc, parse_rule_text
+from monitor.rules.source import SourceDoc, parse_rule_text, read_rule_file
 
 ITEM_KINDS: dict[str, type[BaseModel]] = {
     "pack": PackItem,
@@ -97,7 +97,7 @@ def rule_files(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
             files = [path]
         else:
             raise RulePackError("no such file or directory", file=str(path))
-        out.extend((str(f), f.read_text(encoding="utf-8")) for f in files)
+        out.extend((str(f), read_rule_file(f)) for f in files)  # size-limited, UTF-8
     return out
 
 
@@ -512,7 +512,7 @@ def _apply_override(
 ) -> dict[str, Any]:
     """``- override: <rule id>`` replaces the listed fields of an already loaded rule."""
     target = item["override"]
-    if target not in seen.rules:
+    if not isinstance(target, str) or target not in seen.rules:  # [] or {} is not a rule id
         close = difflib.get_close_matches(str(target), list(seen.rules), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise _error(doc, index, str(target))(

@@ -23,6 +23,7 @@ import faust
 import faust.streams as faust_streams
 
 from monitor.alerts import Alert
+from monitor.currency import CurrencyGate
 from monitor.engine import STAGES, KeyedStage, Stage
 from monitor.errors import EventDecodeError
 from monitor.events import decode_event
@@ -100,6 +101,7 @@ def create_app(
     input_names = (config.topic_transactions, config.topic_operator_actions)
     renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
     routing = StageSwap(live, renderer)
+    screen = CurrencyGate.from_rules(ruleset.rules).check  # unknown_currency, as in replay
 
     @app.agent(inputs, name=f"{config.app_id}-decode")
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
@@ -109,7 +111,7 @@ def create_app(
             bundles: dict[tuple[str, int], list[list[str]]] = {}
             seen = []
             for event in batch:
-                moment = await _route(event, stages, bundles, deadletter, config, metrics)
+                moment = await _route(event, stages, bundles, deadletter, config, metrics, screen)
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
             await _forward(bundles, stage_topics)
@@ -152,6 +154,7 @@ async def _route(
     deadletter: faust.TopicT,
     config: WorkerConfig,
     metrics: RiskmonMetrics | None = None,
+    screen: Callable[[Any], None] | None = None,
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
 
@@ -161,6 +164,8 @@ async def _route(
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
     try:
         decoded = decode_event(raw)
+        if screen is not None:
+            screen(decoded)  # raises EventDecodeError (unknown_currency) like replay's screen
     except EventDecodeError as exc:
         if metrics is not None:
             metrics.dead_letter(exc.reason)
