@@ -41,9 +41,11 @@ def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
             plain(err, str(warning))
         for error in exc.errors:
             plain(err, f"error: {error}")
-        plain(
-            err, f"rule pack rejected: {len(exc.errors)} error(s), {len(exc.warnings)} warning(s)"
-        )
+        if len(exc.errors) + len(exc.warnings) > 1:  # one problem stays one line
+            plain(
+                err,
+                f"rule pack rejected: {len(exc.errors)} error(s), {len(exc.warnings)} warning(s)",
+            )
         raise typer.Exit(2) from None
     except RulePackError as exc:
         plain(err, f"rule pack rejected: {exc}")

@@ -11,6 +11,7 @@ from monitor.rule_examples import example_events
 from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
 from riskmon.cli import app
+from tests.alerts.alertkit import who
 
 EVENTS = example_events(
     Example(
@@ -120,11 +121,12 @@ def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path
     with AlertStore.open(url) as store:
         store.upsert_many(before)
         confirmed = in_band[0]
-        store.acknowledge(confirmed.alert_id, actor="officer-1")
-        store.resolve(confirmed.alert_id, actor="officer-1", comment="reported to PBOC")
+        first, second = who(store, "officer-1"), who(store, "officer-2")
+        store.acknowledge(confirmed.alert_id, by=first)
+        store.resolve(confirmed.alert_id, by=first, comment="reported to PBOC")
         if len(in_band) > 1:
-            store.acknowledge(in_band[1].alert_id, actor="officer-2")
-            store.mark_false_positive(in_band[1].alert_id, actor="officer-2")
+            store.acknowledge(in_band[1].alert_id, by=second)
+            store.mark_false_positive(in_band[1].alert_id, by=second)
 
     report = tmp_path / "report.html"
     result = CliRunner().invoke(

@@ -82,7 +82,7 @@ DEAD_LETTERS_BINARY = {("replay",), ("rules", "backtest"), ("models", "train")}
 # Binary lines are published as they are (the worker dead-letters them): that needs a broker.
 NEEDS_A_BROKER_FOR_BINARY = {("produce",)}
 # A folder of rule files is a documented input; an empty one adds nothing to the shipped packs.
-FOLDER_IS_VALID = {("rules", "validate"), ("rules", "test")}
+FOLDER_IS_VALID = {("rules", "validate"), ("rules", "test"), ("rules", "diff")}
 WIDE = {"COLUMNS": "400"}  # rich wraps at 80 columns without a terminal; one line must stay one
 
 

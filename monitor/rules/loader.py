@@ -273,7 +273,7 @@ def _collect(seen: _Collected, doc: SourceDoc, index: int, item: Any) -> None:
     item_id = item.get("override") if kind == "override" else item_id
     make_error = _error(doc, index, str(item_id) if item_id is not None else None)
     if kind == "override":
-        if item_id in seen.failed:
+        if isinstance(item_id, str) and item_id in seen.failed:
             return  # the rule's own errors are reported already
         _collect_rule(seen, doc, index, _apply_override(seen, doc, index, item), item)
         return
@@ -318,7 +318,7 @@ def _collect_rule(
     if "kind" not in data:
         raise make_error(f"a rule needs a kind: one of {', '.join(RULE_KINDS)}", (index,))
     guessed = False
-    if data["kind"] not in RULE_KINDS:
+    if not isinstance(data["kind"], str) or data["kind"] not in RULE_KINDS:
         close = difflib.get_close_matches(str(data["kind"]), list(RULE_KINDS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         error = make_error(
