@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.pack_history import PackHistory
+from monitor.alerts import SHADOW_TAG
 from monitor.engine import KeyedStage, Stage
 from monitor.errors import RulePackError
 from monitor.metrics import RiskmonMetrics
@@ -129,6 +130,10 @@ class ReloadMetrics:
         if self.catalogue is not None:
             rules = [(rule.id, rule.meta.category) for rule in ruleset.rules]
             self.catalogue.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
+            self.catalogue.set_rule_modes(
+                (rule.id, rule.meta.category, "shadow" if SHADOW_TAG in rule.meta.tags else "live")
+                for rule in ruleset.rules
+            )
 
 
 def check_candidate(
