@@ -27,7 +27,7 @@ from streams.replay import read_lines
 
 if TYPE_CHECKING:
     from alerts.identity import Identity
-    from alerts.pack_history import PackHistory
+    from alerts.pack_history import PackEntry, PackHistory
     from alerts.store import AlertStore
     from monitor.metrics import RiskmonMetrics
     from streams.reload import LiveRules
@@ -404,12 +404,21 @@ def _acting_store() -> Iterator[tuple[AlertStore, Identity]]:
         yield store, cli_identity(store)
 
 
-@contextmanager
-def _reading_store() -> Iterator[AlertStore]:
+def _entries() -> tuple[list[PackEntry], int | None]:
+    """The approval log and its first broken entry: from the server with ``RISKMON_API_URL``
+    (it checks the chain), else from the alert store."""
+    from alerts.pack_history import PackEntry, verify
     from riskmon.alerts_cli import _store
+    from riskmon.identity_cli import remote
 
+    api = remote()
+    if api is not None:
+        answer = api.call("GET", "/rule-packs/history")
+        entries = [PackEntry(**entry) for entry in answer["entries"]]
+        return entries, answer["broken_at"]
     with _store() as store:
-        yield store
+        entries = store.pack_history.entries()
+    return entries, verify(entries)
 
 
 @rules_app.command("propose")
@@ -422,8 +431,9 @@ def rules_propose(
 ) -> None:
     """Propose PATHS (on the shipped packs) for deployment, as the user of RISKMON_TOKEN: it must
     load and pass its examples and tests; another person approves it with `rules approve HASH`."""
-    from alerts.pack_history import PackHistoryError
+    from alerts.pack_history import PackEntry, PackHistoryError
     from monitor.rules.diff import diff_rulesets
+    from riskmon.identity_cli import remote
 
     settings = Settings()
     ruleset = load_or_exit(paths, settings)
@@ -433,6 +443,17 @@ def rules_propose(
         raise typer.Exit(1)
     baseline = load_rules(list(against or []))
     summary = diff_rulesets(baseline, ruleset).summary()
+    api = remote()
+    if api is not None:  # RISKMON_API_URL: the server records it, as the token's user
+        body = {
+            "version": ruleset.version,
+            "pack_hash": ruleset.pack_hash,
+            "diff_summary": summary,
+            "ticket": ticket,
+        }
+        entry = PackEntry(**api.call("POST", "/rule-packs/proposals", body))
+        _proposed(entry, summary)
+        return
     with _acting_store() as (store, who):
         try:
             entry = store.pack_history.propose(
@@ -445,6 +466,10 @@ def rules_propose(
         except PackHistoryError as exc:
             plain(err, f"refused: {exc}")
             raise typer.Exit(1) from None
+    _proposed(entry, summary)
+
+
+def _proposed(entry: PackEntry, summary: str) -> None:
     plain(
         console,
         f"{entry.proposer} proposed pack {entry.pack_hash} ({summary}) as entry {entry.seq}; "
@@ -458,14 +483,19 @@ def rules_approve(
 ) -> None:
     """Approve a proposed pack as the user of RISKMON_TOKEN (a supervisor or an admin). The
     proposer cannot approve their own proposal."""
-    from alerts.pack_history import PackHistoryError
+    from alerts.pack_history import PackEntry, PackHistoryError
+    from riskmon.identity_cli import remote
 
-    with _acting_store() as (store, who):
-        try:
-            entry = store.pack_history.approve(who, pack_hash=pack_hash.strip())
-        except PackHistoryError as exc:
-            plain(err, f"refused: {exc}")
-            raise typer.Exit(1) from None
+    api = remote()
+    if api is not None:
+        entry = PackEntry(**api.call("POST", f"/rule-packs/{pack_hash.strip()}/approve"))
+    else:
+        with _acting_store() as (store, who):
+            try:
+                entry = store.pack_history.approve(who, pack_hash=pack_hash.strip())
+            except PackHistoryError as exc:
+                plain(err, f"refused: {exc}")
+                raise typer.Exit(1) from None
     plain(
         console,
         f"{entry.approver} approved pack {entry.pack_hash} (proposed by {entry.proposer}) "
@@ -473,9 +503,11 @@ def rules_approve(
     )
 
 
-def _local(when: datetime | None, zone: str) -> str:
+def _local(when: datetime | str | None, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
+    if isinstance(when, str):  # from the API: already in the bank's zone
+        when = datetime.fromisoformat(when)
     return "" if when is None else when.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
 
 
@@ -483,8 +515,7 @@ def _local(when: datetime | None, zone: str) -> str:
 def rules_history() -> None:
     """Show the pack approval log of the alert store, oldest first (times in the bank's zone)."""
     zone = Settings().timezone
-    with _reading_store() as store:
-        entries = store.pack_history.entries()
+    entries, _ = _entries()
     table = Table(title="Rule pack history")
     for column in ("#", "action", "pack", "version", "change", "ticket", "proposer", "approver"):
         table.add_column(column, overflow="fold")
@@ -511,12 +542,7 @@ def rules_history() -> None:
 @rules_app.command("verify-history")
 def rules_verify_history() -> None:
     """Check the hash chain of the pack approval log; name the first broken entry."""
-    with _reading_store() as store:
-        log = store.pack_history
-        entries = log.entries()
-    from alerts.pack_history import verify
-
-    broken = verify(entries)
+    entries, broken = _entries()
     if broken is not None:
         plain(
             err,

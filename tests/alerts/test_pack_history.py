@@ -203,3 +203,69 @@ def test_worker_refuses_an_unapproved_pack_when_approval_is_required(
             who(store, "carol.chen", "supervisor"), pack_hash=ruleset.pack_hash, at=AT
         )
     require_approval(ruleset, settings)  # approved: the worker may start
+
+
+def test_with_api_url_the_cli_proposes_and_approves_over_http(
+    store_url: str, tmp_path: Path
+) -> None:
+    """RISKMON_API_URL: propose, approve, history and verify-history go to the server as the
+    token's user; no local store is opened."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from alerts.api import create_app
+
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text("- override: large_cash_single\n  severity: high\n", encoding="utf-8")
+    alice = token_env(store_url, "alice.wang", "officer")["RISKMON_TOKEN"]
+    bob = token_env(store_url, "bob.li", "supervisor")["RISKMON_TOKEN"]
+    store = AlertStore.open(store_url)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    nowhere = tmp_path / "not-here.db"
+    env = {
+        "RISKMON_API_URL": base,
+        "RISKMON_ALERT_STORE_URL": f"sqlite:///{nowhere}",
+        "COLUMNS": "250",
+    }
+
+    def rules(token: str, *args: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["rules", *args], env=dict(env, RISKMON_TOKEN=token))
+        return result.exit_code, result.output
+
+    try:
+        assert httpx.get(f"{base}/rule-packs/history").status_code == 401
+        code, out = rules(alice, "propose", str(tuned), "--ticket", "CHG-8")
+        assert code == 0 and "alice.wang proposed pack" in out, out
+        pack_hash = store.pack_history.entries()[0].pack_hash
+        code, out = rules(alice, "approve", pack_hash)
+        assert code == 1 and "409" in out and "may not approve" in out
+        code, out = rules(bob, "approve", pack_hash)
+        assert code == 0 and "bob.li approved pack" in out, out
+        code, out = rules(bob, "history")
+        assert code == 0 and "CHG-8" in out and "bob.li 2026-" in out and "+08:00" in out
+        code, out = rules(bob, "verify-history")
+        assert code == 0 and "2 entries, chain intact" in out
+        with store.engine.begin() as connection:
+            connection.execute(
+                sa.update(pack_history).where(pack_history.c.seq == 1).values(ticket="CHG-0")
+            )
+        code, out = rules(bob, "verify-history")
+        assert code == 1 and "the chain breaks at entry 1" in out
+        assert not store.pack_history.is_approved(pack_hash)  # a broken log approves nothing
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+    assert not nowhere.exists()
