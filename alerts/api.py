@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from alerts.api_auth import ApiToken, Reader, Writer
 from alerts.api_auth import caller as _caller
 from alerts.api_decisions import decision_routes
+from alerts.api_packs import pack_routes
 from alerts.errors import (
     AlertNotFoundError,
     ApprovalError,
@@ -256,4 +257,5 @@ def create_app(
         return _local(store.expire_silence(silence_id, by=token, comment=comment))
 
     app.include_router(decision_routes(store, timezone))
+    app.include_router(pack_routes(store, timezone))
     return app

@@ -201,6 +201,12 @@ class RiskmonMetrics:
             registry=r,
         )
         self.rule_pack = Info("riskmon_rule_pack", "The loaded rule pack.", registry=r)
+        self.rule_mode = Info(
+            "riskmon_rule",
+            "Each loaded rule's mode (live or shadow), to join with riskmon_rule_hits_total.",
+            ["rule_id", "category"],
+            registry=r,
+        )
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
@@ -247,6 +253,13 @@ class RiskmonMetrics:
         self.rule_pack.info({"version": version, "hash": pack_hash})
         for rule_id, category in rules:
             self.rule_hits.labels(rule_id, category)
+
+    def set_rule_modes(self, rules: Iterable[tuple[str, str, str]]) -> None:
+        """Record ``(rule_id, category, mode)`` of every loaded rule (replacing the old pack's),
+        so a dashboard can compare shadow rules with live ones."""
+        self.rule_mode.clear()
+        for rule_id, category, mode in rules:
+            self.rule_mode.labels(rule_id, category).info({"mode": mode})
 
     def consumed(self, kind: str) -> None:
         self.events_consumed.labels(kind).inc()

@@ -292,16 +292,42 @@ def replay_command(
     metrics_linger: MetricsLinger = 0.0,
     pushgateway: Pushgateway = None,
     instance: Instance = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Tail one growing file like tail -f, hot-reloading the rule folder, until "
+            "Ctrl-C or SIGTERM.",
+        ),
+    ] = False,
 ) -> None:
     """Replay events through the rules on an in-process state and write the alerts."""
     settings = Settings()
     ruleset = _load(rules, settings)
     lang = _language(language)
+    if follow and (len(files) != 1 or files[0] == "-" or models):
+        err.print("[red]--follow takes exactly one file (not stdin) and no --models[/]")
+        raise typer.Exit(2)
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
-        stats, alerts = run_replay(
-            files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics, models
-        )
+        if follow:
+            from riskmon.follow_cli import follow_replay
+
+            stats, alerts = follow_replay(
+                Path(files[0]),
+                rules,
+                ruleset,
+                settings,
+                alerts_out=alerts_out,
+                dead_letter=dead_letter,
+                state_file=state,
+                language=lang,
+                metrics=metrics,
+            )
+        else:
+            stats, alerts = run_replay(
+                files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics, models
+            )
         print_summary(stats)
     if show:
         print_alerts(alerts, show)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import typer
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts import SHADOW_TAG
 from monitor.metrics import RiskmonMetrics
 from monitor.rules.ruleset import RuleSet
 from streams.exposition import push_metrics, serve_metrics
@@ -35,7 +36,16 @@ def new_metrics(ruleset: RuleSet, stages: tuple[str, ...] = ()) -> RiskmonMetric
     metrics = RiskmonMetrics(CollectorRegistry(), stages=stages)
     rules = [(rule.id, rule.meta.category) for rule in ruleset.rules]
     metrics.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
+    metrics.set_rule_modes(rule_modes(ruleset))
     return metrics
+
+
+def rule_modes(ruleset: RuleSet) -> list[tuple[str, str, str]]:
+    """``(rule_id, category, mode)`` of every loaded rule (``riskmon_rule_info``)."""
+    return [
+        (rule.id, rule.meta.category, "shadow" if SHADOW_TAG in rule.meta.tags else "live")
+        for rule in ruleset.rules
+    ]
 
 
 @contextmanager

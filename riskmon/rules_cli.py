@@ -6,6 +6,9 @@ as ``^[a-z][a-z0-9_]*$`` reaches the reader whole.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import RulePackError, RulePackErrors
 from monitor.rule_examples import run_examples
@@ -22,7 +26,9 @@ from riskmon.settings import Settings
 from streams.replay import read_lines
 
 if TYPE_CHECKING:
-    from alerts.pack_history import PackHistory
+    from alerts.identity import Identity
+    from alerts.pack_history import PackEntry, PackHistory
+    from alerts.store import AlertStore
     from monitor.metrics import RiskmonMetrics
     from streams.reload import LiveRules
 
@@ -55,27 +61,53 @@ def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
     return ruleset
 
 
+def open_approval_store(settings: Settings) -> AlertStore:
+    """The alert store holding the approval log (the caller closes it); exit 2 with one line if
+    there is none."""
+    from alerts.errors import AlertsError
+    from alerts.store import AlertStore
+    from riskmon.settings import sqlite_path
+
+    path = sqlite_path(settings.alert_store_url)
+    if path is not None and not path.is_file():
+        plain(
+            err,
+            f"rule pack refused: approval is required, but there is no alert store at {path} "
+            "(the approval log lives there; set RISKMON_ALERT_STORE_URL)",
+        )
+        raise typer.Exit(2)
+    try:
+        return AlertStore.open(settings.alert_store_url)
+    except (AlertsError, OSError, SQLAlchemyError) as exc:
+        plain(err, f"rule pack refused: cannot open the approval log: {exc}")
+        raise typer.Exit(2) from None
+
+
 def require_approval(ruleset: RuleSet, settings: Settings) -> None:
     """With ``RISKMON_REQUIRE_PACK_APPROVAL`` on, exit 2 unless the pack is approved."""
     if not settings.require_pack_approval:
         return
-    from alerts.pack_history import PackHistory, PackHistoryError
+    with open_approval_store(settings) as store:
+        check_approved(ruleset, store.pack_history)
 
-    log = PackHistory(settings.pack_history)
+
+def check_approved(ruleset: RuleSet, log: PackHistory) -> None:
+    """Exit 2 with one line unless ``log`` is intact and approves ``ruleset``."""
     try:
-        approved = log.is_approved(ruleset.pack_hash)
         broken = log.verify()
-    except PackHistoryError as exc:
-        plain(err, f"rule pack refused: {exc}")
+        approved = broken is None and log.is_approved(ruleset.pack_hash)
+    except SQLAlchemyError as exc:
+        plain(err, f"rule pack refused: cannot read the approval log: {exc}")
         raise typer.Exit(2) from None
     if broken is not None:
-        plain(err, f"rule pack refused: {log.path} is broken at entry {broken}")
+        plain(err, f"rule pack refused: the pack approval log is broken at entry {broken}")
         raise typer.Exit(2)
     if not approved:
         plain(
             err,
             f"rule pack refused: pack {ruleset.pack_hash} ({ruleset.version}) has no approval "
-            f"by a second person in {log.path}; run riskmon rules propose, then rules approve",
+            "by a second person in the alert store's pack history; run riskmon rules propose, "
+            "then rules approve",
         )
         raise typer.Exit(2)
 
@@ -85,16 +117,18 @@ def start_reloader(
     ruleset: RuleSet,
     settings: Settings,
     metrics: RiskmonMetrics | None,
+    history: PackHistory | None = None,
 ) -> LiveRules:
     """The worker's live rule set; with a rule folder, watched and hot-reloaded when it changes
-    (a change must load, pass its examples and tests, and be approved if approval is on)."""
-    from alerts.pack_history import PackHistory
+    (a change must load, pass its examples and tests, and be approved in ``history`` if
+    approval is on)."""
     from streams.reload import LiveRules, RuleReloader
 
     live = LiveRules(ruleset)
     paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
     if paths:
-        history = PackHistory(settings.pack_history) if settings.require_pack_approval else None
+        if settings.require_pack_approval and history is None:
+            history = open_approval_store(settings).pack_history  # open while the worker runs
         RuleReloader(paths, live, catalogue=metrics, history=history).start()
     return live
 
@@ -361,44 +395,47 @@ def load_alone_or_exit(paths: list[Path], on_shipped: bool) -> RuleSet:
         raise typer.Exit(2) from None
 
 
-History = Annotated[
-    Path,
-    typer.Option("--history", envvar="RISKMON_PACK_HISTORY", help="The pack approval log (JSONL)."),
-]
-Identities = Annotated[
-    str,
-    typer.Option(
-        "--identities",
-        envvar="RISKMON_IDENTITIES",
-        help="Comma-separated names allowed to propose and approve packs.",
-    ),
-]
-DEFAULT_HISTORY = Path("riskmon-pack-history.jsonl")
+@contextmanager
+def _acting_store() -> Iterator[tuple[AlertStore, Identity]]:
+    """The alert store and the identity of the configured API token (``RISKMON_TOKEN`` or
+    ``RISKMON_TOKEN_FILE``), like every ``riskmon alerts`` change: no free-text names."""
+    from riskmon.alerts_cli import _store
+    from riskmon.identity_cli import cli_identity
+
+    with _store() as store:
+        yield store, cli_identity(store)
 
 
-def _history(path: Path, identities: str) -> PackHistory:
-    from alerts.pack_history import PackHistory
+def _entries() -> tuple[list[PackEntry], int | None]:
+    """The approval log and its first broken entry: from the server with ``RISKMON_API_URL``
+    (it checks the chain), else from the alert store."""
+    from alerts.pack_history import PackEntry, verify
+    from riskmon.alerts_cli import _store
+    from riskmon.identity_cli import remote
 
-    return PackHistory(path, identities.split(","))
+    api = remote()
+    if api is not None:
+        answer = api.call("GET", "/rule-packs/history")
+        entries = [PackEntry(**entry) for entry in answer["entries"]]
+        return entries, answer["broken_at"]
+    with _store() as store:
+        entries = store.pack_history.entries()
+    return entries, verify(entries)
 
 
 @rules_app.command("propose")
 def rules_propose(
     paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders.")] = None,
-    actor: Annotated[str, typer.Option("--as", help="Who proposes the pack.")] = "",
     ticket: Annotated[str, typer.Option(help="Change ticket reference.")] = "",
     against: Annotated[
         list[Path] | None, typer.Option("--against", help="Rules the diff summary starts from.")
     ] = None,
-    history: History = DEFAULT_HISTORY,
-    identities: Identities = "",
 ) -> None:
-    """Propose PATHS (on the shipped packs) for deployment: it must load and pass its examples
-    and tests; a second person approves it with `riskmon rules approve HASH`."""
-    from datetime import UTC, datetime
-
-    from alerts.pack_history import PackHistoryError
+    """Propose PATHS (on the shipped packs) for deployment, as the user of RISKMON_TOKEN: it must
+    load and pass its examples and tests; another person approves it with `rules approve HASH`."""
+    from alerts.pack_history import PackEntry, PackHistoryError
     from monitor.rules.diff import diff_rulesets
+    from riskmon.identity_cli import remote
 
     settings = Settings()
     ruleset = load_or_exit(paths, settings)
@@ -408,65 +445,84 @@ def rules_propose(
         raise typer.Exit(1)
     baseline = load_rules(list(against or []))
     summary = diff_rulesets(baseline, ruleset).summary()
-    try:
-        entry = _history(history, identities).propose(
-            version=ruleset.version,
-            pack_hash=ruleset.pack_hash,
-            diff_summary=summary,
-            proposer=actor,
-            ticket=ticket,
-            at=datetime.now(UTC),
-        )
-    except PackHistoryError as exc:
-        plain(err, f"refused: {exc}")
-        raise typer.Exit(1) from None
+    api = remote()
+    if api is not None:  # RISKMON_API_URL: the server records it, as the token's user
+        body = {
+            "version": ruleset.version,
+            "pack_hash": ruleset.pack_hash,
+            "diff_summary": summary,
+            "ticket": ticket,
+        }
+        entry = PackEntry(**api.call("POST", "/rule-packs/proposals", body))
+        _proposed(entry, summary)
+        return
+    with _acting_store() as (store, who):
+        try:
+            entry = store.pack_history.propose(
+                who,
+                version=ruleset.version,
+                pack_hash=ruleset.pack_hash,
+                diff_summary=summary,
+                ticket=ticket,
+            )
+        except PackHistoryError as exc:
+            plain(err, f"refused: {exc}")
+            raise typer.Exit(1) from None
+    _proposed(entry, summary)
+
+
+def _proposed(entry: PackEntry, summary: str) -> None:
     plain(
         console,
-        f"proposed pack {entry.pack_hash} ({summary}) as entry {entry.seq}; "
-        f"approve with: riskmon rules approve {entry.pack_hash} --as <someone else>",
+        f"{entry.proposer} proposed pack {entry.pack_hash} ({summary}) as entry {entry.seq}; "
+        f"another person approves it with: riskmon rules approve {entry.pack_hash}",
     )
 
 
 @rules_app.command("approve")
 def rules_approve(
     pack_hash: Annotated[str, typer.Argument(help="The hash of the proposed pack.")],
-    actor: Annotated[str, typer.Option("--as", help="Who approves (not the proposer).")] = "",
-    history: History = DEFAULT_HISTORY,
-    identities: Identities = "",
 ) -> None:
-    """Approve a proposed pack. The proposer cannot approve their own proposal."""
-    from datetime import UTC, datetime
+    """Approve a proposed pack as the user of RISKMON_TOKEN (a supervisor or an admin). The
+    proposer cannot approve their own proposal."""
+    from alerts.pack_history import PackEntry, PackHistoryError
+    from riskmon.identity_cli import remote
 
-    from alerts.pack_history import PackHistoryError
-
-    try:
-        entry = _history(history, identities).approve(
-            pack_hash=pack_hash, approver=actor, at=datetime.now(UTC)
-        )
-    except PackHistoryError as exc:
-        plain(err, f"refused: {exc}")
-        raise typer.Exit(1) from None
+    api = remote()
+    if api is not None:
+        entry = PackEntry(**api.call("POST", f"/rule-packs/{pack_hash.strip()}/approve"))
+    else:
+        with _acting_store() as (store, who):
+            try:
+                entry = store.pack_history.approve(who, pack_hash=pack_hash.strip())
+            except PackHistoryError as exc:
+                plain(err, f"refused: {exc}")
+                raise typer.Exit(1) from None
     plain(
         console,
-        f"approved pack {entry.pack_hash} (proposed by {entry.proposer}) as entry {entry.seq}",
+        f"{entry.approver} approved pack {entry.pack_hash} (proposed by {entry.proposer}) "
+        f"as entry {entry.seq}",
     )
 
 
-@rules_app.command("history")
-def rules_history(history: History = DEFAULT_HISTORY) -> None:
-    """Show the pack approval log, oldest first."""
-    from alerts.pack_history import PackHistoryError
+def _local(when: datetime | str | None, zone: str) -> str:
+    from zoneinfo import ZoneInfo
 
-    try:
-        entries = _history(history, "").entries()
-    except PackHistoryError as exc:
-        plain(err, str(exc))
-        raise typer.Exit(1) from None
-    table = Table(title=f"Pack history ({history})")
+    if isinstance(when, str):  # from the API: already in the bank's zone
+        when = datetime.fromisoformat(when)
+    return "" if when is None else when.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+
+
+@rules_app.command("history")
+def rules_history() -> None:
+    """Show the pack approval log of the alert store, oldest first (times in the bank's zone)."""
+    zone = Settings().timezone
+    entries, _ = _entries()
+    table = Table(title="Rule pack history")
     for column in ("#", "action", "pack", "version", "change", "ticket", "proposer", "approver"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        approver = f"{e.approver} {e.approved_at}" if e.approver else ""
+        approver = f"{e.approver} {_local(e.approved_at, zone)}" if e.approver else ""
         table.add_row(
             *map(
                 escape,
@@ -477,7 +533,7 @@ def rules_history(history: History = DEFAULT_HISTORY) -> None:
                     e.version,
                     e.diff_summary,
                     e.ticket,
-                    f"{e.proposer} {e.proposed_at}",
+                    f"{e.proposer} {_local(e.proposed_at, zone)}",
                     approver,
                 ),
             )
@@ -486,21 +542,14 @@ def rules_history(history: History = DEFAULT_HISTORY) -> None:
 
 
 @rules_app.command("verify-history")
-def rules_verify_history(history: History = DEFAULT_HISTORY) -> None:
+def rules_verify_history() -> None:
     """Check the hash chain of the pack approval log; name the first broken entry."""
-    from alerts.pack_history import PackHistoryError
-
-    log = _history(history, "")
-    try:
-        broken = log.verify()
-        count = len(log.entries())
-    except PackHistoryError as exc:
-        plain(err, str(exc))
-        raise typer.Exit(1) from None
+    entries, broken = _entries()
     if broken is not None:
         plain(
             err,
-            f"{history}: the chain breaks at entry {broken}: it was edited, removed or reordered",
+            f"pack history: the chain breaks at entry {broken}: it was edited, removed or "
+            "reordered",
         )
         raise typer.Exit(1)
-    plain(console, f"{history}: {count} entries, chain intact")
+    plain(console, f"pack history: {len(entries)} entries, chain intact")

@@ -92,12 +92,9 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
 
-    pack_history: Path = Path("riskmon-pack-history.jsonl")
-    """The rule-pack approval log (``riskmon rules propose/approve/history``)."""
-    identities: str = ""
-    """Comma-separated names allowed to propose and approve rule packs."""
     require_pack_approval: bool = False
-    """The worker runs only a rule pack that a second person approved (on in docker-compose)."""
+    """The worker and ``replay --follow`` run only a rule pack that a second person approved, in
+    the approval log of the alert store (on in docker-compose)."""
 
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""

@@ -1,7 +1,8 @@
 """Safe hot reload of rule packs in the worker.
 
-The worker watches its rule folder (and the pack approval log) with ``watchfiles``. On a change,
-the candidate pack must pass every check before it runs:
+The worker watches its rule folder with ``watchfiles``, and with approval on it also looks at the
+pack approval log (in the alert store's database) every few seconds while a changed pack waits
+for its approval. On a change, the candidate pack must pass every check before it runs:
 
 1. it loads (every error is reported, see :mod:`monitor.rules.loader`);
 2. every rule's examples and the folder's rule test files pass;
@@ -25,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.pack_history import PackHistory, PackHistoryError
+from alerts.pack_history import PackHistory
+from monitor.alerts import SHADOW_TAG
 from monitor.engine import KeyedStage, Stage
 from monitor.errors import RulePackError
 from monitor.metrics import RiskmonMetrics
@@ -98,6 +101,14 @@ class ReloadRefused(Exception):
     """A candidate pack failed a check; the message says which and why, in one line."""
 
 
+class NotApproved(ReloadRefused):
+    """A candidate pack passed every check but has no approval yet."""
+
+    def __init__(self, message: str, candidate: RuleSet) -> None:
+        super().__init__(message)
+        self.candidate = candidate
+
+
 class ReloadMetrics:
     """``riskmon_rule_reloads_total{outcome}``; with the worker's catalogue, the pack it runs is
     recorded in ``riskmon_rule_pack_info`` (which ``RiskmonRulePackChanged`` watches)."""
@@ -119,6 +130,10 @@ class ReloadMetrics:
         if self.catalogue is not None:
             rules = [(rule.id, rule.meta.category) for rule in ruleset.rules]
             self.catalogue.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
+            self.catalogue.set_rule_modes(
+                (rule.id, rule.meta.category, "shadow" if SHADOW_TAG in rule.meta.tags else "live")
+                for rule in ruleset.rules
+            )
 
 
 def check_candidate(
@@ -147,12 +162,13 @@ def check_candidate(
     if history is not None:
         try:
             approved = history.is_approved(candidate.pack_hash)
-        except PackHistoryError as exc:
+        except SQLAlchemyError as exc:
             raise ReloadRefused(f"approval log unreadable: {exc}") from None
         if not approved:
-            raise ReloadRefused(
+            raise NotApproved(
                 f"pack {candidate.pack_hash} ({candidate.version}) is not approved by a second "
-                "person"
+                "person",
+                candidate,
             )
     entities = {rule.meta.entity for rule in running.rules}
     new_entities = {rule.meta.entity for rule in candidate.rules} - entities
@@ -188,6 +204,7 @@ class RuleReloader:
         catalogue: RiskmonMetrics | None = None,
         history: PackHistory | None = None,
         on_outcome: Callable[[ReloadOutcome], None] | None = None,
+        poll_seconds: float = 2.0,
     ) -> None:
         self.paths = list(paths)
         self.live = live
@@ -197,6 +214,8 @@ class RuleReloader:
         self.registry = registry
         self.metrics = ReloadMetrics(registry, catalogue) if registry is not None else None
         self._last_refused: str | None = None
+        self._awaiting: str | None = None  # hash of a checked pack that waits for its approval
+        self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -207,6 +226,7 @@ class RuleReloader:
         try:
             candidate = check_candidate(self.paths, running, history=self.history)
         except ReloadRefused as exc:
+            self._awaiting = exc.candidate.pack_hash if isinstance(exc, NotApproved) else None
             detail = str(exc)
             if detail == self._last_refused:
                 return None
@@ -216,6 +236,7 @@ class RuleReloader:
             )
             return self._report(ReloadOutcome(False, detail))
         self._last_refused = None
+        self._awaiting = None
         if candidate.pack_hash == running.pack_hash:
             return None
         generation = self.live.swap(candidate)
@@ -235,26 +256,39 @@ class RuleReloader:
             self.on_outcome(outcome)
         return outcome
 
+    def approval_arrived(self) -> bool:
+        """Whether the pack waiting for approval (if any) has been approved since."""
+        if self._awaiting is None or self.history is None:
+            return False
+        try:
+            return self.history.is_approved(self._awaiting)
+        except SQLAlchemyError:
+            log.exception("pack approval log unreadable")
+            return False
+
     def watched(self) -> list[Path]:
         out = [p if p.is_dir() else p.parent for p in self.paths]
-        if self.history is not None:
-            out.append(self.history.path.parent)
         return list(dict.fromkeys(p.resolve() for p in out if p.exists()))
 
     def start(self) -> None:
         """Watch in a daemon thread until :meth:`stop`."""
         from watchfiles import watch
 
-        history = str(self.history.path.resolve()) if self.history is not None else None
-
         def relevant(_change: object, path: str) -> bool:
-            return path.endswith((".yaml", ".yml")) or path == history
+            return path.endswith((".yaml", ".yml"))
 
         def loop() -> None:
             watching = watch(
-                *self.watched(), watch_filter=relevant, stop_event=self._stop, recursive=True
+                *self.watched(),
+                watch_filter=relevant,
+                stop_event=self._stop,
+                recursive=True,
+                rust_timeout=int(self.poll_seconds * 1000),
+                yield_on_timeout=True,  # an empty set: look at the approval log
             )
-            for _changes in watching:
+            for changes in watching:
+                if not changes and not self.approval_arrived():
+                    continue
                 try:
                     self.check_now()
                 except Exception:  # a reload must never take the worker down

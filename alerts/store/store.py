@@ -58,6 +58,7 @@ from alerts.store.tables import alert_evidence, alerts
 from monitor.alerts import ACCOUNT_FIELDS, Alert, mask_alert, mask_id
 
 if TYPE_CHECKING:
+    from alerts.pack_history import PackHistory
     from alerts.register import RiskRegister
 
 __all__ = ["AlertStore", "Clock", "engine_url", "utc_now"]
@@ -147,6 +148,13 @@ class AlertStore(SilenceRepository):
         from alerts.register import RiskRegister  # the register builds on the store
 
         return RiskRegister(self)
+
+    @property
+    def pack_history(self) -> PackHistory:
+        """The rule-pack approval log in this store's database (:mod:`alerts.pack_history`)."""
+        from alerts.pack_history import PackHistory  # the log builds on the store
+
+        return PackHistory(self.engine, self.users, clock=self.clock)
 
     def close(self) -> None:
         """Close every pooled connection."""

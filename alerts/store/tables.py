@@ -18,6 +18,7 @@ __all__ = [
     "api_tokens",
     "history",
     "metadata",
+    "pack_history",
     "register_history",
     "risk_actions",
     "risk_event_alerts",
@@ -183,6 +184,23 @@ register_history = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("comment", sa.Text(), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("entry_hash", sa.String(64), nullable=False),
+)
+
+pack_history = sa.Table(
+    "rule_pack_history",  # two people for a rule-pack change (alerts.pack_history)
+    metadata,
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("version", sa.Text(), nullable=False),
+    sa.Column("pack_hash", sa.String(64), nullable=False),
+    sa.Column("diff_summary", sa.Text(), nullable=False),
+    sa.Column("ticket", sa.String(128), nullable=False),
+    sa.Column("proposer", sa.String(128), nullable=False),
+    sa.Column("proposed_at", UTCDateTime(), nullable=False),
+    sa.Column("approver", sa.String(128)),
+    sa.Column("approved_at", UTCDateTime()),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("entry_hash", sa.String(64), nullable=False),
 )

@@ -14,7 +14,9 @@ import pytest
 from fixtures_kafka import broker_tool
 from stream_harness import Pipeline, WorkerProcess
 
+from alerts.identity import Identity
 from alerts.pack_history import PackHistory
+from alerts.store import AlertStore
 from monitor.events import encode_event
 from monitor.rule_examples import example_events
 from monitor.rules.loader import load_rules
@@ -36,19 +38,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def approve(history: PackHistory, staging: Path, text: str) -> str:
+def approve(
+    history: PackHistory, people: tuple[Identity, Identity], staging: Path, text: str
+) -> str:
     """Propose and approve the pack ``text`` would make (computed in a staging folder)."""
     (staging / "tuning.yaml").write_text(text, encoding="utf-8")
     pack_hash = load_rules([staging]).pack_hash
     history.propose(
+        people[0],
         version=text.split("version: ")[1].split()[0],
         pack_hash=pack_hash,
         diff_summary="patch",
-        proposer="ann",
         ticket="CHG-1",
         at=AT,
     )
-    history.approve(pack_hash=pack_hash, approver="bo", at=AT)
+    history.approve(people[1], pack_hash=pack_hash, at=AT)
     return pack_hash
 
 
@@ -111,11 +115,16 @@ def alert_for(pipe: Pipeline, event_id: str, worker: WorkerProcess) -> dict[str,
 def test_hot_reload_takes_approved_packs_and_refuses_the_rest(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    rules, staging, approvals = tmp_path / "rules", tmp_path / "staging", tmp_path / "approvals"
-    for folder in (rules, staging, approvals):
+    rules, staging = tmp_path / "rules", tmp_path / "staging"
+    for folder in (rules, staging):
         folder.mkdir()
-    history = PackHistory(approvals / "history.jsonl", ["ann", "bo"])
-    first = approve(history, staging, V1)
+    store_url = f"sqlite:///{tmp_path / 'alerts.db'}"
+    store = AlertStore.open(store_url)
+    store.users.add_user("ann", "officer", "password-ann")
+    store.users.add_user("bo", "supervisor", "password-bo")
+    people = (store.users.identity("ann"), store.users.identity("bo"))
+    history = store.pack_history
+    first = approve(history, people, staging, V1)
     (rules / "tuning.yaml").write_text(V1, encoding="utf-8")
     pipe = Pipeline(kafka_bootstrap, tmp_path)
     pipe.create_topics(broker_tool)
@@ -125,7 +134,7 @@ def test_hot_reload_takes_approved_packs_and_refuses_the_rest(
         "w1",
         RISKMON_RULES_DIR=str(rules),
         RISKMON_REQUIRE_PACK_APPROVAL="true",
-        RISKMON_PACK_HISTORY=str(history.path),
+        RISKMON_ALERT_STORE_URL=store_url,
         RISKMON_METRICS_PORT=str(port),
         RISKMON_METRICS_ADDR="127.0.0.1",
     ).start()
@@ -134,7 +143,7 @@ def test_hot_reload_takes_approved_packs_and_refuses_the_rest(
         assert (alert["pack_version"], alert["pack_hash"]) == ("bank-tuning@1.0.0", first)
 
         # A valid change, approved by a second person: it takes effect.
-        second = approve(history, staging, version("1.1.0", "v2"))
+        second = approve(history, people, staging, version("1.1.0", "v2"))
         (rules / "tuning.yaml").write_text(version("1.1.0", "v2"), encoding="utf-8")
         wait(lambda: metric(port, "riskmon_rule_reloads_total", outcome="applied") >= 1, 60, worker)
         alert = alert_for(pipe, send_cash(pipe, tmp_path, "b"), worker)
@@ -155,5 +164,12 @@ def test_hot_reload_takes_approved_packs_and_refuses_the_rest(
         assert metric(port, "riskmon_rule_reloads_total", outcome="applied") == 1
         log = worker.log.read_text(errors="replace")
         assert "rule pack refused" in log and "not approved by a second person" in log
+
+        # Its approval arrives later, with no change to the folder: the worker takes it.
+        third = approve(history, people, staging, version("1.2.0", "v3"))
+        wait(lambda: metric(port, "riskmon_rule_reloads_total", outcome="applied") >= 2, 60, worker)
+        alert = alert_for(pipe, send_cash(pipe, tmp_path, "e"), worker)
+        assert (alert["pack_version"], alert["pack_hash"]) == ("bank-tuning@1.2.0", third)
     finally:
         worker.stop()
+        store.close()

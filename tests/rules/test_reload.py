@@ -8,6 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from alerts.pack_history import PackHistory
+from alerts.store import AlertStore
 from monitor.engine import Stage
 from monitor.render import AlertRenderer
 from monitor.rules.loader import load_rules
@@ -72,25 +73,33 @@ def test_failing_examples_and_new_stages_and_kind_changes_are_refused(tmp_path: 
 
 
 def test_an_unapproved_pack_is_refused_until_a_second_person_approves(tmp_path: Path) -> None:
-    history = PackHistory(tmp_path / "approvals.jsonl", ["ann", "bo"])
+    store = AlertStore.open(f"sqlite:///{tmp_path / 'alerts.db'}")
+    store.users.add_user("ann", "officer", "password-ann")
+    store.users.add_user("bo", "supervisor", "password-bo")
+    history = store.pack_history
     reload, folder = reloader(tmp_path, history)
     (folder / "tuning.yaml").write_text(V2, encoding="utf-8")
     outcome = reload.check_now()
     assert outcome is not None and "not approved by a second person" in outcome.detail
+    assert not reload.approval_arrived()
     pack_hash = load_rules([folder]).pack_hash
     history.propose(
+        store.users.identity("ann"),
         version="v2",
         pack_hash=pack_hash,
         diff_summary="patch",
-        proposer="ann",
         ticket="CHG-3",
         at=AT,
     )
+    assert not reload.approval_arrived()
     assert reload.check_now() is None  # still the same refusal
-    history.approve(pack_hash=pack_hash, approver="bo", at=AT)
+    history.approve(store.users.identity("bo"), pack_hash=pack_hash, at=AT)
+    assert reload.approval_arrived()  # what the watcher polls between file changes
     outcome = reload.check_now()
     assert outcome is not None and outcome.applied
     assert reload.live.current[1].pack_hash == pack_hash
+    assert not reload.approval_arrived()
+    store.close()
 
 
 def test_the_swap_happens_between_batches(tmp_path: Path) -> None:
