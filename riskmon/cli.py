@@ -13,7 +13,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from monitor.alerts import Alert
-from monitor.engine import Engine
 from monitor.errors import RulePackError
 from monitor.rule_examples import run_examples
 from monitor.rules.loader import load_rules
@@ -22,7 +21,8 @@ from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.settings import Settings
-from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+from streams.replay import DeadLetter, ReplayStats, read_lines
+from streams.runs import model_stages_for, run_replay
 
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
@@ -71,7 +71,7 @@ def _progress(total: int | None) -> Progress:
     )
 
 
-def run_replay(
+def _replay(
     files: list[str],
     ruleset: RuleSet,
     settings: Settings,
@@ -82,84 +82,40 @@ def run_replay(
     metrics: RiskmonMetrics | None = None,
     models: bool = False,
 ) -> tuple[ReplayStats, list[Alert]]:
-    """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
-    from datetime import timedelta
+    """:func:`streams.runs.run_replay` with the settings, a progress bar and dead letters shown."""
 
-    state = load_state(state_file) if state_file else None
-    model_stages = model_stages_for(settings, models, metrics)
-    engine = Engine(
-        ruleset,
-        state,
-        lateness=timedelta(seconds=settings.lateness_seconds),
-        language=language or settings.language,
-        mask=settings.mask_accounts,
-        extra_stages=model_stages,
-    )
-    alerts: list[Alert] = []
-    alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
-    dead_handle = dead_letter.open("w", encoding="utf-8") if dead_letter else None
-
-    def on_alert(alert: Alert) -> None:
-        alerts.append(alert)
-        if alert_handle:
-            alert_handle.write(alert.to_json() + "\n")
-            if metrics is not None:
-                metrics.sink_sent.labels("jsonl").inc()
-
-    def on_dead(letter: DeadLetter) -> None:
-        if dead_handle:
-            dead_handle.write(letter.to_json() + "\n")
-        else:
-            err.print(f"[yellow]dead letter[/] {letter.source}:{letter.line}: {letter.reason}")
+    def show_dead(letter: DeadLetter) -> None:
+        err.print(f"[yellow]dead letter[/] {letter.source}:{letter.line}: {letter.reason}")
 
     total = sum(Path(f).stat().st_size for f in files if f != "-") or None
-    try:
-        with _progress(total) as progress:
-            task = progress.add_task("replaying", total=total)
-            stats = replay(
-                read_lines(files),
-                engine,
-                on_alert,
-                on_dead,
-                progress=lambda n: progress.advance(task, n),
-                metrics=metrics,
-            )
-    finally:
-        for handle in (alert_handle, dead_handle):
-            if handle:
-                handle.close()
-    if state_file:
-        for stage in model_stages:
-            stage.snapshot(engine.state[stage.name])  # learned models survive the split
-        save_state(state_file, engine.state)
-    return stats, alerts
+    with _progress(total) as progress:
+        task = progress.add_task("replaying", total=total)
+        return run_replay(
+            files,
+            ruleset,
+            lateness_seconds=settings.lateness_seconds,
+            language=language or settings.language,
+            mask=settings.mask_accounts,
+            alerts_out=alerts_out,
+            dead_letter=dead_letter,
+            state_file=state_file,
+            metrics=metrics,
+            model_stages=_model_stages(settings, models, metrics),
+            on_dead_letter=show_dead,
+            progress=lambda n: progress.advance(task, n),
+        )
 
 
-def model_stages_for(
+def _model_stages(
     settings: Settings, flag: bool = False, metrics: RiskmonMetrics | None = None
 ) -> list[ModelStage]:
     """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
-    if not (flag or settings.models_enabled):
-        return []
-    from monitor.models import default_model_stages
-    from riskmon.models_cli import models_config
-
-    config = models_config(
-        settings.models_alerts_per_day,
-        enabled=True,
+    return model_stages_for(
+        flag or settings.models_enabled,
+        alerts_per_day=settings.models_alerts_per_day,
         alerts_per_10k=settings.models_alerts_per_10k,
+        metrics=metrics,
     )
-    stages = default_model_stages(config)
-    if metrics is not None:
-        catalogue = metrics
-
-        def observe(scorer: str, score: float, threshold: float) -> None:
-            catalogue.observe_score(scorer, score)
-            catalogue.set_threshold(scorer, threshold)
-
-        for stage in stages:
-            stage.observer = observe
-    return stages
 
 
 def print_summary(stats: ReplayStats) -> None:
@@ -215,7 +171,7 @@ def replay_command(
     lang = _language(language)
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
-        stats, alerts = run_replay(
+        stats, alerts = _replay(
             files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics, models
         )
         print_summary(stats)
@@ -325,7 +281,7 @@ def demo_command(
     ruleset = _load(None, settings)
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
-        stats, alerts = run_replay(
+        stats, alerts = _replay(
             [str(out_dir / "events.jsonl")],
             ruleset,
             settings,
@@ -487,7 +443,7 @@ def worker_command(
         app_ = create_app(
             worker_config(settings),
             ruleset,
-            extra_stages=model_stages_for(settings, metrics=metrics),
+            extra_stages=_model_stages(settings, metrics=metrics),
             metrics=metrics,
         )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)

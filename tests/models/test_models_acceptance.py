@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from modelkit import MONTH, simulated
 
-from riskmon.models_cli import models_config, reports, run_models
+from monitor.models.runs import models_config, reports
+from streams.evaluate import run_models
 
 
 @pytest.mark.slow
