@@ -1,8 +1,8 @@
 """``riskmon alerts``: the risk officer's commands over the alert store.
 
-The store URL is read once, here, from ``RISKMON_ALERT_STORE_URL`` (default
-``sqlite:///riskmon-alerts.db``); ``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids
-as given; ``RISKMON_ALERT_SILENCE_APPROVAL=false`` turns off maker-checker on silences;
+Settings (:class:`riskmon.settings.Settings`): ``RISKMON_ALERT_STORE_URL``;
+``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids as given;
+``RISKMON_ALERT_SILENCE_APPROVAL=false`` turns off maker-checker on silences;
 ``RISKMON_ALERT_API_TOKENS`` (JSON ``{"<token>": {"owner": ..., "scope": "read"|"read-write"}}``)
 holds the bearer tokens of ``riskmon alerts serve``.
 Mount with ``app.add_typer(alerts_app, name="alerts")``.
@@ -22,7 +22,6 @@ from typing import Annotated, Literal
 import typer
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.table import Table
 
@@ -34,6 +33,7 @@ from alerts.silences import SilenceMatchers
 from alerts.sinks import StoreSink
 from alerts.store import AlertStore, Status, StoredAlert
 from monitor.alerts import Alert
+from riskmon.settings import Settings
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
 
@@ -52,16 +52,8 @@ INGEST_ROUTES = {
 }
 
 
-class AlertsCliSettings(BaseSettings):
-    """What ``riskmon alerts`` reads from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
-
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
-    alert_store_allow_unmasked: bool = False
-    alert_silence_approval: bool = True
-    # JSON: {"<token>": {"owner": "li.wei", "scope": "read-write"}, ...}
-    alert_api_tokens: dict[str, dict[str, str]] = {}
+AlertsCliSettings = Settings
+"""What ``riskmon alerts`` reads from the environment: the one settings object."""
 
 
 @contextmanager

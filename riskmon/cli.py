@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -27,7 +28,6 @@ from streams.runs import model_stages_for, run_replay
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
     from monitor.models.stage import ModelStage
-    from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
     help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
@@ -441,36 +441,13 @@ def worker_command(
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
         app_ = create_app(
-            worker_config(settings),
+            settings.worker_config(),
             ruleset,
             extra_stages=_model_stages(settings, metrics=metrics),
             metrics=metrics,
         )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
-
-
-def worker_config(settings: Settings) -> WorkerConfig:
-    from streams.worker.config import WorkerConfig
-
-    return WorkerConfig(
-        bootstrap=settings.kafka_bootstrap,
-        app_id=settings.worker_app_id,
-        topic_transactions=settings.topic_transactions,
-        topic_operator_actions=settings.topic_operator_actions,
-        topic_alerts=settings.topic_alerts,
-        topic_deadletter=settings.topic_deadletter,
-        partitions=settings.topic_partitions,
-        lateness_seconds=settings.lateness_seconds,
-        tick_interval=settings.worker_tick_interval,
-        idle_after=settings.worker_idle_after,
-        store=settings.worker_store,
-        data_dir=settings.worker_data_dir,
-        language=settings.language,
-        mask_accounts=settings.mask_accounts,
-        web_port=settings.worker_web_port,
-        session_timeout=settings.worker_session_timeout,
-    )
 
 
 @app.command("produce")
@@ -509,24 +486,24 @@ def produce_command(
 
 
 @app.command("dispatch")
-def dispatch_command() -> None:
-    """Deliver alerts from the alerts topic to the store, Alertmanager and webhooks (routes)."""
+def dispatch_command(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics on this port (default RISKMON_METRICS_PORT)."),
+    ] = None,
+) -> None:
+    """Deliver alerts from the alerts topic to the sinks the routes name (store by default)."""
     import signal
 
     from kafka import KafkaConsumer
     from prometheus_client import CollectorRegistry
 
-    from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+    from alerts.errors import AlertsError
+    from streams.dispatch import dispatch, open_pipeline
+    from streams.exposition import serve_metrics
 
     settings = Settings()
-    config = DispatchConfig(
-        store_url=settings.alert_store_url,
-        routes_file=settings.routes_file,
-        alertmanager_url=settings.alertmanager_url,
-        webhook_url=settings.webhook_url,
-        webhook_secret=settings.webhook_secret,
-        dead_letter_dir=settings.dispatch_dead_letter_dir,
-    )
+    port = metrics_port if metrics_port is not None else settings.metrics_port
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     consumer = KafkaConsumer(
@@ -536,10 +513,20 @@ def dispatch_command() -> None:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    registry = CollectorRegistry()
     try:
-        with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
+        with ExitStack() as stack:
+            pipeline, _store = stack.enter_context(
+                open_pipeline(settings.dispatch_config(), registry)
+            )
+            if port is not None:
+                server = stack.enter_context(serve_metrics(port, registry, settings.metrics_addr))
+                err.print(f"metrics: {server.url}")
             console.print(f"dispatching {settings.topic_alerts} -> {sorted(pipeline.sinks)}")
             stats = dispatch(consumer, pipeline, should_stop=lambda _s: bool(stopping))
+    except AlertsError as exc:
+        err.print(f"[bold red]dispatch refused[/]: {exc}")
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         return
     finally:

@@ -1,11 +1,27 @@
-"""Settings, read once at the entry points from the environment (prefix ``RISKMON_``)."""
+"""Settings, read once at the entry points from the environment (prefix ``RISKMON_``).
+
+This is the one place that holds a default for anything riskmon reads from the environment. The
+configurations below it (:class:`streams.worker.config.WorkerConfig`,
+:class:`streams.dispatch.DispatchConfig`) are built from it by :meth:`Settings.worker_config` and
+:meth:`Settings.dispatch_config` and have no defaults of their own for these values.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from streams.dispatch import DispatchConfig
+    from streams.worker.config import WorkerConfig
+
+DEFAULT_ALERT_STORE_URL = "sqlite:///riskmon-alerts.db"
+# WorkerConfig fields whose setting has another name; the others are `name` or `worker_<name>`.
+_WORKER_RENAMED = {"bootstrap": "kafka_bootstrap", "partitions": "topic_partitions"}
 
 
 class Settings(BaseSettings):
@@ -40,8 +56,14 @@ class Settings(BaseSettings):
     models_alerts_per_day: float | None = None
     """Fix the daily volume per account-model partition instead (operators: half)."""
 
-    alert_store_url: str = "sqlite:///riskmon-alerts.db"
+    alert_store_url: str = DEFAULT_ALERT_STORE_URL
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
+    alert_store_allow_unmasked: bool = False
+    """Store account ids as given instead of masked."""
+    alert_silence_approval: bool = True
+    """Maker-checker on silences: a second person approves before a silence mutes anything."""
+    alert_api_tokens: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Bearer tokens of ``riskmon alerts serve``: ``{"<token>": {"owner": ..., "scope": ...}}``."""
     routes_file: Path | None = None
     """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
     alertmanager_url: str | None = None
@@ -49,8 +71,43 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
+    dispatch_kafka_topic: str = "risk.notifications"
+    """Where a route's ``kafka`` sink publishes (never the alerts topic dispatch reads)."""
+    dispatch_jsonl_file: Path = Path("dispatched-alerts.jsonl")
+    """The file a route's ``jsonl`` sink appends to."""
 
     metrics_port: int | None = None
     """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
+
+    def worker_config(self) -> WorkerConfig:
+        """The worker's configuration: each field from the setting of the same meaning."""
+        from streams.worker.config import WorkerConfig
+
+        names = type(self).model_fields
+        values = {}
+        for item in dataclasses.fields(WorkerConfig):
+            source = _WORKER_RENAMED.get(item.name) or next(
+                (n for n in (item.name, f"worker_{item.name}") if n in names), None
+            )
+            if source is not None:
+                values[item.name] = getattr(self, source)
+        return WorkerConfig(**values)
+
+    def dispatch_config(self) -> DispatchConfig:
+        """The dispatcher's configuration."""
+        from streams.dispatch import DispatchConfig
+
+        return DispatchConfig(
+            store_url=self.alert_store_url,
+            routes_file=self.routes_file,
+            alertmanager_url=self.alertmanager_url,
+            webhook_url=self.webhook_url,
+            webhook_secret=self.webhook_secret,
+            dead_letter_dir=self.dispatch_dead_letter_dir,
+            kafka_bootstrap=self.kafka_bootstrap,
+            kafka_topic=self.dispatch_kafka_topic,
+            alerts_topic=self.topic_alerts,
+            jsonl_file=self.dispatch_jsonl_file,
+        )

@@ -21,6 +21,8 @@ class StoredAlert(BaseModel):
     first_seen_at: AwareDatetime
     last_seen_at: AwareDatetime
     delivery_count: int
+    silenced_by: str | None = None
+    """The silence that kept this alert from people's routes, if one did."""
 
 
 class HistoryEntry(BaseModel):

@@ -196,6 +196,36 @@ class AlertStore(SilenceRepository):
         """Store every alert of ``batch``; return how many were new."""
         return sum(self.upsert(alert, at=at) for alert in batch)
 
+    def record_silenced(
+        self, alert_id: str, silence_id: str, *, at: datetime | None = None
+    ) -> bool:
+        """Record that ``silence_id`` muted stored alert ``alert_id``, once; True if new.
+
+        The alert keeps the silence's id (``StoredAlert.silenced_by``) and its history gets a
+        ``silenced`` entry, so an auditor can ask why nobody was notified. A redelivery records
+        nothing more.
+        """
+        now = at or self.clock()
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                alerts.update()
+                .where(alerts.c.alert_id == alert_id, alerts.c.silenced_by.is_(None))
+                .values(silenced_by=silence_id)
+            ).rowcount
+            if changed != 1:
+                self._get(connection, alert_id)  # AlertNotFoundError if it is not stored
+                return False
+            audit.append(
+                connection,
+                action="silenced",
+                actor="riskmon",
+                at=now,
+                comment=f"notifications muted by silence {silence_id}",
+                alert_id=alert_id,
+                silence_id=silence_id,
+            )
+        return True
+
     # -- reading alerts ---------------------------------------------------------------------
 
     @staticmethod
@@ -208,6 +238,7 @@ class AlertStore(SilenceRepository):
             first_seen_at=data["first_seen_at"],
             last_seen_at=data["last_seen_at"],
             delivery_count=data["delivery_count"],
+            silenced_by=data.get("silenced_by"),
         )
 
     def _get(self, connection: Connection, alert_id: str) -> StoredAlert:

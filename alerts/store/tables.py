@@ -53,6 +53,7 @@ alerts = sa.Table(
     sa.Column("first_seen_at", UTCDateTime(), nullable=False),
     sa.Column("last_seen_at", UTCDateTime(), nullable=False),
     sa.Column("delivery_count", sa.Integer(), nullable=False),
+    sa.Column("silenced_by", sa.String(64)),
 )
 
 history = sa.Table(

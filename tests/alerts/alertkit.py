@@ -1,4 +1,5 @@
-"""Helpers for the alerts tests: alert factory, a settable clock, a PostgreSQL database per test."""
+"""Helpers for the alerts tests: alert factory, a settable clock, an in-memory sink, a PostgreSQL
+database per test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alerts.notification import Notification
 from alerts.store import engine_url
 from monitor.alerts import Alert, make_alert_id
 
@@ -43,6 +45,25 @@ def make_alert(**overrides: Any) -> Alert:
     }
     fields.update(overrides)
     return Alert(**fields)
+
+
+class MemorySink:
+    """A sink that keeps every flushed notification in ``delivered`` (tests only)."""
+
+    def __init__(self, name: str = "memory") -> None:
+        self.name = name
+        self.delivered: list[Notification] = []
+        self._buffer: list[Notification] = []
+
+    def add(self, notification: Notification) -> None:
+        self._buffer.append(notification)
+
+    def flush(self) -> None:
+        self.delivered.extend(self._buffer)
+        self._buffer = []
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class SettableClock:

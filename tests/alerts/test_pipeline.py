@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import T0, SettableClock, make_alert
+from alertkit import T0, MemorySink, SettableClock, make_alert
 from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
 from receiver import free_port
@@ -21,7 +21,7 @@ from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
 from alerts.silences import SilenceMatchers
-from alerts.sinks import MemorySink, RetryPolicy, StoreSink, WebhookSink
+from alerts.sinks import RetryPolicy, StoreSink, WebhookSink
 from alerts.store import AlertStore
 
 ROUTES = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import make_alert
+from alertkit import MemorySink, make_alert
 from kafka import KafkaConsumer, KafkaProducer
 from receiver import webhook_receiver
 
@@ -20,7 +20,6 @@ from alerts.sinks import (
     AlertSink,
     JsonlFileSink,
     KafkaSink,
-    MemorySink,
     RetryPolicy,
     StoreSink,
     WebhookSink,
