@@ -141,6 +141,7 @@ def build_sinks(
             sinks[name] = JsonlFileSink(
                 config.jsonl_file, metrics=metrics, dead_letter=dead / "jsonl.jsonl"
             )
+        metrics.declare(name)
     return sinks
 
 
