@@ -229,8 +229,9 @@ def simulate_command(
     seed: int = 7,
     inject_rate: Annotated[float, typer.Option(min=0.0, help="0 turns injection off.")] = 1.0,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-03-02",
+    rules: RulesOption = None,
 ) -> None:
-    """Simulate a bank: events plus labels of every injected case."""
+    """Simulate a bank: events plus labels of every injected case, at the rules' lines."""
     from datetime import date
 
     from monitor.simulator import SimConfig, simulate
@@ -243,8 +244,9 @@ def simulate_command(
         inject_rate=inject_rate,
         start=date.fromisoformat(start),
     )
+    ruleset = _load(rules, Settings())
     with console.status(f"simulating {days} days of a {branches}-branch bank..."):
-        sim = simulate(config)
+        sim = simulate(config, ruleset)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_simulation(sim, out_dir / "events.jsonl", out_dir / "labels.jsonl")
     by = Counter(f"{label.category}/{label.reason or '-'}" for label in sim.labels)

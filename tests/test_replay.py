@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.events import encode_event
-from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 from riskmon.cli import app
 from streams.replay import DeadLetter, SourceLine, load_state, read_lines, replay, save_state
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 
 
 @cache

@@ -66,6 +66,16 @@ class MemorySink:
         """Nothing to release."""
 
 
+class SleepRecorder:
+    """An injectable ``sleep`` that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
 class SettableClock:
     """A clock tests move by hand."""
 

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from alertkit import SettableClock, make_alert
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +14,7 @@ from schemathesis.checks import not_a_server_error
 
 from alerts.api import ApiToken, create_app
 from alerts.store import AlertStore
+from tests.alerts.alertkit import SettableClock, make_alert
 
 TOKENS = {
     "rw-token": ApiToken(owner="li.wei", scope="read-write"),

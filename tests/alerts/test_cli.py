@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from alertkit import make_alert
 from typer.testing import CliRunner
 
 from riskmon.alerts_cli import alerts_app
+from tests.alerts.alertkit import make_alert
 
 runner = CliRunner()
 

@@ -18,11 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from alertkit import make_alert
-from fixtures_kafka import broker_tool, unique_topic_name
 from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry
-from receiver import webhook_receiver
 
 from alerts.errors import RouteConfigError
 from alerts.pipeline import AlertPipeline
@@ -30,6 +27,9 @@ from alerts.silences import SilenceMatchers
 from alerts.store import AlertStore
 from monitor.alerts import Alert
 from streams.dispatch import SINKS, DispatchConfig, open_pipeline
+from tests.alerts.alertkit import make_alert
+from tests.alerts.receiver import webhook_receiver
+from tests.fixtures_kafka import broker_tool, unique_topic_name
 from tools.services import ServerHandle
 
 

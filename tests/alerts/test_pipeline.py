@@ -11,10 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import T0, MemorySink, SettableClock, make_alert
-from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
-from receiver import free_port
 
 from alerts.errors import RouteConfigError
 from alerts.metrics import SinkMetrics
@@ -23,6 +20,8 @@ from alerts.routing import parse_routes
 from alerts.silences import SilenceMatchers
 from alerts.sinks import RetryPolicy, StoreSink, WebhookSink
 from alerts.store import AlertStore
+from tests.alerts.alertkit import T0, MemorySink, SettableClock, SleepRecorder, make_alert
+from tests.alerts.receiver import free_port
 
 ROUTES = {
     "group_window_seconds": 300,

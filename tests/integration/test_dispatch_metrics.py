@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool, unique_topic_name
-from fixtures_services import PrometheusFactory
 from kafka import KafkaProducer
-from prom_harness import REPO, fast_rules, firing, query, wait_for
 
 from monitor.alerts import Alert, make_alert_id
+from tests.fixtures_kafka import broker_tool, unique_topic_name
+from tests.fixtures_services import PrometheusFactory
+from tests.integration.prom_harness import REPO, fast_rules, firing, query, wait_for
 from tools import services
 
 pytestmark = [pytest.mark.kafka, pytest.mark.services, pytest.mark.slow]

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures_services import PrometheusFactory
-from prom_harness import (
+
+from monitor.events import encode_event
+from monitor.simulator import SimConfig, simulate
+from tests.fixtures_services import PrometheusFactory
+from tests.integration.prom_harness import (
     REPO,
     dashboard_exprs,
     fast_rules,
@@ -30,9 +33,6 @@ from prom_harness import (
     value,
     wait_for,
 )
-
-from monitor.events import encode_event
-from monitor.simulator import SimConfig, simulate
 from tools import services
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]

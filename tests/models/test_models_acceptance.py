@@ -7,10 +7,10 @@ at least 0.9, precision of at least 0.5, at most one false model alert per 10,00
 from __future__ import annotations
 
 import pytest
-from modelkit import MONTH, simulated
 
 from monitor.models.runs import models_config, reports
 from streams.evaluate import run_models
+from tests.models.modelkit import MONTH, simulated
 
 
 @pytest.mark.slow

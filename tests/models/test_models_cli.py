@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from modelkit import WEEK, simulated
 from typer.testing import CliRunner
 
 from monitor.events import encode_event
 from monitor.models.artifact import ArtifactError, loads
 from riskmon.models_cli import models_app
+from tests.models.modelkit import WEEK, simulated
 
 
 @pytest.fixture(scope="module")

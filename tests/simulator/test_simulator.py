@@ -38,6 +38,7 @@ from monitor.simulator.limits import (
 )
 from monitor.simulator.roster import REVIEWER_ROLES
 from streams.simfile import write_simulation
+from tests.shipped import shipped_rules
 
 RULE_CATEGORIES = ("dual_review", "large_transfer", "structuring", "after_hours")
 ALL_KINDS = {
@@ -67,7 +68,7 @@ TINY = SimConfig(days=2, branches=2, customers_per_branch=300)
 
 
 def replay(sim: Simulation) -> list[Alert]:
-    engine = Engine(load_rules())
+    engine = Engine(shipped_rules())
     return [a for e in sim.events for a in engine.process(e)] + engine.flush()
 
 
@@ -179,7 +180,7 @@ def test_label_shape(small: Simulation) -> None:
 
 
 def test_limits_are_the_shipped_packs_lines() -> None:
-    rules = load_rules()
+    rules = shipped_rules()
     limits = shipped_limits()
     cash = next(rule for rule in rules.rules if rule.id == "large_cash_single")
     assert isinstance(cash, ConditionRuleRuntime) and cash.threshold is not None
