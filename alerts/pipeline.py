@@ -2,8 +2,8 @@
 
 Quix-streams style: ``add(alert)`` per record, ``flush()`` at commit. A sink that fails never
 stops the other sinks; the :class:`FlushReport` says which failed, so the caller commits its
-input offsets only when ``report.ok`` (at-least-once: redelivered alerts are stored once and
-Alertmanager de-duplicates them).
+input offsets only when ``report.ok`` (at-least-once; the argument is in docs/architecture.md,
+"Delivery guarantee").
 
 Silences: an alert a silence covers reaches only routes with ``ignore_silences`` (the store's,
 by default), and the notification carries which silence covered it, so the store records it on

@@ -1,4 +1,4 @@
-"""The issue's acceptance on a smaller seeded month: recall, precision and false alerts.
+"""The models' accuracy on a smaller seeded month: recall, precision and false alerts.
 
 At the default alert volume, on the rule-less anomalies injected after the warm-up: recall of
 at least 0.9, precision of at least 0.5, at most one false model alert per 10,000 events.
