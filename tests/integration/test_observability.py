@@ -1,7 +1,7 @@
 """A real Prometheus scrapes a real `riskmon replay --metrics-port` fed a simulated stream.
 
 The stream arrives on stdin in one-second chunks, a sixth of its lines undecodable, then stops.
-Prometheus evaluates a copy of the SRE rules with short windows (tests/.../prom_harness.py):
+Prometheus evaluates a copy of the SRE rules with short windows (tests/integration/prom_harness.py):
 the dead-letter alert must fire while the stream flows and the no-events alert once it stops.
 """
 
@@ -167,7 +167,7 @@ def test_every_dashboard_expression_parses_and_returns_series(run: Run) -> None:
 
 
 def run_labels(run: Run, label: str) -> list[str]:
-    from prom_harness import api
+    from tests.integration.prom_harness import api
 
     values: list[str] = api(
         run.prometheus, f"label/{label}/values", **{"match[]": "riskmon_events_consumed_total"}
