@@ -498,6 +498,7 @@ def dispatch_command(
     import signal
 
     from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
     from prometheus_client import CollectorRegistry
 
     from alerts.errors import AlertsError
@@ -508,19 +509,21 @@ def dispatch_command(
     port = metrics_port if metrics_port is not None else settings.metrics_port
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    consumer = KafkaConsumer(
-        settings.topic_alerts,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.dispatch_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
     registry = CollectorRegistry()
     try:
         with ExitStack() as stack:
+            # Routes and sinks first: a bad route file is refused before Kafka is contacted.
             pipeline, _store = stack.enter_context(
                 open_pipeline(settings.dispatch_config(), registry)
             )
+            consumer = KafkaConsumer(
+                settings.topic_alerts,
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.dispatch_group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            stack.callback(consumer.close)
             if port is not None:
                 server = stack.enter_context(serve_metrics(port, registry, settings.metrics_addr))
                 err.print(f"metrics: {server.url}")
@@ -529,10 +532,11 @@ def dispatch_command(
     except AlertsError as exc:
         err.print(f"[bold red]dispatch refused[/]: {exc}")
         raise typer.Exit(2) from None
+    except KafkaError as exc:
+        err.print(f"[bold red]kafka[/] at {settings.kafka_bootstrap}: {exc}")
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         return
-    finally:
-        consumer.close()
     console.print(f"dispatched {stats.received:,} alerts ({stats.rejected} rejected)")
 
 
