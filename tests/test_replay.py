@@ -6,6 +6,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -91,6 +92,7 @@ def test_bad_lines_land_in_dead_letters_and_the_rest_is_processed(
         assert mixed[letter.line - 1] == letter.raw  # the line number points at the raw line
 
 
+@pytest.mark.slow
 def test_replaying_twice_gives_byte_identical_alerts(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(sim_lines()) + "\n", encoding="utf-8")

@@ -115,6 +115,7 @@ def test_silences_over_http(client: TestClient, api_store: AlertStore) -> None:
     assert client.post("/silences", headers=RW, json=no_matchers).status_code == 422
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_get_a_server_error(api_store: AlertStore) -> None:
     """Schemathesis draws valid and invalid requests for every operation; none may get a 5xx."""
     api_store.upsert(make_alert())

@@ -403,6 +403,7 @@ def test_default_week() -> None:
 RAISED_CASH = {"CNY": Decimal(120000), "USD": Decimal(20000)}
 
 
+@pytest.mark.slow
 def test_an_override_raising_a_threshold_moves_what_the_simulator_injects(
     tmp_path: Path, small: Simulation
 ) -> None:
