@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     worker_data_dir: Path = Path(".riskmon-worker")
     worker_tick_interval: float = 2.0
     worker_idle_after: float = 5.0
+    """An input partition without events for this long (wall seconds) counts as idle."""
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
 
