@@ -71,12 +71,12 @@ def eval_command(
         float | None,
         typer.Option(help="Alerts per 10,000 scored events, every model (default: per model)."),
     ] = None,
-    scorer: Annotated[str | None, typer.Option(help="tails, hst or iforest.")] = None,
+    scorer: Annotated[str | None, typer.Option(help="tails, hst, iforest or river_hst.")] = None,
     png: Annotated[Path, typer.Option(help="Where to write the plots.")] = Path("models-eval.png"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures.")] = None,
 ) -> None:
     """Replay a labelled stream: precision, recall, PR-AUC per anomaly type, delay, alerts/day."""
-    if scorer not in (None, "tails", "hst", "iforest"):
+    if scorer not in (None, "tails", "hst", "iforest", "river_hst"):
         err.print(f"[red]unknown scorer {scorer!r}[/]")
         raise typer.Exit(2)
     with console.status(f"preparing {events or f'{days} simulated days'}..."):

@@ -120,7 +120,7 @@ def test_profiles_are_replaced_not_mutated() -> None:
     assert state["A0099"] is not old and old == frozen
 
 
-@pytest.mark.parametrize("scorer", ["tails", "hst", "iforest"])
+@pytest.mark.parametrize("scorer", ["tails", "hst", "iforest", "river_hst"])
 def test_restored_stage_scores_exactly_like_the_uninterrupted_one(scorer: str) -> None:
     events, _ = simulated(WEEK)
     config = ModelConfig(
