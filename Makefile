@@ -1,10 +1,11 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv/ first.
+# `make test-fast` runs the unit tests and doctests only (no servers), in under a minute.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check venv kafka-up kafka-down kafka-wipe clean services-install services-status
+.PHONY: demo test test-fast lint check venv kafka-up kafka-down kafka-wipe clean services-install services-status
 
 venv: $(STAMP)
 
@@ -19,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Unit tests and doctests only: no broker, no servers, nothing slow (under a minute).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not kafka and not services and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,7 +6,7 @@ Conventions
   its clients (``httpx.Client``, a Kafka send function, an ``AlertStore``, a
   ``CollectorRegistry``) by the entry points, never globals.
 - :class:`~alerts.pipeline.AlertPipeline` takes ``add(alert)`` per record and ``flush()`` at
-  commit: route (:mod:`alerts.routing`), silence, group (:mod:`alerts.grouping`), rate-limit,
+  commit: route (:mod:`alerts.routing`), silence, group (:mod:`alerts.notification`), rate-limit,
   then each sink (:mod:`alerts.sinks`) delivers with its own retries. One failing sink blocks no
   other; commit input offsets only when the flush report is ``ok``.
 - ``alert_id`` is the idempotency key everywhere: the store upserts by it, Kafka keys by it.

@@ -28,6 +28,11 @@ class SinkMetrics:
             counters = sink_counters(registry)
         self.sent, self.failed, self.retried, self.dead_lettered = counters
 
+    def declare(self, sink: str) -> None:
+        """Start ``sink``'s series at zero, so that ``increase()`` sees its first failure."""
+        for counter in (self.sent, self.failed, self.retried, self.dead_lettered):
+            counter.labels(sink)
+
     @classmethod
     def from_catalogue(cls, metrics: RiskmonMetrics) -> SinkMetrics:
         """Report to the sink counters of an existing catalogue (same registry, no duplicates)."""

@@ -2,14 +2,24 @@
 
 Quix-streams style: ``add(alert)`` per record, ``flush()`` at commit. A sink that fails never
 stops the other sinks; the :class:`FlushReport` says which failed, so the caller commits its
-input offsets only when ``report.ok`` (at-least-once: redelivered alerts are stored once and
-Alertmanager de-duplicates them).
+input offsets only when ``report.ok`` (at-least-once; the argument is in docs/architecture.md,
+"Delivery guarantee").
 
+Silences: an alert a silence covers reaches only routes with ``ignore_silences`` (the store's,
+by default), and the notification carries which silence covered it, so the store records it on
+the alert and in its history. What riskmon groups and silences itself, and what it leaves to
+Alertmanager: docs/architecture.md, "Delivery".
+
+>>> import tempfile
+>>> from pathlib import Path
 >>> from prometheus_client import CollectorRegistry
 >>> from alerts.routing import parse_routes
->>> from alerts.sinks import MemorySink
->>> config = parse_routes({"routes": [{"name": "all", "sinks": ["memory"]}]})
->>> pipeline = AlertPipeline(config, {"memory": MemorySink()}, registry=CollectorRegistry())
+>>> from alerts.sinks import JsonlFileSink, SinkMetrics
+>>> registry = CollectorRegistry()
+>>> out = Path(tempfile.mkdtemp()) / "alerts.jsonl"
+>>> config = parse_routes({"routes": [{"name": "all", "sinks": ["jsonl"]}]})
+>>> sinks = {"jsonl": JsonlFileSink(out, metrics=SinkMetrics(registry))}
+>>> pipeline = AlertPipeline(config, sinks, registry=registry)
 >>> pipeline.flush().ok
 True
 """
@@ -24,10 +34,8 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from alerts.errors import SinkDeliveryError
-from alerts.grouping import group_alerts
 from alerts.metrics import PipelineMetrics
-from alerts.notification import Notification
-from alerts.ratelimit import TokenBucket
+from alerts.notification import Notification, group_alerts
 from alerts.routing import Route, RouteConfig
 from alerts.shadow import RECORDING_SINKS, ShadowGate
 from alerts.silences import Silence, is_silenced
@@ -35,9 +43,41 @@ from alerts.sinks.base import AlertSink
 from alerts.store.store import Clock, utc_now
 from monitor.alerts import Alert, mask_alert
 
-__all__ = ["AlertPipeline", "FlushReport", "SilenceSource"]
+__all__ = ["AlertPipeline", "FlushReport", "SilenceSource", "TokenBucket"]
 
 SilenceSource = Callable[[datetime], Sequence[Silence]]
+
+
+class TokenBucket:
+    """Holds up to ``burst`` tokens, refilled at ``rate_per_second``; one token per notification.
+
+    >>> bucket = TokenBucket(rate_per_second=1.0, burst=2, now=0.0)
+    >>> [bucket.try_take(0.0), bucket.try_take(0.0), bucket.try_take(0.0)]
+    [True, True, False]
+    >>> bucket.try_take(1.0)
+    True
+    """
+
+    def __init__(self, rate_per_second: float, burst: int, *, now: float) -> None:
+        if rate_per_second <= 0 or burst < 1:
+            raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
+        self.rate = rate_per_second
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(float(self.burst), self.tokens + elapsed * self.rate)
+        self.updated = max(self.updated, now)
+
+    def try_take(self, now: float) -> bool:
+        """Take one token at time ``now`` (seconds); False when the bucket is empty."""
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def no_silences(at: datetime) -> Sequence[Silence]:
@@ -124,6 +164,7 @@ class AlertPipeline:
     def _route(self, alerts: Sequence[Alert], now: datetime, report: FlushReport) -> None:
         active = list(self.silences(now))
         per_sink: dict[str, dict[str, tuple[Route, list[Alert]]]] = {}
+        silenced_by: dict[str, str] = {}
         for alert in alerts:
             self.shadow.count(alert)
             routes = self.config.routes_for(alert)
@@ -131,7 +172,10 @@ class AlertPipeline:
                 report.unrouted += 1
                 self.metrics.unrouted.labels(alert.rule_id).inc()
                 continue
-            silenced = is_silenced(alert, active, now) is not None
+            silence = is_silenced(alert, active, now)
+            silenced = silence is not None
+            if silence is not None:
+                silenced_by[alert.alert_id] = silence.silence_id
             if silenced and not all(route.ignore_silences for route in routes):
                 report.suppressed += 1
                 self.metrics.suppressed.labels(alert.rule_id).inc()
@@ -155,10 +199,8 @@ class AlertPipeline:
                 )
                 if sink not in self.unmasked_sinks:
                     routed = [mask_alert(a) for a in routed]
-                if route.group:
-                    self._backlog[sink].extend(group_alerts(route.name, routed, window))
-                else:
-                    self._backlog[sink].extend(group_alerts(route.name, routed, timedelta(0)))
+                within = window if route.group else timedelta(0)
+                self._backlog[sink].extend(group_alerts(route.name, routed, within, silenced_by))
 
     def _hand_over(self, name: str, now: float, report: FlushReport) -> None:
         queue, bucket = self._backlog[name], self._buckets.get(name)

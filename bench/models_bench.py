@@ -114,7 +114,7 @@ def month_lines(path: Path, ruleset: RuleSet) -> list[str]:
 
     count, stream_off = streamed(False)
     _, stream_on = streamed(True)
-    from riskmon.models_cli import read_events
+    from streams.evaluate import read_events
 
     events = read_events(path)
     off = replay_rate(events, ruleset, False, 1)

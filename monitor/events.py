@@ -1,4 +1,4 @@
-"""The event contract (DESIGN.md §6): pydantic models and a strict decoder.
+"""The event contract (README, "The event contract"): pydantic models and a strict decoder.
 
 Conventions
 -----------

@@ -1,7 +1,8 @@
 """``riskmon alerts``: the risk officer's commands over the alert store.
 
-The store URL is read once, here, from ``RISKMON_ALERT_STORE_URL`` (default: ``alerts.db`` in the
-user's data folder, see :func:`riskmon.settings.default_store_url`); only ``ingest`` and
+The store URL is read once, here, from ``RISKMON_ALERT_STORE_URL`` (one settings object,
+:class:`riskmon.settings.Settings`; default: ``alerts.db`` in the user's data folder, see
+:func:`riskmon.settings.default_store_url`); only ``ingest`` and
 ``silence add`` create a missing store, every other command refuses it with a clear error.
 Times are shown in ``RISKMON_TIMEZONE`` (default ``Asia/Shanghai``) and messages in
 ``RISKMON_LANGUAGE``. ``RISKMON_ALERT_STORE_ALLOW_UNMASKED=true`` stores account ids
@@ -29,8 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from prometheus_client import CollectorRegistry
-from pydantic import Field, ValidationError
-from pydantic_settings import SettingsConfigDict
+from pydantic import ValidationError
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
@@ -49,8 +49,7 @@ from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
 from monitor.i18n import format_datetime, localise_times
 from riskmon.identity_cli import cli_identity, remote
-from riskmon.secrets import FileSecretSettings
-from riskmon.settings import default_store_url, prepare_store, sqlite_path
+from riskmon.settings import Settings, prepare_store, sqlite_path
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
 
@@ -69,18 +68,8 @@ INGEST_ROUTES = {
 }
 
 
-class AlertsCliSettings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
-    """What ``riskmon alerts`` reads from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
-
-    alert_store_url: str = Field(default_factory=default_store_url, repr=False)
-    language: Language = "en"
-    timezone: str = "Asia/Shanghai"
-    alert_store_allow_unmasked: bool = False
-    alert_silence_approval: bool = True
-    # JSON: {"<token>": {"owner": "li.wei", "scope": "read-write"}, ...}
-    alert_api_tokens: dict[str, dict[str, str]] = Field(default_factory=dict, repr=False)
+AlertsCliSettings = Settings
+"""What ``riskmon alerts`` reads from the environment: the one settings object."""
 
 
 def _settings() -> AlertsCliSettings:

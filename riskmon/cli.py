@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo
@@ -14,7 +15,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from monitor.alerts import Alert
-from monitor.engine import Engine
 from monitor.errors import RulePackError
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
@@ -26,12 +26,12 @@ from riskmon.register_cli import register_app
 from riskmon.rules_cli import require_approval, rules_app, start_reloader
 from riskmon.serve_cli import evidence_events, serve_command
 from riskmon.settings import Settings, prepare_store
-from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+from streams.replay import DeadLetter, ReplayStats, load_state, read_lines
+from streams.runs import model_stages_for, run_replay
 
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
     from monitor.models.stage import ModelStage
-    from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
     help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
@@ -101,7 +101,7 @@ def _progress(total: int | None) -> Progress:
     )
 
 
-def run_replay(
+def _replay(
     files: list[str],
     ruleset: RuleSet,
     settings: Settings,
@@ -112,68 +112,34 @@ def run_replay(
     metrics: RiskmonMetrics | None = None,
     models: bool = False,
 ) -> tuple[ReplayStats, list[Alert]]:
-    """Replay files through a fresh engine, writing alerts and dead letters as JSONL."""
-    from datetime import timedelta
-
-    from monitor.currency import CurrencyGate
-    from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
+    """:func:`streams.runs.run_replay` with the settings, a progress bar and dead letters shown."""
 
     _check_inputs(files)
     state = _read_state(state_file) if state_file else None
-    model_stages = model_stages_for(settings, models, metrics)
-    engine = Engine(
-        ruleset,
-        state,
-        lateness=timedelta(seconds=settings.lateness_seconds),
-        language=language or settings.language,
-        mask=settings.mask_accounts,
-        extra_stages=model_stages,
-    )
-    dedup = EventDeduplicator(
-        engine.state.setdefault(DEDUP_STATE_KEY, {}),
-        window_seconds=settings.dedup_window_seconds,
-        max_entries=settings.dedup_max_entries,
-    )
-    admit = admission(CurrencyGate.from_rules(ruleset.rules).check, dedup=dedup)
-    alerts: list[Alert] = []
-    alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
-    dead_handle = dead_letter.open("w", encoding="utf-8") if dead_letter else None
 
-    def on_alert(alert: Alert) -> None:
-        alerts.append(alert)
-        if alert_handle:
-            alert_handle.write(alert.to_json() + "\n")
-            if metrics is not None:
-                metrics.sink_sent.labels("jsonl").inc()
-
-    def on_dead(letter: DeadLetter) -> None:
-        if dead_handle:
-            dead_handle.write(letter.to_json() + "\n")
-        else:
-            err.print(f"[yellow]dead letter[/] {letter.source}:{letter.line}: {letter.reason}")
+    def show_dead(letter: DeadLetter) -> None:
+        err.print(f"[yellow]dead letter[/] {letter.source}:{letter.line}: {letter.reason}")
 
     total = sum(Path(f).stat().st_size for f in files if f != "-") or None
-    try:
-        with _progress(total) as progress:
-            task = progress.add_task("replaying", total=total)
-            stats = replay(
-                read_lines(files),
-                engine,
-                on_alert,
-                on_dead,
-                progress=lambda n: progress.advance(task, n),
-                metrics=metrics,
-                admit=admit,
-            )
-    finally:
-        for handle in (alert_handle, dead_handle):
-            if handle:
-                handle.close()
-    if state_file:
-        for stage in model_stages:
-            stage.snapshot(engine.state[stage.name])  # learned models survive the split
-        save_state(state_file, engine.state)
-    return stats, alerts
+    with _progress(total) as progress:
+        task = progress.add_task("replaying", total=total)
+        return run_replay(
+            files,
+            ruleset,
+            lateness_seconds=settings.lateness_seconds,
+            language=language or settings.language,
+            mask=settings.mask_accounts,
+            alerts_out=alerts_out,
+            dead_letter=dead_letter,
+            state_file=state_file,
+            state=state,
+            dedup_window_seconds=settings.dedup_window_seconds,
+            dedup_max_entries=settings.dedup_max_entries,
+            metrics=metrics,
+            model_stages=_model_stages(settings, models, metrics),
+            on_dead_letter=show_dead,
+            progress=lambda n: progress.advance(task, n),
+        )
 
 
 def _check_inputs(files: list[str]) -> None:
@@ -214,31 +180,16 @@ def _os_reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def model_stages_for(
+def _model_stages(
     settings: Settings, flag: bool = False, metrics: RiskmonMetrics | None = None
 ) -> list[ModelStage]:
     """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
-    if not (flag or settings.models_enabled):
-        return []
-    from monitor.models import default_model_stages
-    from riskmon.models_cli import models_config
-
-    config = models_config(
-        settings.models_alerts_per_day,
-        enabled=True,
+    return model_stages_for(
+        flag or settings.models_enabled,
+        alerts_per_day=settings.models_alerts_per_day,
         alerts_per_10k=settings.models_alerts_per_10k,
+        metrics=metrics,
     )
-    stages = default_model_stages(config)
-    if metrics is not None:
-        catalogue = metrics
-
-        def observe(scorer: str, score: float, threshold: float) -> None:
-            catalogue.observe_score(scorer, score)
-            catalogue.set_threshold(scorer, threshold)
-
-        for stage in stages:
-            stage.observer = observe
-    return stages
 
 
 def print_summary(stats: ReplayStats) -> None:
@@ -325,7 +276,7 @@ def replay_command(
                 metrics=metrics,
             )
         else:
-            stats, alerts = run_replay(
+            stats, alerts = _replay(
                 files, ruleset, settings, alerts_out, dead_letter, state, lang, metrics, models
             )
         print_summary(stats)
@@ -383,8 +334,9 @@ def simulate_command(
     seed: int = 7,
     inject_rate: Annotated[float, typer.Option(min=0.0, help="0 turns injection off.")] = 1.0,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-03-02",
+    rules: RulesOption = None,
 ) -> None:
-    """Simulate a bank: events plus labels of every injected case."""
+    """Simulate a bank: events plus labels of every injected case, at the rules' lines."""
     from datetime import date
 
     from monitor.simulator import SimConfig, simulate
@@ -397,8 +349,9 @@ def simulate_command(
         inject_rate=inject_rate,
         start=date.fromisoformat(start),
     )
+    ruleset = _load(rules, Settings())
     with console.status(f"simulating {days} days of a {branches}-branch bank..."):
-        sim = simulate(config)
+        sim = simulate(config, ruleset)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_simulation(sim, out_dir / "events.jsonl", out_dir / "labels.jsonl")
     by = Counter(f"{label.category}/{label.reason or '-'}" for label in sim.labels)
@@ -435,7 +388,7 @@ def demo_command(
     ruleset = _load(None, settings)
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
-        stats, alerts = run_replay(
+        stats, alerts = _replay(
             [str(out_dir / "events.jsonl")],
             ruleset,
             settings,
@@ -519,37 +472,14 @@ def worker_command(
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
         app_ = create_app(
-            worker_config(settings),
+            settings.worker_config(),
             ruleset,
-            extra_stages=model_stages_for(settings, metrics=metrics),
+            extra_stages=_model_stages(settings, metrics=metrics),
             metrics=metrics,
             live=start_reloader(rules, ruleset, settings, metrics),
         )
         worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
-
-
-def worker_config(settings: Settings) -> WorkerConfig:
-    from streams.worker.config import WorkerConfig
-
-    return WorkerConfig(
-        bootstrap=settings.kafka_bootstrap,
-        app_id=settings.worker_app_id,
-        topic_transactions=settings.topic_transactions,
-        topic_operator_actions=settings.topic_operator_actions,
-        topic_alerts=settings.topic_alerts,
-        topic_deadletter=settings.topic_deadletter,
-        partitions=settings.topic_partitions,
-        lateness_seconds=settings.lateness_seconds,
-        tick_interval=settings.worker_tick_interval,
-        idle_after=settings.worker_idle_after,
-        store=settings.worker_store,
-        data_dir=settings.worker_data_dir,
-        language=settings.language,
-        mask_accounts=settings.mask_accounts,
-        web_port=settings.worker_web_port,
-        session_timeout=settings.worker_session_timeout,
-    )
 
 
 @app.command("produce")
@@ -589,42 +519,56 @@ def produce_command(
 
 
 @app.command("dispatch")
-def dispatch_command() -> None:
-    """Deliver alerts from the alerts topic to the store, Alertmanager and webhooks (routes)."""
+def dispatch_command(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics on this port (default RISKMON_METRICS_PORT)."),
+    ] = None,
+) -> None:
+    """Deliver alerts from the alerts topic to the sinks the routes name (store by default)."""
     import signal
 
     from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
     from prometheus_client import CollectorRegistry
 
-    from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+    from alerts.errors import AlertsError
+    from streams.dispatch import dispatch, open_pipeline
+    from streams.exposition import serve_metrics
 
     settings = Settings()
     prepare_store(settings.alert_store_url)
-    config = DispatchConfig(
-        store_url=settings.alert_store_url,
-        routes_file=settings.routes_file,
-        alertmanager_url=settings.alertmanager_url,
-        webhook_url=settings.webhook_url,
-        webhook_secret=settings.webhook_secret,
-        dead_letter_dir=settings.dispatch_dead_letter_dir,
-    )
+    port = metrics_port if metrics_port is not None else settings.metrics_port
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-    consumer = KafkaConsumer(
-        settings.topic_alerts,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.dispatch_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    registry = CollectorRegistry()
     try:
-        with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
+        with ExitStack() as stack:
+            # Routes and sinks first: a bad route file is refused before Kafka is contacted.
+            pipeline, _store = stack.enter_context(
+                open_pipeline(settings.dispatch_config(), registry)
+            )
+            consumer = KafkaConsumer(
+                settings.topic_alerts,
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.dispatch_group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            stack.callback(consumer.close)
+            if port is not None:
+                server = stack.enter_context(serve_metrics(port, registry, settings.metrics_addr))
+                err.print(f"metrics: {server.url}")
             console.print(f"dispatching {settings.topic_alerts} -> {sorted(pipeline.sinks)}")
             stats = dispatch(consumer, pipeline, should_stop=lambda _s: bool(stopping))
+    except AlertsError as exc:
+        err.print(f"[bold red]dispatch refused[/]: {exc}")
+        raise typer.Exit(2) from None
+    except KafkaError as exc:
+        err.print(f"[bold red]kafka[/] at {settings.kafka_bootstrap}: {exc}")
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         return
-    finally:
-        consumer.close()
     console.print(f"dispatched {stats.received:,} alerts ({stats.rejected} rejected)")
 
 

@@ -1,13 +1,12 @@
 """``riskmon models``: train an offline IsolationForest artefact and evaluate the models.
 
-The lead wires it into :mod:`riskmon.cli` with ``app.add_typer(models_app, name="models")``.
+Parsing and printing only: the runs live in :mod:`streams.evaluate` and :mod:`monitor.models.runs`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,126 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monitor.alerts import Alert
-from monitor.events import OperatorAction, Transaction
-from monitor.models import ModelConfig, ModelsConfig, ModelStage, default_model_stages
 from monitor.models.evaluation import ModelReport
-from monitor.models.evaluation import reports as evaluation_reports
+from monitor.models.runs import EvalRun, models_config, reports
+from streams.evaluate import load_inputs, read_events, run_models
 
 models_app = typer.Typer(help="Train and evaluate the anomaly models.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-Event = Transaction | OperatorAction
 CASES_PLOTTED = 3
-
-
-@dataclass
-class EvalRun:
-    """Everything one replay with models on produced."""
-
-    alerts: list[Alert]
-    events: int
-    days: float
-    seconds: float
-    scores: dict[str, float] = field(default_factory=dict)
-    warm_from: dict[str, datetime] = field(default_factory=dict)
-    series: dict[str, list[tuple[datetime, float, float]]] = field(default_factory=dict)
-    """entity id -> (time, score, threshold) for the entities of labelled model cases."""
-    expected_per_day: dict[str, float] = field(default_factory=dict)
-    """entity kind -> the daily alert volume its calibrator expects at the traffic seen."""
-
-
-def models_config(
-    alerts_per_day: float | None = None,
-    scorer: str | None = None,
-    enabled: bool = True,
-    alerts_per_10k: float | None = None,
-) -> ModelsConfig:
-    """The default configuration with the alert volume (per stage) and scorer overridden.
-
-    ``alerts_per_day`` fixes the account model's daily volume (the operator model's is half);
-    ``alerts_per_10k`` sets every stage's rate per 10,000 scored events.
-    """
-    base = ModelsConfig()
-    stages = []
-    for stage in base.stages:
-        update: dict[str, Any] = {}
-        if alerts_per_day is not None:
-            update["alerts_per_day"] = alerts_per_day * (1.0 if stage.entity == "account" else 0.5)
-        if alerts_per_10k is not None:
-            update["alerts_per_10k"] = alerts_per_10k
-        if scorer is not None:
-            update["scorer"] = scorer
-        stages.append(ModelConfig.model_validate(stage.model_dump() | update))
-    return ModelsConfig(enabled=enabled, stages=tuple(stages))
-
-
-def run_models(
-    events: Sequence[Event],
-    config: ModelsConfig,
-    *,
-    rules: bool = True,
-    watched: Iterable[str] = (),
-) -> EvalRun:
-    """Replay ``events`` through the shipped rules (or none) and the models, recording scores."""
-    import time
-
-    from monitor.engine import Engine
-    from monitor.rules.loader import load_rules
-    from monitor.rules.ruleset import RuleSet
-
-    ruleset = load_rules([])
-    if not rules:
-        ruleset = RuleSet(rules=(), specs={}, pack_hash=ruleset.pack_hash, packs=ruleset.packs)
-    stages = default_model_stages(config)
-    engine = Engine(ruleset, extra_stages=stages)
-    watch = set(watched)
-    run = EvalRun(alerts=[], events=len(events), days=_days(events), seconds=0.0)
-    started = time.perf_counter()
-    for event in events:
-        run.alerts.extend(engine.process(event))
-        for stage in stages:
-            _record(run, stage, event, engine.state[stage.name], watch)
-    run.alerts.extend(engine.flush())
-    run.seconds = time.perf_counter() - started
-    for stage in stages:
-        calibrator = stage.model(engine.state[stage.name]).calibrator
-        run.expected_per_day[stage.config.entity] = calibrator.expected_per_day
-    return run
-
-
-def _record(
-    run: EvalRun, stage: ModelStage, event: Event, state: Mapping[str, Any], watch: set[str]
-) -> None:
-    key = stage.key_for(event)
-    if key is None or stage.last_score is None:
-        return
-    run.scores[event.event_id] = stage.last_score
-    model = stage.model(state)
-    if stage.config.entity not in run.warm_from and model.calibrator.warm:
-        run.warm_from[stage.config.entity] = event.occurred_at
-    if key in watch:
-        threshold = model.calibrator.threshold()
-        run.series.setdefault(key, []).append((event.occurred_at, stage.last_score, threshold))
-
-
-def _days(events: Sequence[Event]) -> float:
-    if not events:
-        return 0.0
-    span = events[-1].occurred_at - events[0].occurred_at
-    return max(span.total_seconds() / 86_400, 1.0)
-
-
-def reports(run: EvalRun, labels: Sequence[dict[str, Any]]) -> tuple[ModelReport, ModelReport]:
-    """Models alone and rules+models, against ``labels``."""
-    return evaluation_reports(
-        run.alerts,
-        labels,
-        events=run.events,
-        days=run.days,
-        warm_from=run.warm_from,
-        scores=run.scores,
-    )
 
 
 def print_report(report: ModelReport) -> None:
@@ -167,48 +54,6 @@ def print_report(report: ModelReport) -> None:
     )
 
 
-def read_events(path: Path) -> list[Event]:
-    """Valid events of a JSONL file (bad lines are skipped; ``riskmon replay`` reports them)."""
-    from monitor.errors import EventDecodeError
-    from monitor.events import decode_event
-    from streams.replay import read_lines
-
-    events: list[Event] = []
-    for line in read_lines([str(path)]):
-        try:
-            events.append(decode_event(line.text))
-        except EventDecodeError:
-            continue
-    return events
-
-
-def load_inputs(
-    events_path: Path | None,
-    labels_path: Path | None,
-    days: int,
-    branches: int,
-    seed: int,
-    inject_rate: float,
-    customers: int = 2000,
-) -> tuple[list[Event], list[dict[str, Any]]]:
-    """Events and labels from files, or from an in-process simulation when no files are given."""
-    if events_path is not None and labels_path is not None:
-        text = labels_path.read_text(encoding="utf-8")
-        return read_events(events_path), [json.loads(t) for t in text.splitlines() if t]
-    from monitor.simulator import SimConfig, simulate
-
-    config = SimConfig(
-        days=days,
-        branches=branches,
-        seed=seed,
-        inject_rate=inject_rate,
-        customers_per_branch=customers,
-    )
-    with console.status(f"simulating {days} days of a {branches}-branch bank..."):
-        sim = simulate(config)
-    return sim.events, [json.loads(label.to_json()) for label in sim.labels]
-
-
 @models_app.command("eval")
 def eval_command(
     events: Annotated[Path | None, typer.Argument(help="events.jsonl (riskmon simulate)")] = None,
@@ -226,15 +71,16 @@ def eval_command(
         float | None,
         typer.Option(help="Alerts per 10,000 scored events, every model (default: per model)."),
     ] = None,
-    scorer: Annotated[str | None, typer.Option(help="tails, hst or iforest.")] = None,
+    scorer: Annotated[str | None, typer.Option(help="tails, hst, iforest or river_hst.")] = None,
     png: Annotated[Path, typer.Option(help="Where to write the plots.")] = Path("models-eval.png"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures.")] = None,
 ) -> None:
     """Replay a labelled stream: precision, recall, PR-AUC per anomaly type, delay, alerts/day."""
-    if scorer not in (None, "tails", "hst", "iforest"):
+    if scorer not in (None, "tails", "hst", "iforest", "river_hst"):
         err.print(f"[red]unknown scorer {scorer!r}[/]")
         raise typer.Exit(2)
-    stream, cases = load_inputs(events, labels, days, branches, seed, inject_rate, customers)
+    with console.status(f"preparing {events or f'{days} simulated days'}..."):
+        stream, cases = load_inputs(events, labels, days, branches, seed, inject_rate, customers)
     watched = [lb["entity_id"] for lb in cases if lb["category"] == "model_anomaly"]
     config = models_config(alerts_per_day, scorer, alerts_per_10k=alerts_per_10k)
     run = run_models(stream, config, watched=watched)

@@ -1,15 +1,29 @@
-"""Settings, read once at the entry points from the environment (prefix ``RISKMON_``)."""
+"""Settings, read once at the entry points from the environment (prefix ``RISKMON_``).
+
+This is the one place that holds a default for anything riskmon reads from the environment. The
+configurations below it (:class:`streams.worker.config.WorkerConfig`,
+:class:`streams.dispatch.DispatchConfig`) are built from it by :meth:`Settings.worker_config` and
+:meth:`Settings.dispatch_config` and have no defaults of their own for these values.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from riskmon.secrets import FileSecretSettings
+
+if TYPE_CHECKING:
+    from streams.dispatch import DispatchConfig
+    from streams.worker.config import WorkerConfig
+
+# WorkerConfig fields whose setting has another name; the others are `name` or `worker_<name>`.
+_WORKER_RENAMED = {"bootstrap": "kafka_bootstrap", "partitions": "topic_partitions"}
 
 
 def default_store_url() -> str:
@@ -71,6 +85,7 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     worker_data_dir: Path = Path(".riskmon-worker")
     worker_tick_interval: float = 2.0
     worker_idle_after: float = 5.0
+    """An input partition without events for this long (wall seconds) counts as idle."""
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
 
@@ -83,6 +98,12 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
 
     alert_store_url: str = Field(default_factory=default_store_url, repr=False)
     """The alert store: ``sqlite:///file.db`` or ``postgresql://user@host:port/db``."""
+    alert_store_allow_unmasked: bool = False
+    """Store account ids as given instead of masked."""
+    alert_silence_approval: bool = True
+    """Maker-checker on silences: a second person approves before a silence mutes anything."""
+    alert_api_tokens: dict[str, dict[str, str]] = Field(default_factory=dict, repr=False)
+    """Bearer tokens of ``riskmon alerts serve``: ``{"<token>": {"owner": ..., "scope": ...}}``."""
     routes_file: Path | None = None
     """Alert routing YAML for ``riskmon dispatch``; default: store all, notify what is set."""
     alertmanager_url: str | None = Field(default=None, repr=False)
@@ -91,6 +112,10 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """Secrets: never in a repr or a log line; give them as *_FILE to keep them out of env."""
     dispatch_group: str = "riskmon-dispatch"
     dispatch_dead_letter_dir: Path = Path("dead-letters")
+    dispatch_kafka_topic: str = "risk.notifications"
+    """Where a route's ``kafka`` sink publishes (never the alerts topic dispatch reads)."""
+    dispatch_jsonl_file: Path = Path("dispatched-alerts.jsonl")
+    """The file a route's ``jsonl`` sink appends to."""
 
     require_pack_approval: bool = False
     """The worker and ``replay --follow`` run only a rule pack that a second person approved, in
@@ -109,6 +134,37 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """``riskmon serve``: mark the session cookie ``Secure`` (behind TLS)."""
     web_poll_seconds: int = 5
     """``riskmon serve``: how often the inbox asks for new alerts."""
+
+    def worker_config(self) -> WorkerConfig:
+        """The worker's configuration: each field from the setting of the same meaning."""
+        from streams.worker.config import WorkerConfig
+
+        names = type(self).model_fields
+        values = {}
+        for item in dataclasses.fields(WorkerConfig):
+            source = _WORKER_RENAMED.get(item.name) or next(
+                (n for n in (item.name, f"worker_{item.name}") if n in names), None
+            )
+            if source is not None:
+                values[item.name] = getattr(self, source)
+        return WorkerConfig(**values)
+
+    def dispatch_config(self) -> DispatchConfig:
+        """The dispatcher's configuration."""
+        from streams.dispatch import DispatchConfig
+
+        return DispatchConfig(
+            store_url=self.alert_store_url,
+            routes_file=self.routes_file,
+            alertmanager_url=self.alertmanager_url,
+            webhook_url=self.webhook_url,
+            webhook_secret=self.webhook_secret,
+            dead_letter_dir=self.dispatch_dead_letter_dir,
+            kafka_bootstrap=self.kafka_bootstrap,
+            kafka_topic=self.dispatch_kafka_topic,
+            alerts_topic=self.topic_alerts,
+            jsonl_file=self.dispatch_jsonl_file,
+        )
 
 
 def prepare_store(url: str) -> None:

@@ -1,4 +1,4 @@
-"""Dispatch: the alerts topic → the alert pipeline (store, Alertmanager, webhook).
+"""Dispatch: the alerts topic → the alert pipeline (store, Alertmanager, webhook, Kafka, JSONL).
 
 The worker writes alerts to ``risk.alerts``; a dispatcher consumes them in its own consumer group
 and hands them to :class:`alerts.pipeline.AlertPipeline`. Offsets are committed only after a flush
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +20,47 @@ import httpx
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from alerts.errors import RouteConfigError
 from alerts.pipeline import AlertPipeline
 from alerts.redact import redact_http_logs
 from alerts.routing import RouteConfig, load_routes, parse_routes
-from alerts.sinks import AlertmanagerSink, AlertSink, SinkMetrics, StoreSink, WebhookSink
-from alerts.store import AlertStore
+from alerts.sinks import (
+    ALERTS_TOPIC,
+    AlertmanagerSink,
+    AlertSink,
+    JsonlFileSink,
+    KafkaSink,
+    SinkMetrics,
+    StoreSink,
+    WebhookSink,
+)
+from alerts.store import AlertStore, AlertStoreCollector
 from monitor.alerts import Alert
 
 log = logging.getLogger(__name__)
 
 
+SINKS = ("store", "alertmanager", "webhook", "kafka", "jsonl")
+"""Every sink a route may name (README, "A risk officer's day")."""
+
+
 @dataclass(frozen=True)
 class DispatchConfig:
-    store_url: str = "sqlite:///riskmon-alerts.db"
+    """What the dispatcher needs; ``riskmon dispatch`` builds it from the settings."""
+
+    store_url: str
     routes_file: Path | None = None
     alertmanager_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
     dead_letter_dir: Path = field(default_factory=lambda: Path("dead-letters"))
+    kafka_bootstrap: str | None = None
+    """Where the ``kafka`` sink publishes (not set: a route naming ``kafka`` is refused)."""
+    kafka_topic: str | None = None
+    """The ``kafka`` sink's topic; never the alerts topic the dispatcher reads."""
+    alerts_topic: str = ALERTS_TOPIC
+    jsonl_file: Path | None = None
+    """The file the ``jsonl`` sink appends to (not set: a route naming ``jsonl`` is refused)."""
 
 
 def default_routes(config: DispatchConfig) -> RouteConfig:
@@ -52,43 +75,114 @@ def default_routes(config: DispatchConfig) -> RouteConfig:
     return parse_routes({"routes": routes})
 
 
-@contextmanager
-def open_pipeline(
-    config: DispatchConfig, registry: CollectorRegistry
-) -> Iterator[tuple[AlertPipeline, AlertStore]]:
-    """The pipeline with its store and HTTP client, closed on exit."""
-    with ExitStack() as stack:
-        store = stack.enter_context(AlertStore.open(config.store_url))
-        redact_http_logs()  # httpx logs request URLs: keep Alertmanager credentials out
-        client = stack.enter_context(httpx.Client())
-        metrics = SinkMetrics(registry)
-        config.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-        sinks: dict[str, AlertSink] = {"store": StoreSink(store, metrics=metrics)}
-        if config.alertmanager_url:
-            sinks["alertmanager"] = AlertmanagerSink(
+def _missing(sink: str, setting: str, file: str) -> RouteConfigError:
+    return RouteConfigError(f"a route names sink {sink!r} but {setting} is not set", file=file)
+
+
+def build_sinks(
+    config: DispatchConfig,
+    names: Iterable[str],
+    *,
+    store: AlertStore,
+    client: httpx.Client,
+    metrics: SinkMetrics,
+    stack: ExitStack,
+    route_file: str = "<routes>",
+) -> dict[str, AlertSink]:
+    """The sinks the routes name, each from its settings; a sink without them is refused."""
+    sinks: dict[str, AlertSink] = {}
+    dead = config.dead_letter_dir
+    for name in sorted(set(names) & set(SINKS)):
+        if name == "store":
+            sinks[name] = StoreSink(store, metrics=metrics)
+        elif name == "alertmanager":
+            if not config.alertmanager_url:
+                raise _missing(name, "RISKMON_ALERTMANAGER_URL", route_file)
+            sinks[name] = AlertmanagerSink(
                 config.alertmanager_url,
                 client=client,
                 metrics=metrics,
-                dead_letter=config.dead_letter_dir / "alertmanager.jsonl",
+                dead_letter=dead / "alertmanager.jsonl",
             )
-        if config.webhook_url:
+        elif name == "webhook":
+            if not config.webhook_url:
+                raise _missing(name, "RISKMON_WEBHOOK_URL", route_file)
             secret = config.webhook_secret.encode() if config.webhook_secret else None
-            sinks["webhook"] = WebhookSink(
+            sinks[name] = WebhookSink(
                 config.webhook_url,
                 client=client,
                 metrics=metrics,
                 secret=secret,
-                dead_letter=config.dead_letter_dir / "webhook.jsonl",
+                dead_letter=dead / "webhook.jsonl",
             )
-        routes = load_routes(config.routes_file) if config.routes_file else default_routes(config)
+        elif name == "kafka":
+            if not (config.kafka_bootstrap and config.kafka_topic):
+                raise _missing(name, "RISKMON_DISPATCH_KAFKA_TOPIC", route_file)
+            if config.kafka_topic == config.alerts_topic:
+                raise RouteConfigError(
+                    f"the kafka sink's topic {config.kafka_topic!r} is the topic dispatch reads; "
+                    "alerts would loop",
+                    file=route_file,
+                )
+            from kafka import KafkaProducer
+
+            producer = KafkaProducer(
+                bootstrap_servers=config.kafka_bootstrap, acks="all", retries=5
+            )
+            stack.callback(producer.close)
+            sinks[name] = KafkaSink.from_producer(
+                producer,
+                metrics=metrics,
+                topic=config.kafka_topic,
+                dead_letter=dead / "kafka.jsonl",
+            )
+        else:  # jsonl
+            if config.jsonl_file is None:
+                raise _missing(name, "RISKMON_DISPATCH_JSONL_FILE", route_file)
+            sinks[name] = JsonlFileSink(
+                config.jsonl_file, metrics=metrics, dead_letter=dead / "jsonl.jsonl"
+            )
+        metrics.declare(name)
+    return sinks
+
+
+@contextmanager
+def open_pipeline(
+    config: DispatchConfig, registry: CollectorRegistry
+) -> Iterator[tuple[AlertPipeline, AlertStore]]:
+    """The pipeline with the sinks its routes name, its store and clients, closed on exit.
+
+    The store's per-rule telemetry (:class:`alerts.store.AlertStoreCollector`) is registered on
+    ``registry`` beside the pipeline's and the sinks' counters.
+    """
+    routes = load_routes(config.routes_file) if config.routes_file else default_routes(config)
+    route_file = str(config.routes_file or "<default routes>")
+    with ExitStack() as stack:
+        store = stack.enter_context(AlertStore.open(config.store_url))
+        redact_http_logs()  # httpx logs request URLs: keep Alertmanager credentials out
+        client = stack.enter_context(httpx.Client())
+        config.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+        sinks = build_sinks(
+            config,
+            routes.sink_names(),
+            store=store,
+            client=client,
+            metrics=SinkMetrics(registry),
+            stack=stack,
+            route_file=route_file,
+        )
         pipeline = AlertPipeline(
             routes,
             sinks,
             registry=registry,
             silences=lambda at: store.list_silences(active_at=at),
+            route_file=route_file,
             # The store masks by itself unless its setting allows full values.
             unmasked_sinks=frozenset({"store"}),
         )
+        collector = AlertStoreCollector(store)
+        registry.register(collector)
+        stack.callback(registry.unregister, collector)
         yield pipeline, store
 
 

@@ -12,6 +12,7 @@ from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
 from riskmon.cli import app
 from tests.alerts.alertkit import who
+from tests.shipped import shipped_rules
 
 EVENTS = example_events(
     Example(
@@ -34,7 +35,7 @@ EVENTS = example_events(
 def test_raising_a_threshold_removes_exactly_the_alerts_below_it(tmp_path: Path) -> None:
     tuned = tmp_path / "tuned.yaml"
     tuned.write_text("- override: large_cash_single\n  threshold: {CNY: 60000, USD: 12000}\n")
-    before = run_rules(load_rules(), EVENTS)
+    before = run_rules(shipped_rules(), EVENTS)
     after = run_rules(load_rules([tuned]), EVENTS)
     diff = diff_alerts(before, after)
     (change,) = [c for c in diff.by_rule if c.rule_id == "large_cash_single"]

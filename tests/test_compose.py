@@ -110,6 +110,19 @@ def test_prometheus_scrapes_the_worker_metrics_port(compose: dict[str, Any]) -> 
     assert alerting == ["alertmanager:9093"]
 
 
+def test_prometheus_scrapes_the_dispatcher_metrics_port(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = [t for sc in jobs["riskmon-dispatch"]["static_configs"] for t in sc["targets"]]
+    dispatchers = {n: s for n, s in services(compose) if "dispatch" in s.get("command", [])}
+    assert list(dispatchers) == ["dispatch"]
+    env = {**dockerfile_env(), **environment(dispatchers["dispatch"])}
+    assert targets == [f"dispatch:{env['RISKMON_METRICS_PORT']}"]
+    assert env["RISKMON_METRICS_ADDR"] == "0.0.0.0"
+    # The shipped sink rules select riskmon jobs, the dispatcher's included.
+    assert re.fullmatch("riskmon.*", "riskmon-dispatch")
+
+
 def test_mounted_files_exist_and_rules_are_loaded(compose: dict[str, Any]) -> None:
     mounts: dict[str, Path] = {}
     for name, service in services(compose):

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from monitor.engine import Engine
 from monitor.rule_examples import example_events
-from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 
 
 def case(*events: dict[str, Any]) -> list[Any]:

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from monitor.engine import Engine
 from monitor.events import encode_event
 from monitor.metrics import RiskmonMetrics
-from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 from riskmon.cli import app
 from streams.exposition import push_metrics, serve_metrics
 from streams.replay import SourceLine, replay
+from tests.shipped import shipped_rules
 
 FORBIDDEN_LABELS = {"account", "account_id", "operator", "operator_id", "txn_id", "alert_id"}
 
@@ -93,7 +93,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_replay_counts_match_its_stats(day: Path) -> None:
     metrics = RiskmonMetrics(CollectorRegistry(), process=False, stages=("engine",))
     lines = [SourceLine("f", n, t) for n, t in enumerate(day.read_text().splitlines(), start=1)]
-    engine = Engine(load_rules())
+    engine = Engine(shipped_rules())
     stats = replay(lines, engine, lambda a: None, lambda d: None, metrics=metrics)
     r = metrics.registry
     consumed = sum(

@@ -7,6 +7,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -14,12 +15,12 @@ from typer.testing import CliRunner
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.events import encode_event
-from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 from riskmon.cli import app
 from streams.replay import DeadLetter, SourceLine, load_state, read_lines, replay, save_state
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 
 
 @cache
@@ -92,6 +93,7 @@ def test_bad_lines_land_in_dead_letters_and_the_rest_is_processed(
         assert mixed[letter.line - 1] == letter.raw  # the line number points at the raw line
 
 
+@pytest.mark.slow
 def test_replaying_twice_gives_byte_identical_alerts(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(sim_lines()) + "\n", encoding="utf-8")

@@ -18,7 +18,6 @@ from alerts.sinks.base import AlertSink, BufferedSink, DeliveryAttemptError, Ret
 from alerts.sinks.deadletter import DeadLetterFile, replay_dead_letters
 from alerts.sinks.jsonl import JsonlFileSink
 from alerts.sinks.kafka import ALERTS_TOPIC, KafkaSink
-from alerts.sinks.memory import MemorySink
 from alerts.sinks.store_sink import StoreSink
 from alerts.sinks.webhook import SIGNATURE_HEADER, WebhookSink, sign
 
@@ -32,7 +31,6 @@ __all__ = [
     "DeliveryAttemptError",
     "JsonlFileSink",
     "KafkaSink",
-    "MemorySink",
     "RetryPolicy",
     "SinkMetrics",
     "StoreSink",

@@ -1,4 +1,8 @@
-"""The store as a sink: every alert of every notification is upserted by ``alert_id``."""
+"""The store as a sink: every alert of every notification is upserted by ``alert_id``.
+
+An alert that a silence covered is stored with the silence's id (``silenced_by``) and a
+``silenced`` history entry.
+"""
 
 from __future__ import annotations
 
@@ -35,5 +39,7 @@ class StoreSink(BufferedSink):
     def deliver(self, notification: Notification) -> None:
         try:
             self.store.upsert_many(notification.alerts)
+            for alert_id, silence_id in notification.silenced.items():
+                self.store.record_silenced(alert_id, silence_id)
         except SQLAlchemyError as exc:
             raise DeliveryAttemptError(f"store: {type(exc).__name__}: {exc}") from exc

@@ -11,7 +11,7 @@ __all__ = ["HEAD", "VERSION_TABLE", "current_revision", "upgrade"]
 
 SCRIPT_LOCATION = "alerts.store:migrations"
 VERSION_TABLE = "riskmon_alerts_schema_version"
-HEAD = "0004_pack_history"
+HEAD = "0005_silenced_by"
 
 
 def _config() -> Config:

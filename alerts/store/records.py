@@ -29,6 +29,8 @@ class StoredAlert(BaseModel):
     """The user id the alert is assigned to."""
     pending_by: str | None = None
     """Who asked for the false-positive close that waits for approval (``pending_approval``)."""
+    silenced_by: str | None = None
+    """The silence that kept this alert from people's routes, if one did."""
 
 
 class HistoryEntry(BaseModel):

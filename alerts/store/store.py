@@ -280,6 +280,36 @@ class AlertStore(SilenceRepository):
             added += self.upsert(alert, at=at, events=mine)
         return added
 
+    def record_silenced(
+        self, alert_id: str, silence_id: str, *, at: datetime | None = None
+    ) -> bool:
+        """Record that ``silence_id`` muted stored alert ``alert_id``, once; True if new.
+
+        The alert keeps the silence's id (``StoredAlert.silenced_by``) and its history gets a
+        ``silenced`` entry, so an auditor can ask why nobody was notified. A redelivery records
+        nothing more.
+        """
+        now = at or self.clock()
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                alerts.update()
+                .where(alerts.c.alert_id == alert_id, alerts.c.silenced_by.is_(None))
+                .values(silenced_by=silence_id)
+            ).rowcount
+            if changed != 1:
+                self._get(connection, alert_id)  # AlertNotFoundError if it is not stored
+                return False
+            audit.append(
+                connection,
+                action="silenced",
+                actor="riskmon",
+                at=now,
+                comment=f"notifications muted by silence {silence_id}",
+                alert_id=alert_id,
+                silence_id=silence_id,
+            )
+        return True
+
     # -- reading alerts ---------------------------------------------------------------------
 
     @staticmethod
@@ -294,6 +324,7 @@ class AlertStore(SilenceRepository):
             delivery_count=data["delivery_count"],
             assignee=data.get("assignee"),
             pending_by=data.get("pending_by") if data["status"] == "pending_approval" else None,
+            silenced_by=data.get("silenced_by"),
         )
 
     def _get(self, connection: Connection, alert_id: str) -> StoredAlert:

@@ -71,6 +71,7 @@ alerts = sa.Table(
     sa.Column("pending_by", sa.String(128)),
     sa.Column("pending_at", UTCDateTime()),
     sa.Column("entity_id_full", sa.String(128)),
+    sa.Column("silenced_by", sa.String(64)),
 )
 
 history = sa.Table(

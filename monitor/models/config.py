@@ -23,7 +23,7 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     entity: Literal["account", "operator"]
-    scorer: Literal["tails", "hst", "iforest"] = "tails"
+    scorer: Literal["tails", "hst", "iforest", "river_hst"] = "tails"
     alerts_per_10k: float = Field(default=2.0, gt=0, le=10_000)
     alerts_per_day: float | None = Field(default=None, gt=0)
     warmup: int = Field(default=5_000, ge=0)

@@ -27,7 +27,7 @@ from monitor.models.operator_profile import (
     operator_features,
 )
 
-__all__ = ["KINDS", "AccountKind", "EntityKind", "OperatorKind"]
+__all__ = ["AccountKind", "EntityKind", "OperatorKind"]
 
 Event = Transaction | OperatorAction
 Profile = Mapping[str, Any] | None
@@ -154,9 +154,3 @@ class OperatorKind:
         count = int(details["count_last_hour"])
         pop.learn(_action(event))
         return learn_operator(profile, _action(event), count)
-
-
-KINDS: dict[str, type[AccountKind] | type[OperatorKind]] = {
-    "account": AccountKind,
-    "operator": OperatorKind,
-}

@@ -31,6 +31,18 @@ def _iforest(config: ModelConfig, features: Sequence[str]) -> Scorer:
     )
 
 
+def _river_hst(config: ModelConfig, features: Sequence[str]) -> Scorer:
+    from monitor.models.river_hst import RiverHalfSpaceTreesScorer  # river loads on demand
+
+    return RiverHalfSpaceTreesScorer(
+        features,
+        n_trees=config.n_trees,
+        height=config.height,
+        window_size=config.window_size,
+        seed=config.seed,
+    )
+
+
 def _tails(config: ModelConfig, features: Sequence[str]) -> Scorer:
     return TailProbabilityScorer(features, seed=config.seed)
 
@@ -39,6 +51,7 @@ SCORERS: dict[str, Callable[[ModelConfig, Sequence[str]], Scorer]] = {
     "tails": _tails,
     "hst": _hst,
     "iforest": _iforest,
+    "river_hst": _river_hst,
 }
 
 
@@ -52,6 +65,10 @@ def load_scorer(state: Mapping[str, Any]) -> Scorer:
         return HalfSpaceTreesScorer.from_state(state)
     if kind == "tail_probability":
         return TailProbabilityScorer.from_state(state)
+    if kind == "river_half_space_trees":
+        from monitor.models.river_hst import RiverHalfSpaceTreesScorer
+
+        return RiverHalfSpaceTreesScorer.from_state(state)
     if kind == "isolation_forest":
         from monitor.models.iforest import IsolationForestScorer
 

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from monitor.events import OperatorAction, Transaction
+from monitor.rules.ruleset import RuleSet
 from monitor.simulator.config import SimConfig
 from monitor.simulator.context import SimContext, SimulatorError
 from monitor.simulator.inject import case_counts, inject, label_crossings
 from monitor.simulator.labels import Label, finalise
 from monitor.simulator.large import generate_large
+from monitor.simulator.limits import Limits, limits_from_rules, shipped_limits
 from monitor.simulator.normal import customer_day
 from monitor.simulator.staff import staff_day
 
@@ -46,7 +48,7 @@ class Simulation:
     labels: list[Label]
 
 
-def simulate(config: SimConfig) -> Simulation:
+def simulate(config: SimConfig, rules: RuleSet | None = None) -> Simulation:
     """Simulate ``config.days`` days of a bank from ``config.start``.
 
     Ordinary traffic first (customers' transactions, staff shifts, genuinely large
@@ -57,6 +59,10 @@ def simulate(config: SimConfig) -> Simulation:
     ----------
     config
         The whole configuration; the same config gives the same result.
+    rules
+        The rule set the output will be replayed through (default: the shipped packs). The
+        simulator takes its thresholds, currency table and dual-review limits from it, so that
+        injected cases sit where these rules draw their lines.
 
     Returns
     -------
@@ -70,7 +76,7 @@ def simulate(config: SimConfig) -> Simulation:
     have no cycles) and restored afterwards.
     """
     with _without_cyclic_gc():
-        return _simulate(config)
+        return _simulate(config, shipped_limits() if rules is None else limits_from_rules(rules))
 
 
 @contextmanager
@@ -87,8 +93,8 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _simulate(config: SimConfig) -> Simulation:
-    ctx = SimContext.create(config)
+def _simulate(config: SimConfig, limits: Limits) -> Simulation:
+    ctx = SimContext.create(config, limits)
     for index, day in enumerate(ctx.days):
         roster = ctx.rosters[index]
         for branch_id in ctx.bank.branch_ids:

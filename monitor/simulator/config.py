@@ -2,33 +2,20 @@
 
 The defaults describe a mid-sized Chinese commercial bank: 20 branches in Asia/Shanghai, a week
 starting Monday 2 March 2026, about 2,000 customers and a dozen staff per branch. The calendar,
-business hours, home country and currency table must agree with the rule packs the output is
-replayed through (the shipped packs by default; a test checks the tables are equal).
+business hours and home country must agree with the rule packs the output is replayed through
+(the shipped packs by default; a test checks them). Thresholds, the currency table and the
+dual-review limits are not configured here: ``simulate`` reads them from the rule set
+(:mod:`monitor.simulator.limits`).
 """
 
 from __future__ import annotations
 
 from datetime import date, time
-from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["CNY_PER_UNIT", "SimConfig"]
-
-CNY_PER_UNIT: dict[str, Decimal] = {
-    "USD": Decimal("7.10"),
-    "EUR": Decimal("7.75"),
-    "GBP": Decimal("9.05"),
-    "HKD": Decimal("0.91"),
-    "JPY": Decimal("0.048"),
-    "SGD": Decimal("5.30"),
-    "AUD": Decimal("4.65"),
-    "CAD": Decimal("5.15"),
-    "CHF": Decimal("8.10"),
-    "KRW": Decimal("0.0052"),
-}
-"""CNY per one unit of each currency: the ``currency_table: default`` of ``00_base.yaml``."""
+__all__ = ["SimConfig"]
 
 
 class SimConfig(BaseModel):

@@ -12,6 +12,7 @@ from monitor.simulator.config import SimConfig
 from monitor.simulator.factory import EventFactory
 from monitor.simulator.labels import Case
 from monitor.simulator.ledger import DayKey, Ledger
+from monitor.simulator.limits import Limits
 from monitor.simulator.roster import BranchDay, build_roster
 from monitor.simulator.workdays import WorkCalendar
 
@@ -52,10 +53,10 @@ class SimContext:
     """Same-day totals an injected case crosses on purpose, with the case that labels them."""
 
     @classmethod
-    def create(cls, config: SimConfig) -> SimContext:
+    def create(cls, config: SimConfig, limits: Limits) -> SimContext:
         bank = build_bank(config)
         calendar = WorkCalendar(config.zone, config.business_hours, config.holidays_country)
-        ledger = Ledger(config.home_country)
+        ledger = Ledger(config.home_country, limits)
         days = [config.start + timedelta(days=i) for i in range(config.days)]
         rosters = [build_roster(bank, calendar, day, config.seed) for day in days]
         return cls(config, bank, calendar, EventFactory(ledger), ledger, days, rosters)

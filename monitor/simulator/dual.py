@@ -22,6 +22,7 @@ from monitor.simulator.context import SimContext, at_seconds
 from monitor.simulator.factory import Event, TxnSpec
 from monitor.simulator.flows import fits
 from monitor.simulator.labels import Case, DualReviewReason
+from monitor.simulator.limits import Group
 from monitor.simulator.roster import REVIEWER_ROLES, BranchDay
 from monitor.simulator.slots import counter_time, pick_customer, pick_shift, working_slot
 
@@ -35,7 +36,13 @@ def _spec(ctx: SimContext, rng: random.Random, today: BranchDay) -> TxnSpec | No
     customer = pick_customer(ctx, rng, today.branch_id, "corporate" if corporate else "individual")
     if customer is None:
         return None
-    amount = Decimal(rng.randint(60_000, 350_000 if not corporate else 900_000))
+    # Over the review line (1.2-7x, corporate 18x), clear of the large-value transfer lines.
+    limits = ctx.ledger.limits
+    review = limits.review_line_cny
+    group: Group = "corporate" if corporate else "individual_domestic"
+    cap = limits.lines[group]["CNY"] * (Decimal("0.45") if corporate else Decimal("0.7"))
+    high = min(review * (18 if corporate else 7), cap)
+    amount = Decimal(rng.randint(int(review * Decimal("1.2")), int(high)))
     spec = TxnSpec(
         customer,
         amount,
@@ -63,7 +70,10 @@ def dual_review(ctx: SimContext, rng: random.Random, reason: DualReviewReason) -
     if maker is None or spec is None:
         return None
     at = counter_time(rng, maker, today)
-    decided = at_seconds(at, rng.randint(300 if reason == "late" else 120, 1200))
+    # Within the review rule's time limit, so that the reason is the only fault.
+    latest = min(1200, int(ctx.ledger.limits.review_within_seconds) - 60)
+    earliest = min(300 if reason == "late" else 120, latest)
+    decided = at_seconds(at, rng.randint(earliest, latest))
     checker: Operator | None = None
     if reason == "self_approval":
         checker = maker.operator

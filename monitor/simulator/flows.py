@@ -15,11 +15,10 @@ from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from monitor.events import Transaction
-from monitor.simulator.config import CNY_PER_UNIT
 from monitor.simulator.context import at_seconds
 from monitor.simulator.factory import Event, EventFactory, TxnSpec
 from monitor.simulator.ledger import Ledger
-from monitor.simulator.limits import LINES, group_of, measure, needs_review
+from monitor.simulator.limits import group_of
 from monitor.simulator.roster import BranchDay, Shift
 
 __all__ = ["cny_amount", "fit_amount", "fits", "line_room", "self_service", "teller_flow"]
@@ -28,18 +27,17 @@ NORMAL_CAP = Decimal("0.78")
 """Ordinary single amounts stay below this share of their line (structuring starts at 0.8)."""
 NORMAL_DAILY = Decimal("0.9")
 """Ordinary same-day totals per account and line stay below this share of the line."""
-_NORMAL_ROOM = {
-    (group, currency): (limit * NORMAL_CAP, limit * NORMAL_DAILY)
-    for group, lines in LINES.items()
-    for currency, limit in lines.items()
-}
 _CENTS = Decimal("0.01")
 _WHOLE_UNITS = frozenset({"JPY", "KRW"})
 
 
-def cny_amount(cny: float, currency: str, step: int) -> Decimal:
-    """``cny`` worth of ``currency``, rounded to ``step`` units (cents when 0), never zero."""
-    value = cny if currency == "CNY" else cny / float(CNY_PER_UNIT[currency])
+def cny_amount(cny: float, currency: str, step: int, ledger: Ledger) -> Decimal:
+    """``cny`` worth of ``currency``, rounded to ``step`` units (cents when 0), never zero.
+
+    Converted with the currency table of the rules (``ledger.limits``).
+    """
+    rate = ledger.limits.cny_per_unit.get(currency)
+    value = cny if rate is None else cny / float(rate)
     if currency in _WHOLE_UNITS:
         step = max(step, 1)
     if step:
@@ -65,10 +63,10 @@ def line_room(
     )
     if group is None:
         return None
-    currency, limit, measured = measure(group, spec.amount, spec.currency)
+    currency, limit, measured = ledger.limits.measure(group, spec.amount, spec.currency)
     total = ledger.total((customer.account_id, group, currency, day))
     if cap == NORMAL_CAP and daily == NORMAL_DAILY:  # the common case, precomputed
-        single, whole = _NORMAL_ROOM[group, currency]
+        single, whole = ledger.limits.room(group, currency, cap, daily)
         return measured, min(single, whole - total), limit
     return measured, min(limit * cap, limit * daily - total), limit
 
@@ -153,13 +151,16 @@ def teller_flow(
             factory.action(teller.operator, seen, "view_customer", target_account_id=account_id)
         )
     out.append(factory.transaction(spec, txn_id, at, "initiated", initiator, injected=injected))
-    if not needs_review(spec.channel, spec.amount, spec.currency):
+    limits = factory.ledger.limits
+    if not limits.needs_review(spec.channel, spec.amount, spec.currency):
         posted = at_seconds(at, rng.randint(20, 180))
         out.append(
             factory.transaction(spec, txn_id, posted, "posted", initiator, injected=injected)
         )
         return out
-    decided = at_seconds(at, rng.randint(120, 1200))
+    # Approved 2-20 minutes later, always within the review rule's time limit.
+    latest = min(1200, int(limits.review_within_seconds) - 60)
+    decided = at_seconds(at, rng.randint(min(120, latest), latest))
     reviewer = rng.choice(today.reviewers_at(decided)).operator
     later = at_seconds(decided, rng.randint(30, 180))
     if rng.random() < reject_rate:

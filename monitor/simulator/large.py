@@ -19,6 +19,7 @@ from monitor.simulator.context import SimContext, at_seconds, rng_for
 from monitor.simulator.factory import Event, TxnSpec
 from monitor.simulator.flows import self_service, teller_flow
 from monitor.simulator.labels import Case
+from monitor.simulator.limits import Group, Limits
 from monitor.simulator.roster import BranchDay
 
 __all__ = [
@@ -33,35 +34,44 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LargeKind:
+    """A kind of genuinely large transaction: its amount is drawn between ``low`` and ``high``
+    times the line of ``group`` in ``currency``, as the loaded rules draw it."""
+
     name: str
     account_type: str
     channel: Channel
     txn_type: TxnType
     direction: Direction
     currency: str
-    low: int
-    high: int
+    group: Group
+    low: Decimal
+    high: Decimal
     cross_border: bool = False
+
+    def bounds(self, limits: Limits) -> tuple[int, int]:
+        """The amount range in ``currency`` for the lines of ``limits``."""
+        line = limits.lines[self.group][self.currency]
+        return int(line * self.low), int(line * self.high)
 
 
 # fmt: off
 LARGE_KINDS: tuple[LargeKind, ...] = (
     #         what                              account       channel    txn type    direction
-    #         currency, amount from, to, cross-border
+    #         currency, line, amount from and to (times the line), cross-border
     LargeKind("individual cash deposit",        "individual", "counter", "deposit",  "credit",
-              "CNY", 51_000, 150_000),
+              "CNY", "cash", Decimal("1.02"), Decimal("3"), False),
     LargeKind("individual house purchase",      "individual", "counter", "transfer", "debit",
-              "CNY", 510_000, 1_600_000),
+              "CNY", "individual_domestic", Decimal("1.02"), Decimal("3.2")),
     LargeKind("individual online transfer",     "individual", "online",  "transfer", "debit",
-              "CNY", 505_000, 900_000),
+              "CNY", "individual_domestic", Decimal("1.01"), Decimal("1.8")),
     LargeKind("individual overseas remittance", "individual", "wire",    "transfer", "debit",
-              "USD", 10_500, 40_000, True),
+              "USD", "individual_crossborder", Decimal("1.05"), Decimal("4"), True),
     LargeKind("corporate online transfer",      "corporate",  "online",  "transfer", "debit",
-              "CNY", 2_050_000, 8_000_000),
+              "CNY", "corporate", Decimal("1.025"), Decimal("4")),
     LargeKind("corporate cross-border wire",    "corporate",  "wire",    "transfer", "debit",
-              "USD", 205_000, 900_000, True),
+              "USD", "corporate", Decimal("1.025"), Decimal("4.5"), True),
     LargeKind("corporate cash deposit",         "corporate",  "counter", "deposit",  "credit",
-              "CNY", 55_000, 200_000),
+              "CNY", "cash", Decimal("1.1"), Decimal("4")),
 )
 # fmt: on
 
@@ -109,7 +119,7 @@ def make_large(
     injected: bool,
 ) -> Case | None:
     """One transaction of ``kind`` at or above its line, as a labelled case."""
-    amount = Decimal(rng.randint(kind.low, kind.high))
+    amount = Decimal(rng.randint(*kind.bounds(ctx.ledger.limits)))
     if kind.txn_type == "deposit":
         amount = amount // 100 * 100
     country = counterparty = None

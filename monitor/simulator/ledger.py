@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from monitor.events import Transaction
-from monitor.simulator.limits import Group, group_of, measure
+from monitor.simulator.limits import Group, Limits, group_of
 
 __all__ = ["Crossing", "DayKey", "Ledger"]
 
@@ -56,6 +56,7 @@ class _Day:
 @dataclass
 class Ledger:
     home_country: str
+    limits: Limits
     _days: dict[DayKey, _Day] = field(default_factory=dict)
     _seen: dict[str, DayKey] = field(default_factory=dict)
 
@@ -66,7 +67,7 @@ class Ledger:
         )
         if group is None:
             return None
-        currency, limit, measured = measure(group, txn.amount, txn.currency)
+        currency, limit, measured = self.limits.measure(group, txn.amount, txn.currency)
         if measured >= limit:
             return None  # a single over the line is reported on its own, never summed
         return (txn.account_id, group, currency, txn.occurred_at.date()), limit, measured

@@ -71,7 +71,7 @@ def segment_spec(rng: random.Random, ctx: SimContext, customer: Customer, seg: S
         counterparty = customer.counterparties[0]  # the employer or the card acquirer
     return TxnSpec(
         customer,
-        cny_amount(cny, currency, seg.step),
+        cny_amount(cny, currency, seg.step, ctx.ledger),
         currency,
         "debit" if rng.random() < seg.debit_share else "credit",
         seg.channel,

@@ -25,7 +25,7 @@ from monitor.simulator.factory import Event, TxnSpec
 from monitor.simulator.flows import self_service, teller_flow
 from monitor.simulator.labels import Case
 from monitor.simulator.large import LARGE_KINDS, make_large
-from monitor.simulator.limits import GROUPS, LINES, Group
+from monitor.simulator.limits import GROUPS, Group
 from monitor.simulator.roster import BranchDay
 from monitor.simulator.slots import counter_time, pick_customer, pick_operator, working_slot
 
@@ -69,7 +69,7 @@ def _spec(
 ) -> TxnSpec:
     """A transaction measuring ``share`` of ``group``'s CNY (or USD) line."""
     currency = "USD" if usd else "CNY"
-    amount = Decimal(int(share * float(LINES[group][currency])))
+    amount = Decimal(int(share * float(ctx.ledger.limits.lines[group][currency])))
     if group == "cash":
         deposit = rng.random() < 0.6
         return TxnSpec(

@@ -13,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import weakref
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
-import faust.streams as faust_streams
 
 from monitor.alerts import Alert
 from monitor.currency import CurrencyGate
@@ -33,6 +31,7 @@ from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from streams.reload import LiveRules, StageSwap
 from streams.worker.config import WorkerConfig
+from streams.worker.faust_private import current_event
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
 from streams.worker.sources import SourceTracker
@@ -319,12 +318,8 @@ def _partition_context(
     @contextmanager
     def bind(key: str) -> Iterator[None]:
         event = by_partition[partition_for(key, partitions)]
-        # faust keeps the current event in this context variable (faust.streams.current_event).
-        token = faust_streams._current_event.set(weakref.ref(event))
-        try:
+        with current_event(event):
             yield
-        finally:
-            faust_streams._current_event.reset(token)
 
     return bind
 

@@ -1,8 +1,12 @@
-"""The worker's configuration, built once from :class:`riskmon.settings.Settings`-like values."""
+"""The worker's configuration, built once by :meth:`riskmon.settings.Settings.worker_config`.
+
+Fields that come from a setting have no default here (the setting holds it); the tuning fields
+below them, which no setting exposes, keep theirs.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -11,31 +15,31 @@ from typing import Literal
 class WorkerConfig:
     """Everything the faust worker needs; passed in, never read from the environment here."""
 
-    bootstrap: str = "127.0.0.1:19092"
-    app_id: str = "riskmon"
-    topic_transactions: str = "bank.transactions"
-    topic_operator_actions: str = "bank.operator-actions"
-    topic_alerts: str = "risk.alerts"
-    topic_deadletter: str = "risk.deadletter"
-    partitions: int = 4
-    lateness_seconds: float = 300.0
-    tick_interval: float = 2.0
+    bootstrap: str
+    app_id: str
+    topic_transactions: str
+    topic_operator_actions: str
+    topic_alerts: str
+    topic_deadletter: str
+    partitions: int
+    lateness_seconds: float
+    tick_interval: float
     """How often every worker sends a tick to every stage partition (wall seconds)."""
-    idle_after: float = 5.0
-    """A stage partition without events for this long (wall seconds) catches up on ticks."""
-    store: Literal["memory", "rocksdb"] = "memory"
-    data_dir: Path = field(default_factory=lambda: Path(".riskmon-worker"))
-    language: Literal["en", "zh-CN"] = "en"
-    mask_accounts: bool = True
+    idle_after: float
+    """A source partition without events for this long (wall seconds) counts as idle."""
+    store: Literal["memory", "rocksdb"]
+    data_dir: Path
+    language: Literal["en", "zh-CN"]
+    mask_accounts: bool
+    session_timeout: float
+    web_port: int | None
+    """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     batch_size: int = 500
     batch_within: float = 0.05
-    session_timeout: float = 6.0
     heartbeat_interval: float = 1.5
     commit_interval: float = 1.0
     producer_linger: float = 0.01
     """Seconds the producer waits to batch records (stage hops, changelog, alerts)."""
-    web_port: int | None = None
-    """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
 
     def stage_topic(self, stage: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.metrics import RiskmonMetrics
+from streams.worker.faust_private import committed_offset
 from streams.worker.runner import StageRunner
 from streams.worker.sources import SourceTracker
 
@@ -51,8 +52,7 @@ async def consumer_lag(
     for tp in owned:
         position = sources.next_offset.get((tp.topic, tp.partition))
         if position is None:
-            # faust keeps the committed offsets it resumed from in this attribute.
-            position = app.consumer._committed_offset.get(tp) or 0
+            position = committed_offset(app.consumer, tp) or 0
         highwater = highwaters.get(tp)
         if highwater is not None:
             lags[(tp.topic, str(tp.partition))] = max(0, highwater - position)

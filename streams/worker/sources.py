@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from streams.worker.faust_private import committed_offset
 from streams.worker.runner import SourceReport, encode_tick
 
 
@@ -40,8 +41,7 @@ class SourceTracker:
             position = self.next_offset.get(key)
             if position is None:
                 # Nothing processed by this incarnation yet: where the group left off.
-                # faust keeps the committed offsets it resumed from in this attribute.
-                position = app.consumer._committed_offset.get(tp)
+                position = committed_offset(app.consumer, tp)
             if position is None:
                 earliest = await app.consumer.earliest_offsets(tp)
                 position = earliest.get(tp)

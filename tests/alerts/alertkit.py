@@ -1,4 +1,5 @@
-"""Helpers for the alerts tests: alert factory, a settable clock, a PostgreSQL database per test."""
+"""Helpers for the alerts tests: alert factory, a settable clock, an in-memory sink, a PostgreSQL
+database per test."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from alerts.errors import IdentityError
 from alerts.identity import Identity, Role
+from alerts.notification import Notification
 from alerts.store import AlertStore, engine_url
 from monitor.alerts import Alert, make_alert_id
 
@@ -45,6 +47,35 @@ def make_alert(**overrides: Any) -> Alert:
     }
     fields.update(overrides)
     return Alert(**fields)
+
+
+class MemorySink:
+    """A sink that keeps every flushed notification in ``delivered`` (tests only)."""
+
+    def __init__(self, name: str = "memory") -> None:
+        self.name = name
+        self.delivered: list[Notification] = []
+        self._buffer: list[Notification] = []
+
+    def add(self, notification: Notification) -> None:
+        self._buffer.append(notification)
+
+    def flush(self) -> None:
+        self.delivered.extend(self._buffer)
+        self._buffer = []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SleepRecorder:
+    """An injectable ``sleep`` that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
 
 
 class SettableClock:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import SettableClock, fresh_postgres_database
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import SinkMetrics
 from alerts.store import AlertStore
+from tests.alerts.alertkit import SettableClock, SleepRecorder, fresh_postgres_database
 
 
 @pytest.fixture
@@ -49,16 +49,6 @@ def sink_metrics(registry: CollectorRegistry) -> SinkMetrics:
 def http_client() -> Iterator[httpx.Client]:
     with httpx.Client() as client:
         yield client
-
-
-class SleepRecorder:
-    """An injectable ``sleep`` that records the delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture

@@ -13,16 +13,21 @@ from typing import Any
 
 import httpx
 import pytest
-from alertkit import T0, SettableClock, fresh_postgres_database, make_alert
-from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
-from receiver import free_port
 
 from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
 from alerts.sinks import AlertmanagerSink, RetryPolicy, StoreSink, replay_dead_letters
 from alerts.store import AlertStore
+from tests.alerts.alertkit import (
+    T0,
+    SettableClock,
+    SleepRecorder,
+    fresh_postgres_database,
+    make_alert,
+)
+from tests.alerts.receiver import free_port
 from tools.services import ServerHandle
 
 pytestmark = pytest.mark.services

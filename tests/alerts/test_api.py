@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from alertkit import SettableClock, make_alert, who
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +14,7 @@ from schemathesis.checks import not_a_server_error
 
 from alerts.api import ApiToken, create_app
 from alerts.store import AlertStore
+from tests.alerts.alertkit import SettableClock, make_alert, who
 
 TOKENS = {
     "rw-token": ApiToken(owner="li.wei", scope="read-write"),
@@ -121,6 +121,7 @@ def test_silences_over_http(client: TestClient, api_store: AlertStore) -> None:
     assert client.post("/silences", headers=RW, json=no_matchers).status_code == 422
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_get_a_server_error(api_store: AlertStore) -> None:
     """Schemathesis draws valid and invalid requests for every operation; none may get a 5xx."""
     api_store.upsert(make_alert())

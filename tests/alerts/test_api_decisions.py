@@ -7,11 +7,11 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from alertkit import SettableClock, make_alert, who
 from fastapi.testclient import TestClient
 
 from alerts.api import ApiToken, create_app
 from alerts.store import AlertStore
+from tests.alerts.alertkit import SettableClock, make_alert, who
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from alertkit import make_alert, who
 from typer.testing import CliRunner
 
 from alerts.identity import Role
 from alerts.store import AlertStore
 from riskmon.alerts_cli import alerts_app
 from riskmon.cli import app as main_app
+from tests.alerts.alertkit import make_alert, who
 
 runner = CliRunner()
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from alertkit import make_alert, who
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -25,6 +24,7 @@ from alerts.api import create_app
 from alerts.store import AlertStore
 from monitor.alerts import Alert
 from riskmon.alerts_cli import alerts_app
+from tests.alerts.alertkit import make_alert, who
 
 runner = CliRunner()
 BANK = datetime.fromisoformat

@@ -6,7 +6,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from alertkit import make_alert, who
 
 from alerts.errors import (
     ApprovalError,
@@ -15,6 +14,7 @@ from alerts.errors import (
     PermissionDeniedError,
 )
 from alerts.store import AlertStore
+from tests.alerts.alertkit import make_alert, who
 
 
 def _acked(store: AlertStore, **overrides: object) -> str:

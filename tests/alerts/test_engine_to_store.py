@@ -9,12 +9,12 @@ from typer.testing import CliRunner
 from alerts.store import AlertStore
 from monitor.alerts import Alert
 from monitor.rule_examples import run_examples
-from monitor.rules.loader import load_rules
 from riskmon.alerts_cli import alerts_app
+from tests.shipped import shipped_rules
 
 
 def engine_alerts() -> list[Alert]:
-    return [alert for result in run_examples(load_rules()) for alert in result.alerts]
+    return [alert for result in run_examples(shipped_rules()) for alert in result.alerts]
 
 
 def test_engine_alerts_ingested_three_times_are_stored_once(store_url: str, tmp_path: Path) -> None:

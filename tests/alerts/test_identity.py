@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from alertkit import PASSWORD, T0, make_alert, who
 
 from alerts.errors import IdentityError, InvalidSilenceError, PermissionDeniedError
 from alerts.identity import Identity, canonical, hash_token
 from alerts.silences import SilenceMatchers
 from alerts.store import AlertStore
 from alerts.store.tables import api_tokens, users
+from tests.alerts.alertkit import PASSWORD, T0, make_alert, who
 
 
 def test_names_are_compared_canonically() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alertkit import make_alert, who
 
 from alerts.store import AlertStore, engine_url
 from alerts.store.migrate import HEAD, current_revision, upgrade
+from tests.alerts.alertkit import make_alert, who
 
 
 def test_an_older_store_upgrades_and_its_alerts_can_be_worked(store_url: str) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alertkit import who
 from typer.testing import CliRunner
 
 from alerts.identity import Identity, Role
@@ -17,6 +16,7 @@ from alerts.pack_history import PackHistory, PackHistoryError
 from alerts.store import AlertStore
 from alerts.store.tables import pack_history
 from riskmon.cli import app
+from tests.alerts.alertkit import who
 
 AT = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 runner = CliRunner()

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import T0, SettableClock, make_alert, who
-from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
-from receiver import free_port
 
 from alerts.errors import RouteConfigError
 from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
 from alerts.silences import SilenceMatchers
-from alerts.sinks import MemorySink, RetryPolicy, StoreSink, WebhookSink
+from alerts.sinks import RetryPolicy, StoreSink, WebhookSink
 from alerts.store import AlertStore
+from tests.alerts.alertkit import T0, MemorySink, SettableClock, SleepRecorder, make_alert, who
+from tests.alerts.receiver import free_port
 
 ROUTES = {
     "group_window_seconds": 300,

@@ -8,13 +8,13 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
-from alertkit import make_alert, who
 from prometheus_client import CollectorRegistry
 
 from alerts.errors import IdentityError, PermissionDeniedError, RegisterError
 from alerts.register import RegisterCollector, RiskRegister
 from alerts.store import AlertStore
 from alerts.store.tables import register_history
+from tests.alerts.alertkit import make_alert, who
 
 
 def _confirmed(store: AlertStore, count: int = 1) -> list[str]:

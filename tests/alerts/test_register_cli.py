@@ -6,12 +6,12 @@ import csv
 import io
 import re
 
-from alertkit import make_alert, who
 from typer.testing import CliRunner
 
 from alerts.store import AlertStore
 from alerts.store.tables import history
 from riskmon.cli import app
+from tests.alerts.alertkit import make_alert, who
 
 runner = CliRunner()
 

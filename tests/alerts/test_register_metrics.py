@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from alertkit import make_alert, who
 from prometheus_client import start_http_server
-from receiver import free_port
 
 from alerts.register import workspace_registry
 from alerts.store import AlertStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from prom_harness import value, wait_for
+from tests.alerts.alertkit import make_alert, who
+from tests.alerts.receiver import free_port
+from tests.integration.prom_harness import value, wait_for
 
 
 @pytest.mark.services

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alertkit import make_alert
 
 from alerts.errors import RouteConfigError
 from alerts.routing import load_routes, parse_routes
+from tests.alerts.alertkit import make_alert
 
 ROUTES = """\
 group_window_seconds: 120

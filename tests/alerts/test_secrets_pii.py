@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from receiver import webhook_receiver
 
 from alerts.store import AlertStore
 from monitor.engine import Engine
@@ -29,6 +28,7 @@ from riskmon.secrets import redact_url
 from riskmon.settings import Settings
 from streams.dispatch import DispatchConfig, open_pipeline
 from streams.replay import SourceLine, replay
+from tests.alerts.receiver import webhook_receiver
 
 WEBHOOK_SECRET = "whsec-7f3a9c1e-do-not-log"
 AM_PASSWORD = "am-pass-5d2b-do-not-log"

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-from alertkit import make_alert, who
-from receiver import free_port
 from typer.testing import CliRunner
 
 from alerts.store import AlertStore
 from riskmon.alerts_cli import alerts_app
+from tests.alerts.alertkit import make_alert, who
+from tests.alerts.receiver import free_port
 
 LAUNCH = "from riskmon.alerts_cli import alerts_app; alerts_app()"
 TOKENS = {"rw": {"owner": "li.wei", "scope": "read-write"}, "ro": {"owner": "a", "scope": "read"}}

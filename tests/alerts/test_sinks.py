@@ -9,9 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import make_alert
 from kafka import KafkaConsumer, KafkaProducer
-from receiver import webhook_receiver
 
 from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
@@ -20,13 +18,14 @@ from alerts.sinks import (
     AlertSink,
     JsonlFileSink,
     KafkaSink,
-    MemorySink,
     RetryPolicy,
     StoreSink,
     WebhookSink,
 )
 from alerts.store import AlertStore
 from monitor.alerts import Alert
+from tests.alerts.alertkit import MemorySink, make_alert
+from tests.alerts.receiver import webhook_receiver
 
 SINK_KINDS = ["memory", "jsonl", "store", "kafka_send", "webhook"]
 

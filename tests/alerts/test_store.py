@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from alertkit import T0, SettableClock, make_alert, who
 
 from alerts.errors import (
     AlertNotFoundError,
@@ -18,6 +17,7 @@ from alerts.silences import SilenceMatchers
 from alerts.store import AlertStore, engine_url
 from alerts.store.migrate import HEAD, current_revision, upgrade
 from alerts.store.tables import history
+from tests.alerts.alertkit import T0, SettableClock, make_alert, who
 
 
 def test_open_migrates_to_head_and_reopening_keeps_data(store_url: str) -> None:

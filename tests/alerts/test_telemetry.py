@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from alertkit import SettableClock, make_alert, who
 from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.metrics import PipelineMetrics, SinkMetrics
 from alerts.store import AlertStore, AlertStoreCollector
+from tests.alerts.alertkit import SettableClock, make_alert, who
 
 
 def populated(store: AlertStore, clock: SettableClock) -> None:

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alertkit import make_alert
-from conftest import SleepRecorder
 from prometheus_client import CollectorRegistry
-from receiver import free_port, webhook_receiver
 
 from alerts.errors import SinkDeliveryError
 from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
 from alerts.sinks import RetryPolicy, WebhookSink, replay_dead_letters, sign
+from tests.alerts.alertkit import SleepRecorder, make_alert
+from tests.alerts.receiver import free_port, webhook_receiver
 
 SECRET = b"s3cret"
 

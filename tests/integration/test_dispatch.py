@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool, unique_topic_name
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from monitor.engine import Engine
 from monitor.rule_examples import example_events
-from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
 from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+from tests.fixtures_kafka import broker_tool, unique_topic_name
+from tests.shipped import shipped_rules
 
 pytestmark = pytest.mark.kafka
 
@@ -24,7 +24,7 @@ def some_alerts() -> list[str]:
          "amount": str(50_000 + i), "occurred_at": f"2026-03-03T10:{i:02d}:00+08:00"}
         for i in range(12)
     ]  # fmt: skip
-    engine = Engine(load_rules())
+    engine = Engine(shipped_rules())
     alerts = [
         a for e in example_events(Example(events=events, expect=[])) for a in engine.process(e)
     ]

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_kafka import broker_tool
-from stream_harness import Pipeline, WorkerProcess
 
 from alerts.identity import Identity
 from alerts.pack_history import PackHistory
@@ -21,6 +19,8 @@ from monitor.events import encode_event
 from monitor.rule_examples import example_events
 from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
+from tests.fixtures_kafka import broker_tool
+from tests.integration.stream_harness import Pipeline, WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

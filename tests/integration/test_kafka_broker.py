@@ -9,8 +9,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 from aiokafka.structs import TopicPartition as AioTopicPartition
-from fixtures_kafka import broker_tool, unique_topic_name
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from tests.fixtures_kafka import broker_tool, unique_topic_name
 
 pytestmark = pytest.mark.kafka
 

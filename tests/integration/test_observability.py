@@ -1,7 +1,7 @@
 """A real Prometheus scrapes a real `riskmon replay --metrics-port` fed a simulated stream.
 
 The stream arrives on stdin in one-second chunks, a sixth of its lines undecodable, then stops.
-Prometheus evaluates a copy of the SRE rules with short windows (tests/.../prom_harness.py):
+Prometheus evaluates a copy of the SRE rules with short windows (tests/integration/prom_harness.py):
 the dead-letter alert must fire while the stream flows and the no-events alert once it stops.
 """
 
@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures_services import PrometheusFactory
-from prom_harness import (
+
+from monitor.events import encode_event
+from monitor.simulator import SimConfig, simulate
+from tests.fixtures_services import PrometheusFactory
+from tests.integration.prom_harness import (
     REPO,
     dashboard_exprs,
     fast_rules,
@@ -30,9 +33,6 @@ from prom_harness import (
     value,
     wait_for,
 )
-
-from monitor.events import encode_event
-from monitor.simulator import SimConfig, simulate
 from tools import services
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -168,7 +168,7 @@ def test_every_dashboard_expression_parses_and_returns_series(run: Run) -> None:
 
 
 def run_labels(run: Run, label: str) -> list[str]:
-    from prom_harness import api
+    from tests.integration.prom_harness import api
 
     values: list[str] = api(
         run.prometheus, f"label/{label}/values", **{"match[]": "riskmon_events_consumed_total"}

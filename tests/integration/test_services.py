@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from fixtures_services import PrometheusFactory
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from tests.fixtures_services import PrometheusFactory
 from tools import services
 from tools.services import ServerHandle
 

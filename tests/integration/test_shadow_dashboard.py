@@ -10,12 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fixtures_services import PrometheusFactory
-from prom_harness import REPO, dashboard_exprs, query, value, wait_for
 
 from monitor.events import encode_event
 from monitor.rule_examples import example_events
 from monitor.rules.schema import Example
+from tests.fixtures_services import PrometheusFactory
+from tests.integration.prom_harness import REPO, dashboard_exprs, query, value, wait_for
 from tools import services
 
 pytestmark = [pytest.mark.services]

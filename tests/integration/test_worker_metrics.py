@@ -12,13 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool
-from fixtures_services import PrometheusFactory
-from prom_harness import dashboard_exprs, fast_rules, query, value, wait_for
-from stream_harness import Pipeline, WorkerProcess
 
 from monitor.events import encode_event
 from monitor.simulator import SimConfig, simulate
+from tests.fixtures_kafka import broker_tool
+from tests.fixtures_services import PrometheusFactory
+from tests.integration.prom_harness import dashboard_exprs, fast_rules, query, value, wait_for
+from tests.integration.stream_harness import Pipeline, WorkerProcess
 from tools import services
 
 pytestmark = [pytest.mark.kafka, pytest.mark.services, pytest.mark.slow]

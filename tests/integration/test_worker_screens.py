@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool
-from stream_harness import Pipeline, WorkerProcess, alert_ids
+
+from tests.fixtures_kafka import broker_tool
+from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

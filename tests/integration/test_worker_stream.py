@@ -13,15 +13,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool
-from stream_harness import Pipeline, WorkerProcess, alert_ids
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.events import encode_event
-from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 from streams.replay import read_lines, replay
+from tests.fixtures_kafka import broker_tool
+from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids
+from tests.shipped import shipped_rules
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def simulated_day(tmp_path: Path, branches: int = 4, seed: int = 11) -> Path:
 
 def replay_alerts(path: Path) -> list[Alert]:
     alerts: list[Alert] = []
-    replay(read_lines([str(path)]), Engine(load_rules()), alerts.append, lambda _d: None)
+    replay(read_lines([str(path)]), Engine(shipped_rules()), alerts.append, lambda _d: None)
     return alerts
 
 

@@ -1,4 +1,4 @@
-"""The issue's acceptance on a smaller seeded month: recall, precision and false alerts.
+"""The models' accuracy on a smaller seeded month: recall, precision and false alerts.
 
 At the default alert volume, on the rule-less anomalies injected after the warm-up: recall of
 at least 0.9, precision of at least 0.5, at most one false model alert per 10,000 events.
@@ -7,9 +7,10 @@ at least 0.9, precision of at least 0.5, at most one false model alert per 10,00
 from __future__ import annotations
 
 import pytest
-from modelkit import MONTH, simulated
 
-from riskmon.models_cli import models_config, reports, run_models
+from monitor.models.runs import models_config, reports
+from streams.evaluate import run_models
+from tests.models.modelkit import MONTH, simulated
 
 
 @pytest.mark.slow

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from modelkit import WEEK, simulated
 from typer.testing import CliRunner
 
 from monitor.events import encode_event
 from monitor.models.artifact import ArtifactError, loads
 from riskmon.models_cli import models_app
+from tests.models.modelkit import WEEK, simulated
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,7 @@ def week_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "events.jsonl", folder / "labels.jsonl"
 
 
+@pytest.mark.slow
 def test_train_writes_a_versioned_artefact_and_its_checksum(
     week_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -59,6 +60,7 @@ def test_eval_prints_the_tables_and_writes_the_plots(
     assert data["rules+models"]["recall"] > 0.5  # the rules find their own cases
 
 
+@pytest.mark.slow
 def test_demo_with_models_reports_the_cases_they_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

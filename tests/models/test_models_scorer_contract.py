@@ -16,6 +16,7 @@ import pytest
 
 from monitor.models.hst import HalfSpaceTreesScorer
 from monitor.models.iforest import IsolationForestScorer
+from monitor.models.river_hst import RiverHalfSpaceTreesScorer
 from monitor.models.scorers import load_scorer
 from monitor.models.state import ModelStateError, Scorer
 from monitor.models.tails import TailProbabilityScorer
@@ -24,6 +25,9 @@ FEATURES = ("a", "b", "c")
 FACTORIES: dict[str, Callable[[int], Scorer]] = {
     "tails": lambda seed: TailProbabilityScorer(FEATURES, bins=10, seed=seed),
     "hst": lambda seed: HalfSpaceTreesScorer(
+        FEATURES, n_trees=5, height=4, window_size=50, seed=seed
+    ),
+    "river_hst": lambda seed: RiverHalfSpaceTreesScorer(
         FEATURES, n_trees=5, height=4, window_size=50, seed=seed
     ),
     "iforest": lambda seed: IsolationForestScorer(
@@ -93,4 +97,12 @@ def test_snapshot_round_trips(factory: Callable[[int], Scorer]) -> None:
 def test_a_foreign_state_is_refused(factory: Callable[[int], Scorer]) -> None:
     state = factory(0).to_state() | {"version": 99}
     with pytest.raises(ModelStateError):
+        load_scorer(state)
+
+
+def test_a_river_hst_snapshot_of_another_river_version_is_refused() -> None:
+    scorer = FACTORIES["river_hst"](0)
+    run(scorer, stream(120))
+    state = json.loads(json.dumps(scorer.to_state())) | {"river": "0.0.1"}
+    with pytest.raises(ModelStateError, match=r"river 0\.0\.1"):
         load_scorer(state)

@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from modelkit import WEEK, debit, routine, simulated, takeover
 
 from monitor.engine import Engine, partition_key
 from monitor.findings import Finding
 from monitor.models import ModelConfig, ModelsConfig, ModelStage, default_model_stages, model_key
 from monitor.render import AlertRenderer
 from monitor.rules.loader import load_rules
+from tests.models.modelkit import WEEK, debit, routine, simulated, takeover
 
 SMALL = ModelConfig(entity="account", warmup=300, warmup_days=3.0, alerts_per_day=1.0)
 
@@ -121,7 +121,7 @@ def test_profiles_are_replaced_not_mutated() -> None:
     assert state["A0099"] is not old and old == frozen
 
 
-@pytest.mark.parametrize("scorer", ["tails", "hst", "iforest"])
+@pytest.mark.parametrize("scorer", ["tails", "hst", "iforest", "river_hst"])
 def test_restored_stage_scores_exactly_like_the_uninterrupted_one(scorer: str) -> None:
     events, _ = simulated(WEEK)
     config = ModelConfig(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from monitor.rule_examples import run_example
-from monitor.rules.loader import load_rules
+from tests.shipped import shipped_rules
 
-RULESET = load_rules()
+RULESET = shipped_rules()
 CASES = [
     pytest.param(rule.id, index, example, id=f"{rule.id}[{index}]")
     for rule in RULESET.rules

@@ -28,20 +28,17 @@ from monitor.rules.loader import load_rules
 from monitor.rules.schema import AggregateRule, ConditionRule, ScheduleRule, SequenceRule
 from monitor.scoring import rule_recall, unexplained
 from monitor.simulator import Label, SimConfig, Simulation, case_counts, simulate
-from monitor.simulator.config import CNY_PER_UNIT
 from monitor.simulator.limits import (
     DAILY_RULES,
     GROUPS,
-    LINES,
-    REVIEW_LINE_CNY,
     SINGLE_RULES,
     STRUCTURING_RULES,
     group_of,
-    measure,
-    to_cny,
+    shipped_limits,
 )
 from monitor.simulator.roster import REVIEWER_ROLES
 from streams.simfile import write_simulation
+from tests.shipped import shipped_rules
 
 RULE_CATEGORIES = ("dual_review", "large_transfer", "structuring", "after_hours")
 ALL_KINDS = {
@@ -71,7 +68,7 @@ TINY = SimConfig(days=2, branches=2, customers_per_branch=300)
 
 
 def replay(sim: Simulation) -> list[Alert]:
-    engine = Engine(load_rules())
+    engine = Engine(shipped_rules())
     return [a for e in sim.events for a in engine.process(e)] + engine.flush()
 
 
@@ -182,19 +179,24 @@ def test_label_shape(small: Simulation) -> None:
 # --- agreement with the rule packs --------------------------------------------------------------
 
 
-def test_tables_equal_the_shipped_packs() -> None:
-    rules = load_rules()
+def test_limits_are_the_shipped_packs_lines() -> None:
+    rules = shipped_rules()
+    limits = shipped_limits()
     cash = next(rule for rule in rules.rules if rule.id == "large_cash_single")
     assert isinstance(cash, ConditionRuleRuntime) and cash.threshold is not None
-    assert dict(cash.threshold.table.rates) == CNY_PER_UNIT
+    assert limits.cny_per_unit == dict(cash.threshold.table.rates)
     for group in GROUPS:
         for table in (SINGLE_RULES, DAILY_RULES, STRUCTURING_RULES):
             spec = rules.specs[table[group]]
             assert isinstance(spec, ConditionRule | AggregateRule)
-            assert dict(spec.threshold) == LINES[group]
+            assert dict(spec.threshold) == limits.lines[group]
+    # What the README's table of shipped controls says, as a check on the reading itself.
+    assert limits.lines["cash"] == {"CNY": Decimal(50000), "USD": Decimal(10000)}
+    assert limits.lines["corporate"] == {"CNY": Decimal(2000000), "USD": Decimal(200000)}
     review = rules.specs["dual_review"]
     assert isinstance(review, SequenceRule)
-    assert dict(review.threshold) == {"CNY": REVIEW_LINE_CNY}
+    assert dict(review.threshold) == {"CNY": limits.review_line_cny}
+    assert limits.review_within_seconds == timedelta(minutes=30).total_seconds()
     checker = next(rule for rule in rules.rules if rule.id == "dual_review")
     assert isinstance(checker, SequenceRuleRuntime) and checker.roles == REVIEWER_ROLES
     assert checker.within == timedelta(minutes=30).total_seconds()
@@ -295,7 +297,8 @@ def test_maker_checker_as_a_bank_does_it(small: Simulation) -> None:
         if txn_id in injected:
             continue
         assert re.fullmatch(r"BR\d{3}-T\d{2}", first.initiator_id), first  # a teller
-        if to_cny(first.amount, first.currency) < REVIEW_LINE_CNY:
+        limits = shipped_limits()
+        if limits.to_cny(first.amount, first.currency) < limits.review_line_cny:
             assert txn_id not in decisions
             continue
         reviewed += 1
@@ -372,7 +375,9 @@ def test_ordinary_amounts_stay_below_the_structuring_band(quiet: Simulation) -> 
             event.txn_type, event.channel, event.account_type, event.counterparty_country, "CN"
         )
         if group is not None:
-            _currency, limit, measured = measure(group, event.amount, event.currency)
+            _currency, limit, measured = shipped_limits().measure(
+                group, event.amount, event.currency
+            )
             assert measured < limit * Decimal("0.8"), event
             checked += 1
     assert checked > 10_000
@@ -391,3 +396,51 @@ def test_default_week() -> None:
     per_day = Counter(e.occurred_at.date() for e in sim.events)
     assert min(per_day[date(2026, 3, d)] for d in range(2, 7)) > 20_000  # working days
     assert len(sim.events) > 150_000
+
+
+# --- the simulator follows the rules it is given ---------------------------------------------
+
+RAISED_CASH = {"CNY": Decimal(120000), "USD": Decimal(20000)}
+
+
+@pytest.mark.slow
+def test_an_override_raising_a_threshold_moves_what_the_simulator_injects(
+    tmp_path: Path, small: Simulation
+) -> None:
+    overrides = tmp_path / "raised.yaml"
+    overrides.write_text(
+        "".join(
+            f"- override: {rule}\n  threshold: {{CNY: 120000, USD: 20000}}\n"
+            for rule in ("large_cash_single", "large_cash_daily", "structuring_cash")
+        ),
+        encoding="utf-8",
+    )
+    rules = load_rules([overrides])
+    raised = simulate(SMALL, rules)
+
+    def cash_amounts(sim: Simulation, reason: str) -> list[Decimal]:
+        ids = {
+            e for label in sim.labels if label.injected and label.category == "structuring"
+            for e in label.event_ids if label.reason == reason or reason == "*"
+        }  # fmt: skip
+        return [
+            t.amount
+            for t in sim.events
+            if isinstance(t, Transaction) and t.event_id in ids and t.txn_type in _CASH
+        ]
+
+    structuring = cash_amounts(raised, "*")
+    assert structuring, "the raised bank still structures cash"
+    for amount in structuring:  # each part 80-100 % of the raised line, in CNY or USD
+        line = RAISED_CASH["USD"] if amount < Decimal(20000) else RAISED_CASH["CNY"]
+        assert line * Decimal("0.8") <= amount < line, amount
+    # The shipped line (CNY 50,000) would have put the same cases below CNY 50,000.
+    assert max(cash_amounts(small, "*")) < Decimal(50000) < max(structuring)
+    # Replayed through the rules it was made for, every injected case is caught.
+    engine = Engine(rules)
+    alerts = [a for e in raised.events for a in engine.process(e)] + engine.flush()
+    rows = rule_recall(as_dicts(raised.labels), alerts)
+    assert all(row.recall == 1.0 for row in rows), [r for r in rows if r.missed]
+
+
+_CASH = ("deposit", "withdrawal")

@@ -6,7 +6,6 @@ import math
 
 from monitor.engine import Stage
 from monitor.rule_examples import example_events
-from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
 from streams.worker.runner import (
     Overlay,
@@ -17,6 +16,7 @@ from streams.worker.runner import (
     encode_tick,
     partition_for,
 )
+from tests.shipped import shipped_rules
 
 PARTS = {"tx": 2, "op": 1}
 
@@ -113,7 +113,7 @@ def test_partition_for_matches_kafka_python_and_aiokafka() -> None:
 
 
 def test_missing_review_fires_only_when_sources_allow() -> None:
-    ruleset = load_rules()
+    ruleset = shipped_rules()
     stage = Stage("transaction", ruleset.by_entity("transaction"))
     runner = StageRunner(stage, partitions=4, lateness=300, stale_after=100)
     (txn,) = example_events(

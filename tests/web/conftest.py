@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from webkit import Browsers, add_users, browser_missing, fill_from_simulation, serving
-
 from alerts.store import AlertStore
+from tests.web.webkit import Browsers, add_users, browser_missing, fill_from_simulation, serving
 
 
 @pytest.fixture(scope="module")

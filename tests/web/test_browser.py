@@ -15,9 +15,9 @@ import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from webkit import PASSWORDS, Browsers
 
 from alerts.store import AlertStore
+from tests.web.webkit import PASSWORDS, Browsers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WAIT = 20  # generous: CI machines are shared

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from webkit import PASSWORDS, SECRET, add_users
 
 from alerts.store import AlertStore
 from alerts.web import WorkspaceConfig, create_workspace
 from alerts.web.security import SECURE_HEADERS
 from monitor.alerts import Alert, make_alert_id
+from tests.web.webkit import PASSWORDS, SECRET, add_users
 
 AT = datetime(2026, 3, 3, 14, 27, tzinfo=UTC)  # 22:27 in Beijing
 

@@ -1,0 +1,38 @@
+"""Every use of a private faust-streaming API, in one place.
+
+faust offers no public way to do two things the worker needs:
+
+- make an event *current* outside its per-event context, so that a table write issued once per
+  batch lands in the RocksDB database of that event's partition (faust picks the partition from
+  the context variable behind :func:`faust.streams.current_event`);
+- read the committed offset a consumer resumed from, before this incarnation processed anything.
+
+``tests/streams/test_faust_private.py`` fails when a faust upgrade moves either of them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust.streams as faust_streams
+
+__all__ = ["committed_offset", "current_event"]
+
+
+@contextmanager
+def current_event(event: Any) -> Iterator[None]:
+    """Within the block, :func:`faust.streams.current_event` returns ``event``."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset ``consumer`` last committed (or resumed from) for ``tp``; None if unknown."""
+    offsets: dict[Any, int] = consumer._committed_offset
+    return offsets.get(tp)

@@ -1,0 +1,51 @@
+"""The private faust APIs the worker reaches, checked against the installed faust.
+
+If a faust upgrade renames or removes one of them, these fail here first, naming the API, instead
+of the worker failing at run time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+
+import faust.streams
+from faust.transport.consumer import Consumer
+from faust.types import TP
+
+from streams.worker.faust_private import committed_offset, current_event
+
+
+class _Event:
+    """Stands for a faust event: anything faust can hold a weak reference to."""
+
+
+def test_current_event_is_what_faust_reports_inside_the_block_only() -> None:
+    event = _Event()
+    assert faust.streams.current_event() is None
+    with current_event(event):
+        assert faust.streams.current_event() is event
+        inner = _Event()
+        with current_event(inner):
+            assert faust.streams.current_event() is inner
+        assert faust.streams.current_event() is event
+    assert faust.streams.current_event() is None
+
+
+def test_the_consumer_keeps_committed_offsets_where_we_read_them() -> None:
+    # Building a faust consumer needs a running app; read faust's own code instead: the
+    # attribute is declared, made a mapping in __init__, and filled when faust resumes
+    # (seek_to_committed) and when it commits.
+    assert "_committed_offset" in Consumer.__annotations__
+    assert "self._committed_offset = defaultdict(" in inspect.getsource(Consumer.__init__)
+    assert "self._committed_offset.update(" in inspect.getsource(Consumer)
+
+    class Resumed:
+        def __init__(self) -> None:
+            self._committed_offset: dict[TP, int | None] = defaultdict(lambda: None)
+
+    tp = TP("bank.transactions", 0)
+    consumer = Resumed()
+    assert committed_offset(consumer, tp) is None
+    consumer._committed_offset[tp] = 42
+    assert committed_offset(consumer, tp) == 42
