@@ -476,22 +476,44 @@ def worker_command(
     loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
 ) -> None:
     """Run the real-time worker: Kafka input topics -> rules -> risk.alerts (faust-streaming)."""
-    import faust
-
     from streams.worker.app import create_app
+    from streams.worker.faults import AgentGuard, count_failures, run_worker
 
     settings = Settings()
     ruleset = _load(rules, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
+        guard = AgentGuard(on_failure=count_failures(metrics.registry) if metrics else None)
         app_ = create_app(
             worker_config(settings),
             ruleset,
             extra_stages=model_stages_for(settings, metrics=metrics),
             metrics=metrics,
+            guard=guard,
         )
-        worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
-        worker.execute_from_commandline()
+        _create_worker_topics(app_, settings)
+        status = run_worker(app_, guard, loglevel=loglevel)
+    if guard.failure is not None:
+        err.print(f"[bold red]worker stopped[/]: {guard.failure}")
+    raise typer.Exit(status)
+
+
+def _create_worker_topics(app_: object, settings: Settings) -> None:
+    """Create the topics the agents read before they start (see streams.worker.topics)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from streams.worker.topics import TopicSetupError, ensure_topics, planned_topics
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            ensure_topics(admin, planned_topics(app_))
+        finally:
+            admin.close()
+    except (KafkaError, TopicSetupError) as exc:
+        err.print(f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {exc!r}")
+        raise typer.Exit(2) from None
 
 
 def worker_config(settings: Settings) -> WorkerConfig:

@@ -31,6 +31,7 @@ from monitor.metrics import RiskmonMetrics
 from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from streams.worker.config import WorkerConfig
+from streams.worker.faults import AgentGuard, dead_letter_record, split_bundle
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
 from streams.worker.sources import SourceTracker
@@ -44,12 +45,14 @@ def create_app(
     ruleset: RuleSet,
     extra_stages: Sequence[KeyedStage] = (),
     metrics: RiskmonMetrics | None = None,
+    guard: AgentGuard | None = None,
 ) -> faust.App:
     """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here.
 
     With ``metrics``, the agents count and time what they do and a timer refreshes the gauges;
-    serving them is the caller's job.
+    serving them is the caller's job. ``guard`` turns any agent's failure into a worker stop.
     """
+    guard = guard or AgentGuard()
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
@@ -95,7 +98,7 @@ def create_app(
     sources = SourceTracker()
     input_names = (config.topic_transactions, config.topic_operator_actions)
 
-    @app.agent(inputs, name=f"{config.app_id}-decode")
+    @app.agent(inputs, name=f"{config.app_id}-decode", **guard.options())
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             begin = time.perf_counter()
@@ -115,7 +118,9 @@ def create_app(
 
     renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
     observed = [
-        _stage_agent(app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics)
+        _stage_agent(
+            app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics, guard
+        )
         for stage in stages
     ]
     if metrics is not None:
@@ -156,10 +161,10 @@ async def _route(
     except EventDecodeError as exc:
         if metrics is not None:
             metrics.dead_letter(exc.reason)
-        await deadletter.send(
-            key=message.key,
-            value=raw,
-            headers=[
+        letter = dead_letter_record(
+            raw,
+            message.key,
+            [
                 ("reason", exc.reason.encode()),
                 ("detail", exc.detail[:2000].encode()),
                 ("source_topic", message.topic.encode()),
@@ -167,6 +172,7 @@ async def _route(
                 ("source_offset", str(message.offset).encode()),
             ],
         )
+        await deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)
         return None
     text = raw.decode("utf-8")
     for stage in stages:
@@ -189,9 +195,10 @@ async def _forward(
     batch instead of one per event.
     """
     for (stage, partition), items in bundles.items():
-        await stage_topics[stage].send(
-            value=json.dumps(items).encode(), partition=partition, headers=[(BUNDLE_HEADER, b"1")]
-        )
+        for value in split_bundle(items):  # each record under the producer's limit
+            await stage_topics[stage].send(
+                value=value, partition=partition, headers=[(BUNDLE_HEADER, b"1")]
+            )
 
 
 class StageTable(faust.Table[str, Any]):
@@ -213,6 +220,7 @@ def _stage_agent(
     alerts_topic: faust.TopicT,
     renderer: AlertRenderer,
     metrics: RiskmonMetrics | None = None,
+    guard: AgentGuard | None = None,
 ) -> ObservedStage:
     table = app.tables.add(
         StageTable(
@@ -233,7 +241,9 @@ def _stage_agent(
     topic_name = config.stage_topic(stage.name)
     timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
 
-    @app.agent(topic, name=f"{config.app_id}-stage-{stage.name}")
+    @app.agent(
+        topic, name=f"{config.app_id}-stage-{stage.name}", **(guard or AgentGuard()).options()
+    )
     async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         nonlocal assigned
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
