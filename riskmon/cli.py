@@ -27,6 +27,7 @@ from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, repl
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
     from monitor.models.stage import ModelStage
+    from streams.kafka_client import KafkaClientConfig
     from streams.worker.config import WorkerConfig
 
 app = typer.Typer(
@@ -506,7 +507,9 @@ def _create_worker_topics(app_: object, settings: Settings) -> None:
     from streams.worker.topics import TopicSetupError, ensure_topics, planned_topics
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, **_kafka_client(settings).kafka_python()
+        )
         try:
             ensure_topics(admin, planned_topics(app_))
         finally:
@@ -536,7 +539,20 @@ def worker_config(settings: Settings) -> WorkerConfig:
         mask_accounts=settings.mask_accounts,
         web_port=settings.worker_web_port,
         session_timeout=settings.worker_session_timeout,
+        kafka=_kafka_client(settings),
     )
+
+
+def _kafka_client(settings: Settings) -> KafkaClientConfig:
+    """The Kafka TLS/SASL settings, or one clear error line and exit 2."""
+    from riskmon.kafka_settings import kafka_client
+    from streams.kafka_client import KafkaClientConfigError
+
+    try:
+        return kafka_client(settings)
+    except KafkaClientConfigError as exc:
+        err.print(f"[bold red]Kafka client settings[/]: {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command("produce")
@@ -544,15 +560,36 @@ def produce_command(
     files: Annotated[list[str], typer.Argument(help="JSONL event files, or - for stdin.")],
     rate: Annotated[float | None, typer.Option(help="Target events per second.")] = None,
 ) -> None:
-    """Publish JSONL events to the input topics, keyed by account or operator (kafka-python)."""
+    """Publish JSONL events to the input topics, keyed by account or operator (kafka-python).
+
+    Every send is checked: lines the producer refuses (over its size limit) and lines the broker
+    never acknowledged are reported by line number, and the exit status is then 1.
+    """
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
     from streams.produce import produce
 
     settings = Settings()
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, retries=5
-    )
+    client = _kafka_client(settings)
+    timeout_ms = max(2000, int(settings.produce_delivery_timeout * 1000))
+    request_ms = min(30_000, timeout_ms // 2)  # kafka-python: delivery >= linger + request
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            delivery_timeout_ms=timeout_ms,
+            request_timeout_ms=request_ms,
+            max_block_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+            **client.kafka_python(),
+        )
+    except KafkaError as exc:
+        err.print(
+            f"[bold red]cannot connect to {settings.kafka_bootstrap}[/]: {exc!r}", soft_wrap=True
+        )
+        raise typer.Exit(2) from None
     try:
         with _progress(None) as progress:
             task = progress.add_task("producing", total=None)
@@ -563,15 +600,32 @@ def produce_command(
                 settings.topic_operator_actions,
                 rate=rate,
                 progress=lambda n: progress.advance(task, n),
+                refuse=(MessageSizeTooLargeError,),
+                abort=(KafkaTimeoutError,),
             )
         producer.flush()
+    except (OSError, UnicodeError) as exc:
+        err.print(f"[bold red]cannot read the input[/]: {exc}")
+        raise typer.Exit(2) from None
     finally:
-        producer.close()
+        producer.close(timeout=5)
     console.print(
-        f"sent {stats.sent:,} messages ({stats.transactions:,} transactions, "
+        f"sent {stats.delivered:,} messages ({stats.transactions:,} transactions, "
         f"{stats.operator_actions:,} operator actions, {stats.unparseable:,} unparseable) "
         f"in {stats.seconds:.1f}s to {settings.kafka_bootstrap}"
     )
+    if stats.undelivered:
+        for problem in stats.problems:
+            err.print(
+                f"[yellow]not delivered[/]: {problem.source}:{problem.line}: {problem.error}",
+                soft_wrap=True,
+            )
+        err.print(
+            f"[bold red]{stats.undelivered:,} line(s) not delivered[/] ({stats.refused:,} refused "
+            f"by the producer, {stats.failed:,} not acknowledged by the broker, "
+            f"{stats.unsent:,} not sent)"
+        )
+        raise typer.Exit(1)
 
 
 @app.command("dispatch")
@@ -582,7 +636,12 @@ def dispatch_command() -> None:
     from kafka import KafkaConsumer
     from prometheus_client import CollectorRegistry
 
-    from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+    from streams.dispatch import (
+        DispatchConfig,
+        dispatch,
+        dispatch_consumer_options,
+        open_pipeline,
+    )
 
     settings = Settings()
     config = DispatchConfig(
@@ -601,6 +660,10 @@ def dispatch_command() -> None:
         group_id=settings.dispatch_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **dispatch_consumer_options(
+            settings.dispatch_session_timeout, settings.dispatch_instance_id
+        ),
+        **_kafka_client(settings).kafka_python(),
     )
     try:
         with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):

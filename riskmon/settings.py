@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,22 @@ class Settings(BaseSettings):
     topic_alerts: str = "risk.alerts"
     topic_deadletter: str = "risk.deadletter"
     topic_partitions: int = 4
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every Kafka client connects (worker, produce, dispatch)."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle (PEM) that signed the brokers' certificates; default: the system's CAs."""
+    kafka_ssl_certfile: Path | None = None
+    """Client certificate (PEM), when the brokers require TLS client authentication."""
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    """Read the SASL password from this file instead (first line); never logged."""
+    produce_delivery_timeout: float = 30.0
+    """Seconds ``riskmon produce`` waits for the broker to take a line before calling it lost."""
 
     worker_app_id: str = "riskmon"
     worker_store: Literal["memory", "rocksdb"] = "memory"
@@ -48,6 +65,11 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     dispatch_group: str = "riskmon-dispatch"
+    dispatch_session_timeout: float = 10.0
+    """Seconds before the group gives a silent dispatcher's partitions to another one."""
+    dispatch_instance_id: str | None = None
+    """Static group membership (``group.instance.id``): a restarted dispatcher with the same id
+    gets its partitions back at once, without a rebalance. Unique per dispatcher."""
     dispatch_dead_letter_dir: Path = Path("dead-letters")
 
     metrics_port: int | None = None

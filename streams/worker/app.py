@@ -56,6 +56,7 @@ def create_app(
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
+        broker_credentials=config.kafka.faust_credentials(),
         store="rocksdb://" if config.store == "rocksdb" else "memory://",
         datadir=str(config.data_dir),
         topic_partitions=config.partitions,

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from streams.kafka_client import KafkaClientConfig
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -37,6 +39,8 @@ class WorkerConfig:
     web_port: int | None = None
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
+    kafka: KafkaClientConfig = field(default_factory=KafkaClientConfig)
+    """TLS and SASL for the worker's clients."""
 
     def stage_topic(self, stage: str) -> str:
         return f"{self.app_id}-stage-{stage}"
