@@ -21,7 +21,9 @@ Environment, read once by `BrokerConfig.from_env` (flags override it):
 - ``RISKMON_KAFKA_HEAP``: JVM max heap, default ``512m``.
 
 Brokers started with a ``lease_pid`` (the pytest fixture does this) are stopped by `release`
-when the last live lease goes; brokers started from the command line run until ``stop``.
+when the last live lease goes; brokers started from the command line run until ``stop``. A
+detached reaper (``kafka_broker.py reap``) watches the leases of such a broker, so it is stopped
+even when every session holding a lease was killed before it could release it.
 
 Errors::
 
@@ -685,6 +687,8 @@ def _start(config: BrokerConfig, libs: Path, *, managed: bool) -> int:
         _format_storage(config, java, classpath)
     pid = _launch(config, java, classpath)
     config.run_path("broker.pid").write_text(f"{pid}\n")
+    if managed:
+        _launch_reaper(config)
     state = {
         "pid": pid,
         "bootstrap": config.bootstrap,
@@ -766,6 +770,52 @@ def stop(config: BrokerConfig | None = None, *, wipe: bool = False, timeout: flo
         return _stop_locked(config, wipe=wipe, timeout=timeout)
 
 
+def _launch_reaper(config: BrokerConfig) -> None:
+    """Start ``reap`` for this broker, detached, so it outlives the session that started it."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "reap",
+        "--kafka-version",
+        config.version,
+        "--port",
+        str(config.port),
+        "--controller-port",
+        str(config.controller_port),
+        "--data-dir",
+        str(config.run_dir),
+    ]
+    log = config.run_path("logs/reaper.log").open("ab")
+    with log:
+        subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+
+
+def _live_leases(config: BrokerConfig) -> list[Path]:
+    """Lease files of live processes; those of dead ones are removed."""
+    holders = [p for p in config.run_path("leases").glob("*") if p.name.isdigit()]
+    live = [p for p in holders if _alive(int(p.name))]
+    for dead in set(holders) - set(live):
+        dead.unlink(missing_ok=True)
+    return live
+
+
+def reap(config: BrokerConfig, *, interval: float = 2.0, timeout: float = 30.0) -> bool:
+    """Wait while a managed broker runs; stop it once no live process holds a lease.
+
+    Returns whether it stopped the broker (``False``: it stopped, or became unmanaged, first).
+    """
+    while True:
+        time.sleep(interval)
+        with _locked(config.run_path(".lock")):
+            if _running_pid(config) is None or not _read_state(config).get("managed"):
+                return False
+            if not _live_leases(config):
+                _note(f"no live lease on the broker in {config.run_dir}; stopping it")
+                return _stop_locked(config, wipe=False, timeout=timeout)
+
+
 def release(config: BrokerConfig, lease_pid: int, *, timeout: float = 30.0) -> bool:
     """Drop ``lease_pid``'s lease; stop the broker if a lease started it and none is left alive.
 
@@ -773,11 +823,7 @@ def release(config: BrokerConfig, lease_pid: int, *, timeout: float = 30.0) -> b
     """
     with _locked(config.run_path(".lock")):
         config.run_path(f"leases/{lease_pid}").unlink(missing_ok=True)
-        holders = [p for p in config.run_path("leases").glob("*") if p.name.isdigit()]
-        live = [p for p in holders if _alive(int(p.name))]
-        for dead in set(holders) - set(live):
-            dead.unlink(missing_ok=True)
-        if live or not _read_state(config).get("managed"):
+        if _live_leases(config) or not _read_state(config).get("managed"):
             return False
         return _stop_locked(config, wipe=False, timeout=timeout)
 
@@ -847,7 +893,13 @@ def _cmd_create_topics(config: BrokerConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reap(config: BrokerConfig, args: argparse.Namespace) -> int:
+    reap(config)
+    return 0
+
+
 _COMMANDS = {
+    "reap": _cmd_reap,
     "fetch": _cmd_fetch,
     "start": _cmd_start,
     "stop": _cmd_stop,
@@ -873,6 +925,7 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--wipe", action="store_true", help="also delete its data and logs")
     stop.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
     commands.add_parser("status", parents=[common], help="exit 0 running, 1 unhealthy, 3 stopped")
+    commands.add_parser("reap", parents=[common], help="stop a leased broker with no live lease")
     topics = commands.add_parser("create-topics", parents=[common], help="create topics")
     topics.add_argument("topics", nargs="+", metavar="NAME:PARTITIONS")
     topics.add_argument("--bootstrap", help="default $RISKMON_KAFKA_BOOTSTRAP, else this broker")
