@@ -495,7 +495,7 @@ def worker_command(
         _create_worker_topics(app_, settings)
         status = run_worker(app_, guard, loglevel=loglevel)
     if guard.failure is not None:
-        err.print(f"[bold red]worker stopped[/]: {guard.failure}")
+        err.print(f"[bold red]worker stopped[/]: {guard.failure}", soft_wrap=True)
     raise typer.Exit(status)
 
 

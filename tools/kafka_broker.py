@@ -785,11 +785,12 @@ def _launch_reaper(config: BrokerConfig) -> None:
         "--data-dir",
         str(config.run_dir),
     ]
-    log = config.run_path("logs/reaper.log").open("ab")
-    with log:
-        subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+    # Backgrounded by a shell, like the broker, so no Popen object outlives this call.
+    script = 'out=$1; shift; "$@" </dev/null >>"$out" 2>&1 &'
+    out = str(config.run_path("logs/reaper.log"))
+    subprocess.run(
+        ["/bin/sh", "-c", script, "sh", out, *command], start_new_session=True, check=False
+    )
 
 
 def _live_leases(config: BrokerConfig) -> list[Path]:

@@ -105,11 +105,15 @@ def create_app(
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[str]]] = {}
             seen = []
+            pending: list[Any] = []  # dead letters on their way
             for event in batch:
-                moment = await _route(event, stages, bundles, deadletter, config, metrics)
+                moment = await _route(
+                    event, stages, bundles, deadletter, config, metrics, pending=pending
+                )
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
             await _forward(bundles, stage_topics)
+            await asyncio.gather(*pending)  # a dead letter the broker refused fails the agent
             # Progress is reported (in ticks) only once the batch's events are on their way.
             for topic, partition, offset, moment in seen:
                 sources.processed(topic, partition, offset, moment)
@@ -140,6 +144,7 @@ def create_app(
             for partition in range(config.partitions):
                 await topic.send(value=value, partition=partition, headers=[(TICK_HEADER, b"1")])
 
+    guard.watch(app)
     return app
 
 
@@ -150,10 +155,13 @@ async def _route(
     deadletter: faust.TopicT,
     config: WorkerConfig,
     metrics: RiskmonMetrics | None = None,
+    *,
+    pending: list[Any] | None = None,
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
 
-    Returns the event time of a valid event.
+    Returns the event time of a valid event. The dead letter's delivery future goes to
+    ``pending``, which the caller awaits before it acknowledges the batch.
     """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -173,7 +181,9 @@ async def _route(
                 ("source_offset", str(message.offset).encode()),
             ],
         )
-        await deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)
+        sent = await deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)
+        if pending is not None:
+            pending.append(sent)
         return None
     text = raw.decode("utf-8")
     for stage in stages:
@@ -195,11 +205,17 @@ async def _forward(
     faust costs ~75 µs per record on this hardware; bundling makes a stage hop one record per
     batch instead of one per event.
     """
+    sent = []
     for (stage, partition), items in bundles.items():
         for value in split_bundle(items):  # each record under the producer's limit
-            await stage_topics[stage].send(
-                value=value, partition=partition, headers=[(BUNDLE_HEADER, b"1")]
+            sent.append(
+                await stage_topics[stage].send(
+                    value=value, partition=partition, headers=[(BUNDLE_HEADER, b"1")]
+                )
             )
+    # The batch is acknowledged only once the broker has its events: a failed send fails the
+    # agent (and stops the worker) instead of committing offsets of events nobody processed.
+    await asyncio.gather(*sent)
 
 
 class StageTable(faust.Table[str, Any]):

@@ -21,6 +21,7 @@ the producer's limit.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -128,8 +129,7 @@ def split_bundle(
 class AgentGuard:
     """Makes any agent's failure stop the worker with one clear error, instead of a restart.
 
-    Give each agent :meth:`options` (``supervisor_strategy`` and ``on_error``). After the worker
-    has stopped, :attr:`failure` says which agent failed and why (``None``: it did not).
+    Give each agent :meth:`options`, then :meth:`watch` the app. After the worker has stopped, :attr:`failure` says which agent failed and why (``None``: it did not).
     """
 
     stop: Callable[[], None] = field(default=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -137,7 +137,17 @@ class AgentGuard:
     failure: str | None = None
 
     def options(self) -> dict[str, Any]:
-        return {"supervisor_strategy": CrashingSupervisor, "on_error": self.on_error}
+        """Keyword arguments for ``app.agent``: no restart inside the process."""
+        return {"supervisor_strategy": CrashingSupervisor}
+
+    def watch(self, app: Any) -> None:
+        """Make :meth:`on_error` every agent's error handler.
+
+        ``app.agent`` always installs faust's own handler, which commits the acknowledged
+        offsets; this one stops the worker instead, whose shutdown commits the same offsets.
+        """
+        for agent in app.agents.values():
+            agent._on_error = self.on_error  # faust offers no public way to set it
 
     async def on_error(self, agent: Any, exc: BaseException) -> None:
         name = str(getattr(agent, "name", agent)).rsplit(".", 1)[-1]
@@ -189,6 +199,27 @@ class RepeatFilter(logging.Filter):
                 handler.addFilter(self)
 
 
+class FailureTracebackFilter(logging.Filter):
+    """Once the guard has stopped the worker, log shutdown errors as one line, without traceback.
+
+    faust and asyncio log the same exception again while the worker stops (``Crashed reason``,
+    ``exception was never retrieved``); the guard's own line already says what failed.
+    """
+
+    def __init__(self, guard: AgentGuard) -> None:
+        super().__init__()
+        self.guard = guard
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.guard.failure is not None and record.exc_info:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(error).__name__})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def count_failures(registry: Any) -> Callable[[str, BaseException], None]:
     """An ``on_failure`` for :class:`AgentGuard` that counts failures on ``registry``.
 
@@ -220,6 +251,10 @@ def run_worker(app: Any, guard: AgentGuard, *, loglevel: str) -> int:
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             RepeatFilter().install()
+            quiet = FailureTracebackFilter(guard)
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(quiet)
+            logging.getLogger("asyncio").addFilter(quiet)
 
     worker = Worker(app, loglevel=loglevel, quiet=True)
     try:
@@ -228,4 +263,5 @@ def run_worker(app: Any, guard: AgentGuard, *, loglevel: str) -> int:
         status = exc.code if isinstance(exc.code, int) else 1
     else:  # pragma: no cover  # execute_from_commandline always exits
         status = 0
+    gc.collect()  # unretrieved send futures log now, before the caller's final line
     return 3 if guard.failure is not None else status
