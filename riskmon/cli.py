@@ -507,15 +507,19 @@ def _create_worker_topics(app_: object, settings: Settings) -> None:
     from streams.worker.topics import TopicSetupError, ensure_topics, planned_topics
 
     try:
+        client = _kafka_client(settings, check=True)
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, **_kafka_client(settings).kafka_python()
+            bootstrap_servers=settings.kafka_bootstrap, **client.kafka_python()
         )
         try:
             ensure_topics(admin, planned_topics(app_))
         finally:
             admin.close()
     except (KafkaError, TopicSetupError) as exc:
-        err.print(f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {exc!r}")
+        err.print(
+            f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {exc!r}",
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
 
 
@@ -543,16 +547,22 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-def _kafka_client(settings: Settings) -> KafkaClientConfig:
-    """The Kafka TLS/SASL settings, or one clear error line and exit 2."""
+def _kafka_client(settings: Settings, *, check: bool = False) -> KafkaClientConfig:
+    """The Kafka TLS/SASL settings, or one clear error line and exit 2.
+
+    With ``check``, connect once first, so that a wrong address or password fails fast.
+    """
     from riskmon.kafka_settings import kafka_client
-    from streams.kafka_client import KafkaClientConfigError
+    from streams.kafka_client import KafkaClientConfigError, KafkaConnectError, preflight
 
     try:
-        return kafka_client(settings)
-    except KafkaClientConfigError as exc:
-        err.print(f"[bold red]Kafka client settings[/]: {exc}")
+        client = kafka_client(settings)
+        if check:
+            preflight(settings.kafka_bootstrap, client)
+    except (KafkaClientConfigError, KafkaConnectError) as exc:
+        err.print(f"[bold red]Kafka[/]: {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+    return client
 
 
 @app.command("produce")
@@ -571,7 +581,7 @@ def produce_command(
     from streams.produce import produce
 
     settings = Settings()
-    client = _kafka_client(settings)
+    client = _kafka_client(settings, check=True)
     timeout_ms = max(2000, int(settings.produce_delivery_timeout * 1000))
     request_ms = min(30_000, timeout_ms // 2)  # kafka-python: delivery >= linger + request
     try:
@@ -663,7 +673,7 @@ def dispatch_command() -> None:
         **dispatch_consumer_options(
             settings.dispatch_session_timeout, settings.dispatch_instance_id
         ),
-        **_kafka_client(settings).kafka_python(),
+        **_kafka_client(settings, check=True).kafka_python(),
     )
     try:
         with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):

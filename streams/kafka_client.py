@@ -9,7 +9,10 @@ never part of a ``repr``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +97,12 @@ class KafkaClientConfig:
             kwargs["sasl_plain_password"] = self.sasl_password
         return kwargs
 
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's clients."""
+        kwargs = self.kafka_python()
+        kwargs.pop("ssl_check_hostname", None)  # part of the context there
+        return kwargs
+
     def faust_credentials(self) -> Any:
         """``broker_credentials`` for ``faust.App`` (``None``: plaintext)."""
         import faust
@@ -109,3 +118,67 @@ class KafkaClientConfig:
         if context is not None:
             return faust.SSLCredentials(context)
         return None
+
+
+class KafkaConnectError(RuntimeError):
+    """No connection to the brokers; the message names the cause (e.g. authentication)."""
+
+
+class _Causes(logging.Handler):
+    """Collects what kafka-python logs about failed connections while it retries them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def cause(self) -> str | None:
+        for message in reversed(self.messages):
+            if "uthentication" in message or "uthorization" in message:
+                return f"authentication failed ({message.splitlines()[0][:300]})"
+        return self.messages[-1].splitlines()[0][:300] if self.messages else None
+
+
+def preflight(bootstrap: str, client: KafkaClientConfig, timeout: float = 10.0) -> None:
+    """Connect once, so a wrong address, certificate or password fails fast, in one line.
+
+    kafka-python retries a failed login until its bootstrap timeout and then reports only
+    ``Unable to bootstrap``; aiokafka gives up at once and logs why. So this connects with
+    aiokafka: a refused login ends it at once, other failures are retried for ``timeout`` s.
+    Raises `KafkaConnectError`.
+    """
+    causes = _Causes()
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.addHandler(causes)
+    logger.setLevel(logging.WARNING)  # faust's setup may have raised it
+    logger.propagate, propagate = False, logger.propagate  # the cause is reported once, below
+    try:
+        asyncio.run(_connect(bootstrap, client, timeout, causes))
+    finally:
+        logger.removeHandler(causes)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+async def _connect(
+    bootstrap: str, client: KafkaClientConfig, timeout: float, causes: _Causes
+) -> None:
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        connection = AIOKafkaClient(bootstrap_servers=bootstrap, **client.aiokafka())
+        try:
+            await connection.bootstrap()
+            return
+        except KafkaError as exc:
+            cause = causes.cause()
+            if (cause and cause.startswith("authentication")) or time.monotonic() > deadline:
+                raise KafkaConnectError(f"cannot connect to {bootstrap}: {cause or exc}") from None
+        finally:
+            await connection.close()
+        await asyncio.sleep(0.5)

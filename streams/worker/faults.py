@@ -129,7 +129,8 @@ def split_bundle(
 class AgentGuard:
     """Makes any agent's failure stop the worker with one clear error, instead of a restart.
 
-    Give each agent :meth:`options`, then :meth:`watch` the app. After the worker has stopped, :attr:`failure` says which agent failed and why (``None``: it did not).
+    Give each agent :meth:`options`, then :meth:`watch` the app. After the worker has stopped,
+    :attr:`failure` says which agent failed and why (``None``: none did).
     """
 
     stop: Callable[[], None] = field(default=lambda: os.kill(os.getpid(), signal.SIGTERM))
