@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -578,10 +581,11 @@ def produce_command(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
-    from streams.produce import produce
+    from streams.produce import ProduceStats, produce
 
     settings = Settings()
     client = _kafka_client(settings, check=True)
+    stats: ProduceStats | None = None
     timeout_ms = max(2000, int(settings.produce_delivery_timeout * 1000))
     request_ms = min(30_000, timeout_ms // 2)  # kafka-python: delivery >= linger + request
     try:
@@ -613,12 +617,17 @@ def produce_command(
                 refuse=(MessageSizeTooLargeError,),
                 abort=(KafkaTimeoutError,),
             )
-        producer.flush()
+        # kafka-python's flush can wait forever for a broker that is gone; the delivery
+        # timeout has passed for every line well before this one.
+        with contextlib.suppress(KafkaTimeoutError):
+            producer.flush(timeout=settings.produce_delivery_timeout + 10)
+        stats.settle()
     except (OSError, UnicodeError) as exc:
         err.print(f"[bold red]cannot read the input[/]: {exc}")
         raise typer.Exit(2) from None
     finally:
-        producer.close(timeout=5)
+        if stats is None or not stats.unconfirmed:
+            producer.close(timeout=5)
     console.print(
         f"sent {stats.delivered:,} messages ({stats.transactions:,} transactions, "
         f"{stats.operator_actions:,} operator actions, {stats.unparseable:,} unparseable) "
@@ -632,9 +641,15 @@ def produce_command(
             )
         err.print(
             f"[bold red]{stats.undelivered:,} line(s) not delivered[/] ({stats.refused:,} refused "
-            f"by the producer, {stats.failed:,} not acknowledged by the broker, "
-            f"{stats.unsent:,} not sent)"
+            f"by the producer, {stats.failed + stats.unconfirmed:,} not acknowledged by the "
+            f"broker, {stats.unsent:,} not sent)"
         )
+        if stats.unconfirmed:
+            # kafka-python's close (and its __del__) raise while sends are unconfirmed; nothing
+            # is left to deliver, so leave without them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         raise typer.Exit(1)
 
 

@@ -45,16 +45,24 @@ class ProduceStats:
     """Lines sent but never acknowledged by the broker."""
     unsent: int = 0
     """Lines not sent because the producer gave up (``abort``), counted to the end of input."""
+    acked: int = 0
+    """Lines the broker confirmed."""
+    unconfirmed: int = 0
+    """Lines sent but neither confirmed nor failed when the caller stopped waiting (`settle`)."""
     problems: list[Undelivered] = field(default_factory=list)
     """The first :data:`MAX_REPORTED` refused or failed lines."""
 
     @property
     def undelivered(self) -> int:
-        return self.refused + self.failed + self.unsent
+        return self.refused + self.failed + self.unsent + self.unconfirmed
 
     @property
     def delivered(self) -> int:
-        return self.sent - self.failed
+        return self.sent - self.failed - self.unconfirmed
+
+    def settle(self) -> None:
+        """Count what is still unconfirmed once the caller stops waiting for the broker."""
+        self.unconfirmed = max(0, self.sent - self.acked - self.failed)
 
     def note(self, line: SourceLine, error: BaseException) -> None:
         if len(self.problems) < MAX_REPORTED:
@@ -115,6 +123,7 @@ def produce(
             stats.unsent = 1 + sum(1 for _ in remaining)
             break
         if hasattr(future, "add_errback"):
+            future.add_callback(_acked, stats)
             future.add_errback(_failed, stats, line)
         stats.sent += 1
         if key is None:
@@ -133,7 +142,12 @@ def produce(
     return stats
 
 
-def _failed(error: BaseException, stats: ProduceStats, line: SourceLine) -> None:
+def _acked(stats: ProduceStats, _metadata: Any) -> None:
+    """kafka-python calls this (with the arguments given first) once the broker has the line."""
+    stats.acked += 1
+
+
+def _failed(stats: ProduceStats, line: SourceLine, error: BaseException) -> None:
     """kafka-python calls this from its I/O thread when a send fails for good."""
     stats.failed += 1
     stats.note(line, error)
