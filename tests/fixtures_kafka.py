@@ -155,7 +155,7 @@ class SecureBroker:
         broker_tool.ensure_started(self.config, lease_pid=os.getpid())
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
@@ -173,7 +173,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     Its CA and certificate are made by ``tools/kafka_broker.py``; its one user has a random
     password. It is stopped at the end of the session (its lease is this process).
     """
-    port, controller, sasl = _free_ports(3)
+    port, controller, sasl = free_ports(3)
     password = secrets.token_urlsafe(16)
     try:
         config = broker_tool.BrokerConfig.from_env(

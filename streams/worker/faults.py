@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from mode import CrashingSupervisor
+from mode import OneForOneSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,19 @@ class AgentGuard:
     failure: str | None = None
 
     def options(self) -> dict[str, Any]:
-        """Keyword arguments for ``app.agent``: no restart inside the process."""
-        return {"supervisor_strategy": CrashingSupervisor}
+        """Keyword arguments for ``app.agent``: no restart inside the process after a failure.
+
+        faust also cancels agents on a rebalance and relies on the supervisor to start them
+        again; that restart is kept, until an agent has failed.
+        """
+        guard = self
+
+        class GuardedSupervisor(OneForOneSupervisor):
+            async def restart_services(self, services: list[Any]) -> None:
+                if guard.failure is None:
+                    await super().restart_services(services)
+
+        return {"supervisor_strategy": GuardedSupervisor}
 
     def watch(self, app: Any) -> None:
         """Make :meth:`on_error` every agent's error handler.

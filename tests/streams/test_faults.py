@@ -85,7 +85,22 @@ def test_guard_stops_once_and_remembers_the_first_failure() -> None:
     asyncio.run(guard.on_error(Agent(), KeyError("later")))
     assert guard.failure == "agent riskmon-stage-transaction failed: ValueError: boom"
     assert stops == [1] and counted == ["riskmon-stage-transaction"]
-    assert guard.options()["supervisor_strategy"].__name__ == "CrashingSupervisor"
+    assert guard.options()["supervisor_strategy"].__name__ == "GuardedSupervisor"
+
+
+def test_the_guarded_supervisor_restarts_agents_until_one_has_failed() -> None:
+    guard = AgentGuard(stop=lambda: None)
+    supervisor = guard.options()["supervisor_strategy"]()
+    restarted: list[object] = []
+
+    async def restart_service(service: object) -> None:
+        restarted.append(service)
+
+    supervisor.restart_service = restart_service
+    asyncio.run(supervisor.restart_services(["cancelled by a rebalance"]))
+    asyncio.run(guard.on_error(object(), RuntimeError("boom")))
+    asyncio.run(supervisor.restart_services(["failed"]))
+    assert restarted == ["cancelled by a rebalance"]
 
 
 def test_repeat_filter_lets_one_line_per_interval_through_and_counts_the_rest() -> None:
