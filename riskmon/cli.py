@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
+import sys
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -32,6 +36,7 @@ from streams.runs import model_stages_for, run_replay
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
     from monitor.models.stage import ModelStage
+    from streams.kafka_client import KafkaClientConfig
 
 app = typer.Typer(
     help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
@@ -462,24 +467,70 @@ def worker_command(
     loglevel: Annotated[str, typer.Option(help="faust log level.")] = "warning",
 ) -> None:
     """Run the real-time worker: Kafka input topics -> rules -> risk.alerts (faust-streaming)."""
-    import faust
-
     from streams.worker.app import create_app
+    from streams.worker.faults import AgentGuard, count_failures, run_worker
 
     settings = Settings()
     ruleset = _load(rules, settings)
     require_approval(ruleset, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
+        guard = AgentGuard(on_failure=count_failures(metrics.registry) if metrics else None)
         app_ = create_app(
-            settings.worker_config(),
+            dataclasses.replace(settings.worker_config(), kafka=_kafka_client(settings)),
             ruleset,
             extra_stages=_model_stages(settings, metrics=metrics),
             metrics=metrics,
             live=start_reloader(rules, ruleset, settings, metrics),
+            guard=guard,
         )
-        worker = faust.Worker(app_, loglevel=loglevel, quiet=True)
-        worker.execute_from_commandline()
+        _create_worker_topics(app_, settings)
+        status = run_worker(app_, guard, loglevel=loglevel)
+    if guard.failure is not None:
+        err.print(f"[bold red]worker stopped[/]: {guard.failure}", soft_wrap=True)
+    raise typer.Exit(status)
+
+
+def _create_worker_topics(app_: object, settings: Settings) -> None:
+    """Create the topics the agents read before they start (see streams.worker.topics)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from streams.worker.topics import TopicSetupError, ensure_topics, planned_topics
+
+    try:
+        client = _kafka_client(settings, check=True)
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, **client.kafka_python()
+        )
+        try:
+            ensure_topics(admin, planned_topics(app_))
+        finally:
+            admin.close()
+    except (KafkaError, TopicSetupError) as exc:
+        err.print(
+            f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {exc!r}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
+
+
+def _kafka_client(settings: Settings, *, check: bool = False) -> KafkaClientConfig:
+    """The Kafka TLS/SASL settings, or one clear error line and exit 2.
+
+    With ``check``, connect once first, so that a wrong address or password fails fast.
+    """
+    from riskmon.kafka_settings import kafka_client
+    from streams.kafka_client import KafkaClientConfigError, KafkaConnectError, preflight
+
+    try:
+        client = kafka_client(settings)
+        if check:
+            preflight(settings.kafka_bootstrap, client)
+    except (KafkaClientConfigError, KafkaConnectError) as exc:
+        err.print(f"[bold red]Kafka[/]: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    return client
 
 
 @app.command("produce")
@@ -487,16 +538,38 @@ def produce_command(
     files: Annotated[list[str], typer.Argument(help="JSONL event files, or - for stdin.")],
     rate: Annotated[float | None, typer.Option(help="Target events per second.")] = None,
 ) -> None:
-    """Publish JSONL events to the input topics, keyed by account or operator (kafka-python)."""
-    from kafka import KafkaProducer
+    """Publish JSONL events to the input topics, keyed by account or operator (kafka-python).
 
-    from streams.produce import produce
+    Every send is checked: lines the producer refuses (over its size limit) and lines the broker
+    never acknowledged are reported by line number, and the exit status is then 1.
+    """
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+
+    from streams.produce import ProduceStats, produce
 
     settings = Settings()
     _check_inputs(files)  # before connecting: a typo must not wait for the broker
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, retries=5
-    )
+    client = _kafka_client(settings, check=True)
+    stats: ProduceStats | None = None
+    timeout_ms = max(2000, int(settings.produce_delivery_timeout * 1000))
+    request_ms = min(30_000, timeout_ms // 2)  # kafka-python: delivery >= linger + request
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            delivery_timeout_ms=timeout_ms,
+            request_timeout_ms=request_ms,
+            max_block_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+            **client.kafka_python(),
+        )
+    except KafkaError as exc:
+        err.print(
+            f"[bold red]cannot connect to {settings.kafka_bootstrap}[/]: {exc!r}", soft_wrap=True
+        )
+        raise typer.Exit(2) from None
     try:
         with _progress(None) as progress:
             task = progress.add_task("producing", total=None)
@@ -507,15 +580,43 @@ def produce_command(
                 settings.topic_operator_actions,
                 rate=rate,
                 progress=lambda n: progress.advance(task, n),
+                refuse=(MessageSizeTooLargeError,),
+                abort=(KafkaTimeoutError,),
             )
-        producer.flush()
+        # kafka-python's flush can wait forever for a broker that is gone; the delivery
+        # timeout has passed for every line well before this one.
+        with contextlib.suppress(KafkaTimeoutError):
+            producer.flush(timeout=settings.produce_delivery_timeout + 10)
+        stats.settle()
+    except (OSError, UnicodeError) as exc:
+        err.print(f"[bold red]cannot read the input[/]: {exc}")
+        raise typer.Exit(2) from None
     finally:
-        producer.close()
+        if stats is None or not stats.unconfirmed:
+            producer.close(timeout=5)
     console.print(
-        f"sent {stats.sent:,} messages ({stats.transactions:,} transactions, "
+        f"sent {stats.delivered:,} messages ({stats.transactions:,} transactions, "
         f"{stats.operator_actions:,} operator actions, {stats.unparseable:,} unparseable) "
         f"in {stats.seconds:.1f}s to {settings.kafka_bootstrap}"
     )
+    if stats.undelivered:
+        for problem in stats.problems:
+            err.print(
+                f"[yellow]not delivered[/]: {problem.source}:{problem.line}: {problem.error}",
+                soft_wrap=True,
+            )
+        err.print(
+            f"[bold red]{stats.undelivered:,} line(s) not delivered[/] ({stats.refused:,} refused "
+            f"by the producer, {stats.failed + stats.unconfirmed:,} not acknowledged by the "
+            f"broker, {stats.unsent:,} not sent)"
+        )
+        if stats.unconfirmed:
+            # kafka-python's close (and its __del__) raise while sends are unconfirmed; nothing
+            # is left to deliver, so leave without them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        raise typer.Exit(1)
 
 
 @app.command("dispatch")
@@ -533,7 +634,7 @@ def dispatch_command(
     from prometheus_client import CollectorRegistry
 
     from alerts.errors import AlertsError
-    from streams.dispatch import dispatch, open_pipeline
+    from streams.dispatch import dispatch, dispatch_consumer_options, open_pipeline
     from streams.exposition import serve_metrics
 
     settings = Settings()
@@ -554,6 +655,10 @@ def dispatch_command(
                 group_id=settings.dispatch_group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                **dispatch_consumer_options(
+                    settings.dispatch_session_timeout, settings.dispatch_instance_id
+                ),
+                **_kafka_client(settings, check=True).kafka_python(),
             )
             stack.callback(consumer.close)
             if port is not None:

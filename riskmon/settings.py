@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from riskmon.secrets import FileSecretSettings
@@ -80,6 +80,20 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     topic_deadletter: str = "risk.deadletter"
     topic_partitions: int = 4
 
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every Kafka client connects (worker, produce, dispatch)."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle (PEM) that signed the brokers' certificates; default: the system's CAs."""
+    kafka_ssl_certfile: Path | None = None
+    """Client certificate (PEM), when the brokers require TLS client authentication."""
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    produce_delivery_timeout: float = 30.0
+    """Seconds ``riskmon produce`` waits for the broker to take a line before calling it lost."""
+
     worker_app_id: str = "riskmon"
     worker_store: Literal["memory", "rocksdb"] = "memory"
     worker_data_dir: Path = Path(".riskmon-worker")
@@ -111,6 +125,11 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     webhook_secret: str | None = Field(default=None, repr=False)
     """Secrets: never in a repr or a log line; give them as *_FILE to keep them out of env."""
     dispatch_group: str = "riskmon-dispatch"
+    dispatch_session_timeout: float = 10.0
+    """Seconds before the group gives a silent dispatcher's partitions to another one."""
+    dispatch_instance_id: str | None = None
+    """Static group membership (``group.instance.id``): a restarted dispatcher with the same id
+    gets its partitions back at once, without a rebalance. Unique per dispatcher."""
     dispatch_dead_letter_dir: Path = Path("dead-letters")
     dispatch_kafka_topic: str = "risk.notifications"
     """Where a route's ``kafka`` sink publishes (never the alerts topic dispatch reads)."""

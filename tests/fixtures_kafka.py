@@ -14,16 +14,24 @@ started by ``make kafka-up`` / ``kafka_broker.py start`` is left running. Set
 
 Topics: ``kafka_topic_name`` is a fresh name per test; ``make_kafka_topic(partitions)``
 creates one and returns its name.
+
+``secure_broker`` (session) is a second broker of this session's own, on free ports, with a
+SASL_SSL listener beside PLAINTEXT: for the TLS/SASL tests and for chaos that stops the broker.
 """
 
+import dataclasses
 import importlib.util
 import os
 import re
+import secrets
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -107,3 +115,79 @@ def make_kafka_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Ca
         return name
 
     return make
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """A second broker on free ports: PLAINTEXT, plus SASL_SSL (PLAIN and SCRAM-SHA-512)."""
+
+    config: Any  # kafka_broker.BrokerConfig
+    user: str
+    password: str = field(repr=False)
+
+    @property
+    def plaintext(self) -> str:
+        return str(self.config.bootstrap)
+
+    @property
+    def sasl_ssl(self) -> str:
+        return str(self.config.sasl_bootstrap)
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self.config.ca_file)
+
+    def client_env(self, mechanism: str = "SCRAM-SHA-512", password: str | None = None) -> dict:
+        """``RISKMON_*`` settings of a riskmon client connecting over SASL_SSL."""
+        return {
+            "RISKMON_KAFKA_BOOTSTRAP": self.sasl_ssl,
+            "RISKMON_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "RISKMON_KAFKA_SSL_CAFILE": str(self.ca_file),
+            "RISKMON_KAFKA_SASL_MECHANISM": mechanism,
+            "RISKMON_KAFKA_SASL_USERNAME": self.user,
+            "RISKMON_KAFKA_SASL_PASSWORD": self.password if password is None else password,
+        }
+
+    def stop(self) -> None:
+        broker_tool.stop(self.config)
+
+    def start(self) -> None:
+        broker_tool.ensure_started(self.config, lease_pid=os.getpid())
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """A broker of its own (never the shared one), for TLS/SASL tests and broker restarts.
+
+    Its CA and certificate are made by ``tools/kafka_broker.py``; its one user has a random
+    password. It is stopped at the end of the session (its lease is this process).
+    """
+    port, controller, sasl = free_ports(3)
+    password = secrets.token_urlsafe(16)
+    try:
+        config = broker_tool.BrokerConfig.from_env(
+            port=port, controller_port=controller, run_dir=tmp_path_factory.mktemp("secure-kafka")
+        )
+        config = dataclasses.replace(config, sasl_port=sasl, sasl_users=(("riskmon", password),))
+        broker_tool.ensure_started(config, lease_pid=os.getpid())
+    except broker_tool.BrokerError as exc:
+        failure = f"could not start the SASL_SSL broker with tools/kafka_broker.py: {exc}"
+    else:
+        failure = ""
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield SecureBroker(config, "riskmon", password)
+    finally:
+        broker_tool.release(config, os.getpid())

@@ -19,9 +19,16 @@ Environment, read once by `BrokerConfig.from_env` (flags override it):
 - ``RISKMON_KAFKA_PORT`` / ``RISKMON_KAFKA_CONTROLLER_PORT``: default 19092 / port + 1.
 - ``RISKMON_KAFKA_DATA_DIR``: data, logs and pid file, default ``$RISKMON_CACHE/kafka/run``.
 - ``RISKMON_KAFKA_HEAP``: JVM max heap, default ``512m``.
+- ``RISKMON_KAFKA_SASL_PORT``: also listen for SASL_SSL (TLS with SASL PLAIN and SCRAM-SHA-512)
+  on this port. The tool makes a CA and a broker certificate for 127.0.0.1 in ``<data>/tls``
+  (``ca.pem`` is what clients trust) with ``openssl``, and creates the users of
+  ``RISKMON_KAFKA_SASL_USERS`` (``name:password,...``) for both mechanisms when it formats
+  the data dir.
 
 Brokers started with a ``lease_pid`` (the pytest fixture does this) are stopped by `release`
-when the last live lease goes; brokers started from the command line run until ``stop``.
+when the last live lease goes; brokers started from the command line run until ``stop``. A
+detached reaper (``kafka_broker.py reap``) watches the leases of such a broker, so it is stopped
+even when every session holding a lease was killed before it could release it.
 
 Errors::
 
@@ -89,6 +96,8 @@ class BrokerConfig:
     port: int = DEFAULT_PORT
     controller_port: int = DEFAULT_PORT + 1
     heap: str = "512m"
+    sasl_port: int | None = None
+    sasl_users: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(
@@ -117,6 +126,10 @@ class BrokerConfig:
             port=port,
             controller_port=controller_port or port + 1,
             heap=env.get("RISKMON_KAFKA_HEAP") or "512m",
+            sasl_port=int(env["RISKMON_KAFKA_SASL_PORT"])
+            if env.get("RISKMON_KAFKA_SASL_PORT")
+            else None,
+            sasl_users=_parse_users(env.get("RISKMON_KAFKA_SASL_USERS") or ""),
         )
         config.validate()
         return config
@@ -125,9 +138,18 @@ class BrokerConfig:
         match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", self.version)
         if match is None or int(match.group(1)) < 4:
             raise BrokerError(f"Kafka version {self.version!r}: this tool needs 4.x.y (KRaft)")
-        ports = (self.port, self.controller_port)
-        if len(set(ports)) != 2 or not all(0 < p < 65536 for p in ports):
+        ports = (self.port, self.controller_port, *([self.sasl_port] if self.sasl_port else []))
+        if len(set(ports)) != len(ports) or not all(0 < p < 65536 for p in ports):
             raise BrokerError(f"broker and controller ports must differ and be valid: {ports}")
+
+    @property
+    def sasl_bootstrap(self) -> str | None:
+        return f"{HOST}:{self.sasl_port}" if self.sasl_port else None
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate SASL_SSL clients trust (made on the first start)."""
+        return self.run_path("tls/ca.pem")
 
     @property
     def bootstrap(self) -> str:
@@ -144,6 +166,20 @@ class BrokerConfig:
     def run_path(self, name: str) -> Path:
         """A file in the run dir: server.properties, broker.pid, data, logs/server.log, ..."""
         return self.run_dir / name
+
+
+def _parse_users(text: str) -> tuple[tuple[str, str], ...]:
+    users = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, password = item.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not password:
+            raise BrokerError(f"RISKMON_KAFKA_SASL_USERS: expected name:password, got {name!r}")
+        if '"' in password or "\\" in password or "," in password:
+            raise BrokerError(
+                f"RISKMON_KAFKA_SASL_USERS: unsupported character in {name}'s password"
+            )
+        users.append((name, password))
+    return tuple(users)
 
 
 @dataclass(frozen=True)
@@ -502,7 +538,58 @@ def _server_properties(config: BrokerConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
+    if config.sasl_port:
+        settings.update(_sasl_ssl_properties(config))
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _sasl_ssl_properties(config: BrokerConfig) -> dict[str, str]:
+    """A SASL_SSL listener beside PLAINTEXT: TLS (our CA), SASL PLAIN and SCRAM-SHA-512."""
+    plain_users = " ".join(f'user_{name}="{password}"' for name, password in config.sasl_users)
+    listeners = f"PLAINTEXT://{HOST}:{config.port},SASL_SSL://{HOST}:{config.sasl_port}"
+    return {
+        "listeners": f"{listeners},CONTROLLER://{HOST}:{config.controller_port}",
+        "advertised.listeners": listeners,
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
+        ),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+        ),
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(config.run_path("tls/broker-keystore.pem")),
+    }
+
+
+def make_certificates(tls_dir: Path) -> None:
+    """A CA and a broker certificate for 127.0.0.1 and localhost, made once with openssl."""
+    if (tls_dir / "broker-keystore.pem").exists():
+        return
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise BrokerStartError("openssl is not on PATH; it makes the SASL_SSL test certificates")
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    (tls_dir / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+         "-days", "30", "-subj", "/CN=riskmon test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "broker.pem", "-days", "30", "-extfile", "san.cnf"],
+    ]  # fmt: skip
+    for step in steps:
+        done = subprocess.run(
+            [openssl, *step], cwd=tls_dir, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise BrokerStartError(f"openssl {step[0]} failed: {done.stderr.strip()}")
+    keystore = (tls_dir / "broker.key").read_text() + (tls_dir / "broker.pem").read_text()
+    (tls_dir / "broker-keystore.pem").write_text(keystore)
 
 
 def _log4j2_properties(config: BrokerConfig) -> str:
@@ -591,7 +678,12 @@ def _format_storage(config: BrokerConfig, java: str, classpath: str) -> None:
     # No --standalone: it is for a dynamic quorum and refuses static controller.quorum.voters.
     tool = [java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool"]
     cluster_id = _run_tool([*tool, "random-uuid"]).splitlines()[-1]
-    _run_tool([*tool, "format", "-t", cluster_id, "-c", str(config.run_path("server.properties"))])
+    scram = []
+    for name, password in config.sasl_users:
+        scram += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+    _run_tool(
+        [*tool, "format", "-t", cluster_id, "-c", str(config.run_path("server.properties")), *scram]
+    )
 
 
 def _run_tool(command: list[str]) -> str:
@@ -679,12 +771,17 @@ def _start(config: BrokerConfig, libs: Path, *, managed: bool) -> int:
     config.run_path("logs").mkdir(parents=True, exist_ok=True)
     config.run_path("server.properties").write_text(_server_properties(config))
     config.run_path("log4j2.properties").write_text(_log4j2_properties(config))
+    if config.sasl_port:
+        _check_port_free(config.sasl_port)
+        make_certificates(config.run_path("tls"))
     classpath = str(libs / "*")
     if not config.run_path("data/meta.properties").exists():
         _note(f"formatting {config.run_path('data')} (first start)")
         _format_storage(config, java, classpath)
     pid = _launch(config, java, classpath)
     config.run_path("broker.pid").write_text(f"{pid}\n")
+    if managed:
+        _launch_reaper(config)
     state = {
         "pid": pid,
         "bootstrap": config.bootstrap,
@@ -766,6 +863,53 @@ def stop(config: BrokerConfig | None = None, *, wipe: bool = False, timeout: flo
         return _stop_locked(config, wipe=wipe, timeout=timeout)
 
 
+def _launch_reaper(config: BrokerConfig) -> None:
+    """Start ``reap`` for this broker, detached, so it outlives the session that started it."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "reap",
+        "--kafka-version",
+        config.version,
+        "--port",
+        str(config.port),
+        "--controller-port",
+        str(config.controller_port),
+        "--data-dir",
+        str(config.run_dir),
+    ]
+    # Backgrounded by a shell, like the broker, so no Popen object outlives this call.
+    script = 'out=$1; shift; "$@" </dev/null >>"$out" 2>&1 &'
+    out = str(config.run_path("logs/reaper.log"))
+    subprocess.run(
+        ["/bin/sh", "-c", script, "sh", out, *command], start_new_session=True, check=False
+    )
+
+
+def _live_leases(config: BrokerConfig) -> list[Path]:
+    """Lease files of live processes; those of dead ones are removed."""
+    holders = [p for p in config.run_path("leases").glob("*") if p.name.isdigit()]
+    live = [p for p in holders if _alive(int(p.name))]
+    for dead in set(holders) - set(live):
+        dead.unlink(missing_ok=True)
+    return live
+
+
+def reap(config: BrokerConfig, *, interval: float = 2.0, timeout: float = 30.0) -> bool:
+    """Wait while a managed broker runs; stop it once no live process holds a lease.
+
+    Returns whether it stopped the broker (``False``: it stopped, or became unmanaged, first).
+    """
+    while True:
+        time.sleep(interval)
+        with _locked(config.run_path(".lock")):
+            if _running_pid(config) is None or not _read_state(config).get("managed"):
+                return False
+            if not _live_leases(config):
+                _note(f"no live lease on the broker in {config.run_dir}; stopping it")
+                return _stop_locked(config, wipe=False, timeout=timeout)
+
+
 def release(config: BrokerConfig, lease_pid: int, *, timeout: float = 30.0) -> bool:
     """Drop ``lease_pid``'s lease; stop the broker if a lease started it and none is left alive.
 
@@ -773,11 +917,7 @@ def release(config: BrokerConfig, lease_pid: int, *, timeout: float = 30.0) -> b
     """
     with _locked(config.run_path(".lock")):
         config.run_path(f"leases/{lease_pid}").unlink(missing_ok=True)
-        holders = [p for p in config.run_path("leases").glob("*") if p.name.isdigit()]
-        live = [p for p in holders if _alive(int(p.name))]
-        for dead in set(holders) - set(live):
-            dead.unlink(missing_ok=True)
-        if live or not _read_state(config).get("managed"):
+        if _live_leases(config) or not _read_state(config).get("managed"):
             return False
         return _stop_locked(config, wipe=False, timeout=timeout)
 
@@ -847,7 +987,13 @@ def _cmd_create_topics(config: BrokerConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reap(config: BrokerConfig, args: argparse.Namespace) -> int:
+    reap(config)
+    return 0
+
+
 _COMMANDS = {
+    "reap": _cmd_reap,
     "fetch": _cmd_fetch,
     "start": _cmd_start,
     "stop": _cmd_stop,
@@ -873,6 +1019,7 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--wipe", action="store_true", help="also delete its data and logs")
     stop.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
     commands.add_parser("status", parents=[common], help="exit 0 running, 1 unhealthy, 3 stopped")
+    commands.add_parser("reap", parents=[common], help="stop a leased broker with no live lease")
     topics = commands.add_parser("create-topics", parents=[common], help="create topics")
     topics.add_argument("topics", nargs="+", metavar="NAME:PARTITIONS")
     topics.add_argument("--bootstrap", help="default $RISKMON_KAFKA_BOOTSTRAP, else this broker")

@@ -31,6 +31,7 @@ from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from streams.reload import LiveRules, StageSwap
 from streams.worker.config import WorkerConfig
+from streams.worker.faults import AgentGuard, dead_letter_record, split_bundle
 from streams.worker.faust_private import current_event
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
@@ -46,17 +47,21 @@ def create_app(
     extra_stages: Sequence[KeyedStage] = (),
     metrics: RiskmonMetrics | None = None,
     live: LiveRules | None = None,
+    guard: AgentGuard | None = None,
 ) -> faust.App:
     """A faust app running ``ruleset`` (and ``extra_stages``) as configured; nothing starts here.
 
     With ``metrics``, the agents count and time what they do and a timer refreshes the gauges;
     serving them is the caller's job. With ``live``, a rule pack swapped into it (hot reload,
     :mod:`streams.reload`) takes effect in every agent between two of its batches.
+    ``guard`` turns any agent's failure into a worker stop.
     """
     live = live if live is not None else LiveRules(ruleset)
+    guard = guard or AgentGuard()
     app = faust.App(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
+        broker_credentials=config.kafka.faust_credentials(),
         store="rocksdb://" if config.store == "rocksdb" else "memory://",
         datadir=str(config.data_dir),
         topic_partitions=config.partitions,
@@ -102,18 +107,22 @@ def create_app(
     routing = StageSwap(live, renderer)
     screen = CurrencyGate.from_rules(ruleset.rules).check  # unknown_currency, as in replay
 
-    @app.agent(inputs, name=f"{config.app_id}-decode")
+    @app.agent(inputs, name=f"{config.app_id}-decode", **guard.options())
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[str]]] = {}
             seen = []
+            pending: list[Any] = []  # dead letters on their way
             for event in batch:
-                moment = await _route(event, stages, bundles, deadletter, config, metrics, screen)
+                moment = await _route(
+                    event, stages, bundles, deadletter, config, metrics, screen, pending=pending
+                )
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
             await _forward(bundles, stage_topics)
+            await asyncio.gather(*pending)  # a dead letter the broker refused fails the agent
             # Progress is reported (in ticks) only once the batch's events are on their way.
             for topic, partition, offset, moment in seen:
                 sources.processed(topic, partition, offset, moment)
@@ -123,7 +132,15 @@ def create_app(
 
     observed = [
         _stage_agent(
-            app, config, stage, stage_topics[stage.name], alerts_topic, renderer, metrics, live
+            app,
+            config,
+            stage,
+            stage_topics[stage.name],
+            alerts_topic,
+            renderer,
+            metrics,
+            live,
+            guard,
         )
         for stage in stages
     ]
@@ -143,6 +160,7 @@ def create_app(
             for partition in range(config.partitions):
                 await topic.send(value=value, partition=partition, headers=[(TICK_HEADER, b"1")])
 
+    guard.watch(app)
     return app
 
 
@@ -154,10 +172,13 @@ async def _route(
     config: WorkerConfig,
     metrics: RiskmonMetrics | None = None,
     screen: Callable[[Any], None] | None = None,
+    *,
+    pending: list[Any] | None = None,
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
 
-    Returns the event time of a valid event.
+    Returns the event time of a valid event. The dead letter's delivery future goes to
+    ``pending``, which the caller awaits before it acknowledges the batch.
     """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -168,10 +189,10 @@ async def _route(
     except EventDecodeError as exc:
         if metrics is not None:
             metrics.dead_letter(exc.reason)
-        await deadletter.send(
-            key=message.key,
-            value=raw,
-            headers=[
+        letter = dead_letter_record(
+            raw,
+            message.key,
+            [
                 ("reason", exc.reason.encode()),
                 ("detail", exc.detail[:2000].encode()),
                 ("source_topic", message.topic.encode()),
@@ -179,6 +200,9 @@ async def _route(
                 ("source_offset", str(message.offset).encode()),
             ],
         )
+        sent = await deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)
+        if pending is not None:
+            pending.append(sent)
         return None
     text = raw.decode("utf-8")
     for stage in stages:
@@ -200,10 +224,17 @@ async def _forward(
     faust costs ~75 µs per record on this hardware; bundling makes a stage hop one record per
     batch instead of one per event.
     """
+    sent = []
     for (stage, partition), items in bundles.items():
-        await stage_topics[stage].send(
-            value=json.dumps(items).encode(), partition=partition, headers=[(BUNDLE_HEADER, b"1")]
-        )
+        for value in split_bundle(items):  # each record under the producer's limit
+            sent.append(
+                await stage_topics[stage].send(
+                    value=value, partition=partition, headers=[(BUNDLE_HEADER, b"1")]
+                )
+            )
+    # The batch is acknowledged only once the broker has its events: a failed send fails the
+    # agent (and stops the worker) instead of committing offsets of events nobody processed.
+    await asyncio.gather(*sent)
 
 
 class StageTable(faust.Table[str, Any]):
@@ -226,6 +257,7 @@ def _stage_agent(
     renderer: AlertRenderer,
     metrics: RiskmonMetrics | None = None,
     live: LiveRules | None = None,
+    guard: AgentGuard | None = None,
 ) -> ObservedStage:
     table = app.tables.add(
         StageTable(
@@ -247,7 +279,9 @@ def _stage_agent(
     topic_name = config.stage_topic(stage.name)
     timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
 
-    @app.agent(topic, name=f"{config.app_id}-stage-{stage.name}")
+    @app.agent(
+        topic, name=f"{config.app_id}-stage-{stage.name}", **(guard or AgentGuard()).options()
+    )
     async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         nonlocal assigned
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):

@@ -6,9 +6,11 @@ below them, which no setting exposes, keep theirs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from streams.kafka_client import KafkaClientConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class WorkerConfig:
     producer_linger: float = 0.01
     """Seconds the producer waits to batch records (stage hops, changelog, alerts)."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
+    kafka: KafkaClientConfig = field(default_factory=KafkaClientConfig)
+    """TLS and SASL for the worker's clients."""
 
     def stage_topic(self, stage: str) -> str:
         return f"{self.app_id}-stage-{stage}"

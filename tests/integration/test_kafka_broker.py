@@ -1,8 +1,10 @@
 """Round trips through the real Kafka broker that tools/kafka_broker.py starts."""
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.fixtures_kafka import broker_tool, unique_topic_name
+from tests.fixtures_kafka import broker_tool, free_ports, unique_topic_name
 
 pytestmark = pytest.mark.kafka
 
@@ -135,3 +137,27 @@ def test_create_topics_is_idempotent_and_refuses_another_partition_count(
     broker_tool.create_topics(kafka_bootstrap, {topic: 2})
     with pytest.raises(broker_tool.TopicMismatchError, match=f"{topic} has 2, not 3"):
         broker_tool.create_topics(kafka_bootstrap, {topic: 3})
+
+
+@pytest.mark.slow
+def test_a_leased_broker_stops_when_its_only_lessee_is_killed(tmp_path: Path) -> None:
+    """A session killed before it could release its lease does not leave the broker running."""
+    port, controller = free_ports(2)
+    config = broker_tool.BrokerConfig.from_env(
+        port=port, controller_port=controller, run_dir=tmp_path / "kafka"
+    )
+    lessee = subprocess.Popen(["sleep", "300"])
+    try:
+        info = broker_tool.ensure_started(config, lease_pid=lessee.pid)
+        assert info.started and broker_tool.status(config).healthy
+        lessee.kill()  # no release: as if pytest itself were killed
+        lessee.wait()
+        deadline = time.monotonic() + 40
+        while broker_tool.status(config).running and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not broker_tool.status(config).running, "the reaper did not stop the broker"
+        assert not broker_tool._alive(info.pid)
+    finally:
+        lessee.kill()
+        lessee.wait()
+        broker_tool.stop(config)

@@ -5,6 +5,7 @@ Each test gets its own topics and consumer group. Workers run as real `riskmon w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -114,7 +115,12 @@ def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap: str, tmp_path
         headers = dict(message.headers)
         assert headers["source_topic"].decode() == pipe.topics["transactions"]
         assert int(headers["source_offset"]) >= 0 and int(headers["source_partition"]) >= 0
-        assert message.value in bad  # the original bytes, untouched
+        original = next(b for b in bad if len(b) == int(headers["original_size"]))
+        assert headers["original_sha256"].decode() == hashlib.sha256(original).hexdigest()
+        if headers["reason"] == b"too_large":  # a bounded excerpt of the original bytes
+            assert (message.value, headers["truncated"]) == (original[:4096], b"1")
+        else:
+            assert message.value == original  # the original bytes, untouched
     schema_error = next(m for m in dead if dict(m.headers)["reason"] == b"schema")
     assert b"amount" in dict(schema_error.headers)["detail"]
     assert expected <= set(alert_ids(alerts))

@@ -16,13 +16,14 @@ from prometheus_client import CollectorRegistry
 from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
 from alerts.routing import parse_routes
-from alerts.sinks import AlertmanagerSink, MemorySink, StoreSink
+from alerts.sinks import AlertmanagerSink, StoreSink
 from alerts.store import AlertStore
 from monitor.alerts import is_shadow
 from monitor.backtest import run_rules
 from monitor.rule_examples import example_events
 from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
+from tests.alerts.alertkit import MemorySink
 from tools.services import ServerHandle
 
 

@@ -1,0 +1,210 @@
+"""Chaos on the shared broker: worker kill loop, poison storm, oversized and failing records,
+fresh start. Each scenario prints one line of figures and asserts zero lost, zero duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
+
+from streams.replay import SourceLine
+from tests.chaos.chaos_harness import (
+    Figures,
+    Pipeline,
+    WorkerProcess,
+    dead_letters,
+    expected_alerts,
+    file_lines,
+    headers_of,
+    json_line,
+    reason_counts,
+    simulated_day,
+    wait_for,
+)
+from tests.fixtures_kafka import broker_tool
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def new_pipeline(kafka_bootstrap: str, tmp_path: Path, create: bool = True) -> Pipeline:
+    pipe = Pipeline(kafka_bootstrap, tmp_path)
+    if create:
+        pipe.create_topics(broker_tool)
+    return pipe
+
+
+def test_worker_kill_loop(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """SIGKILL the worker 10 times at random (seeded) points while a day streams in."""
+    lines = file_lines(simulated_day(tmp_path, seed=21))
+    expected, _ = expected_alerts(lines)
+    pipe = new_pipeline(kafka_bootstrap, tmp_path)
+    worker = WorkerProcess(pipe, "k").start()
+    producer = threading.Thread(target=pipe.produce_lines, args=(lines, 250.0))
+    producer.start()
+    rng = random.Random(5)
+    try:
+        for _ in range(10):
+            time.sleep(rng.uniform(0.5, 4.0))
+            worker.kill9()
+            worker.start()
+        producer.join()
+        restarted = time.monotonic()
+        delivered = wait_for(pipe, expected, 150, [worker])
+        recovery = time.monotonic() - restarted
+    finally:
+        producer.join()
+        worker.stop()
+    Figures("worker_kill_loop", len(lines), expected, delivered, recovery, "10 x SIGKILL").report()
+
+
+def garbage(rng: random.Random, index: int) -> str:
+    if index % 20 == 0:
+        return "x" * 1_000_000  # a 1 MB value
+    kind = index % 5
+    if kind == 1:
+        return '{"kind": "transaction", "amount": '  # truncated JSON
+    if kind == 2:
+        return bytes(rng.randrange(256) for _ in range(200)).decode("utf-8", "surrogateescape")
+    if kind == 3:
+        return json_line({"kind": "transaction", "event_id": f"bad-{index}", "amount": "-5"})
+    return "[1, 2, 3]"
+
+
+def test_poison_storm(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """10% of the input is garbage, 1 MB values included: each is dead-lettered, none stalls."""
+    rng = random.Random(9)
+    lines = file_lines(simulated_day(tmp_path, seed=22))
+    mixed: list[SourceLine] = []
+    bad = 0
+    for line in lines:
+        mixed.append(line)
+        if rng.random() < 0.1 / 0.9:  # one garbage line per 9 good ones: 10% of the input
+            mixed.append(SourceLine("storm", len(mixed) + 1, garbage(rng, bad)))
+            bad += 1
+    expected, replay_dead = expected_alerts(mixed)
+    assert replay_dead == bad
+    pipe = new_pipeline(kafka_bootstrap, tmp_path)
+    worker = WorkerProcess(pipe, "p").start()
+    began = time.monotonic()
+    try:
+        pipe.produce_lines(mixed)
+        delivered = wait_for(pipe, expected, 150, [worker])
+        seconds = time.monotonic() - began
+        letters = dead_letters(pipe, bad, 30)
+    finally:
+        worker.stop()
+    assert len(letters) == bad, reason_counts(letters)
+    big = [r for r in letters if headers_of(r)["original_size"] == b"1000000"]
+    assert big and all(headers_of(r)["truncated"] == b"1" and len(r.value) == 4096 for r in big)
+    digest = hashlib.sha256(b"x" * 1_000_000).hexdigest().encode()
+    assert all(headers_of(r)["original_sha256"] == digest for r in big)
+    note = f"{bad} garbage ({len(big)} of 1 MB) -> {len(letters)} dead letters"
+    Figures("poison_storm", len(mixed), expected, delivered, seconds, note).report()
+
+
+def padded_cash(index: int, size: int) -> str:
+    """A valid large cash withdrawal (one alert) padded with an extra field to ``size`` bytes."""
+    event = {
+        "event_id": f"pad-{index}",
+        "kind": "transaction",
+        "occurred_at": "2026-03-03T10:00:00+08:00",
+        "branch_id": "BR01",
+        "txn_id": f"PAD-{index}",
+        "account_id": f"6222{index:012d}",
+        "account_type": "individual",
+        "amount": "60000",
+        "currency": "CNY",
+        "direction": "debit",
+        "channel": "counter",
+        "txn_type": "withdrawal",
+        "initiator_id": "T01",
+        "status": "posted",
+        "pad": "",
+    }
+    event["pad"] = "p" * (size - len(json_line(event)))
+    text = json_line(event)
+    assert len(text) == size
+    return text
+
+
+def test_oversized_and_failing_records(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Records at and just over each size limit; then the alerts and dead-letter topics refuse
+    what the agents send: the worker stops with a clear error, and nothing is skipped."""
+    limit = 64 * 1024
+    sized = [padded_cash(i, limit) for i in range(20)]  # at the event limit: 20 in one bundle
+    over = [padded_cash(100, limit + 1), "y" * 999_000, "z" * 1_048_000]  # dead letters
+    lines = [SourceLine("sized", n, t) for n, t in enumerate([*sized, *over], 1)]
+    expected, replay_dead = expected_alerts(lines)
+    assert (len(expected), replay_dead) == (20, 3)
+
+    pipe = new_pipeline(kafka_bootstrap, tmp_path)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    # Tiny topics: every alert and every dead letter is refused by the broker.
+    admin.delete_topics([pipe.topics["alerts"], pipe.topics["deadletter"]])
+    time.sleep(1)
+    tiny = {"max.message.bytes": "200"}
+    admin.create_topics(
+        {pipe.topics["alerts"]: {"num_partitions": 1, "configs": tiny},
+         pipe.topics["deadletter"]: {"num_partitions": 1, "configs": tiny}},
+        wait_for_metadata=True,
+    )  # fmt: skip
+    # Over the broker's own limit (1 MiB): a producer allowed more still cannot deliver it.
+    big = KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=3_000_000)
+    refused = big.send(pipe.topics["transactions"], value=b"w" * 1_100_000)
+    with pytest.raises(KafkaError, match=r"MessageSizeTooLarge|RecordTooLarge"):
+        refused.get(timeout=20)
+    big.close()
+
+    worker = WorkerProcess(pipe, "o").start()
+    try:
+        pipe.produce_lines(lines)
+        assert worker.process is not None
+        status = worker.process.wait(timeout=90)
+        log = worker.log.read_text(errors="replace")
+        assert status == 3, worker.tail()
+        assert "worker stopped: agent" in log and "Traceback" not in log.split("worker stopped")[1]
+        admin.delete_topics([pipe.topics["alerts"], pipe.topics["deadletter"]])
+        time.sleep(1)
+        pipe.create_topics(broker_tool)  # normal limits again
+        restarted = time.monotonic()
+        worker.start()
+        delivered = wait_for(pipe, expected, 90, [worker])
+        recovery = time.monotonic() - restarted
+        letters = dead_letters(pipe, 3, 30)
+    finally:
+        worker.stop()
+        admin.close()
+    sizes = sorted(int(headers_of(r)["original_size"]) for r in letters)
+    assert sizes == [limit + 1, 999_000, 1_048_000]
+    assert all(headers_of(r)["truncated"] == b"1" and len(r.value) == 4096 for r in letters)
+    assert all(headers_of(r)["reason"] == b"too_large" for r in letters)
+    note = "agent failure -> exit 3, restart: all alerts; 3 dead letters truncated"
+    Figures("oversized_and_failing", len(lines), expected, delivered, recovery, note).report()
+
+
+def test_fresh_start(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Two workers start at once on topics that do not exist yet, then events arrive."""
+    lines = file_lines(simulated_day(tmp_path, seed=23))
+    expected, _ = expected_alerts(lines)
+    pipe = new_pipeline(kafka_bootstrap, tmp_path, create=False)
+    pipe.prefix = f"fresh-{uuid.uuid4().hex[:8]}"
+    workers = [WorkerProcess(pipe, name) for name in ("f1", "f2")]
+    began = time.monotonic()
+    try:
+        for worker in workers:
+            worker.start()
+        pipe.produce_lines(lines)
+        delivered = wait_for(pipe, expected, 150, workers)
+        seconds = time.monotonic() - began
+    finally:
+        for worker in workers:
+            worker.stop()
+    note = "2 workers, no topics"
+    Figures("fresh_start", len(lines), expected, delivered, seconds, note).report()
