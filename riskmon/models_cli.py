@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.alerts import Alert
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 from monitor.models import ModelConfig, ModelsConfig, ModelStage, default_model_stages
 from monitor.models.evaluation import ModelReport
 from monitor.models.evaluation import reports as evaluation_reports
@@ -25,7 +25,6 @@ from monitor.models.evaluation import reports as evaluation_reports
 models_app = typer.Typer(help="Train and evaluate the anomaly models.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-Event = Transaction | OperatorAction
 CASES_PLOTTED = 3
 
 

@@ -23,13 +23,14 @@ import faust
 import faust.streams as faust_streams
 
 from monitor.alerts import Alert
-from monitor.engine import STAGES, KeyedStage, Stage
+from monitor.engine import build_stages
 from monitor.errors import EventDecodeError
 from monitor.events import decode_event
 from monitor.findings import Finding
 from monitor.metrics import RiskmonMetrics
 from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
+from monitor.stage import KeyedStage
 from streams.worker.config import WorkerConfig
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
@@ -74,10 +75,7 @@ def create_app(
         autodiscover=False,
         stream_wait_empty=False,
     )
-    stages: list[KeyedStage] = [
-        Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)
-    ]
-    stages.extend(extra_stages)
+    stages = build_stages(ruleset, extra_stages)
     # internal=True: the worker creates its topics (with `partitions`) when they are missing.
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": True}
     inputs = app.topic(

@@ -18,9 +18,9 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from monitor.events import Transaction
+from monitor.events import Event, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State
+from monitor.rules.compiled import CompiledRule, RuleMeta, State
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 

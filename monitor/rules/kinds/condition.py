@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import Event, RuleMeta, State, UntilRule, event_values
+from monitor.rules.compiled import RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State
+from monitor.rules.compiled import CompiledRule, RuleMeta, State
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 
