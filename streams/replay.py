@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
-from monitor.events import MAX_EVENT_BYTES, OperatorAction, Transaction, decode_event
+from monitor.events import Event, decode_event
 from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
 
@@ -113,12 +113,8 @@ def replay(
 
     for line in lines:
         try:
-            raw = line.text.encode("utf-8", errors="surrogateescape")
-            if len(raw) > MAX_EVENT_BYTES:
-                raise EventDecodeError(
-                    "too_large", f"{len(raw)} bytes exceeds the {MAX_EVENT_BYTES} limit"
-                )
-            event = decode_event(raw)
+            # decode_event checks the size limit (once), then the encoding and the contract.
+            event = decode_event(line.text.encode("utf-8", errors="surrogateescape"))
         except EventDecodeError as exc:
             stats.dead_letters += 1
             stats.dead_by_reason[exc.reason] += 1
@@ -150,7 +146,7 @@ class _Observer:
         self.timer = metrics.event_processing.labels("engine")
         self.gauges = EngineGauges(engine, metrics)
 
-    def process(self, event: Transaction | OperatorAction) -> list[Alert]:
+    def process(self, event: Event) -> list[Alert]:
         begin = time.perf_counter()
         alerts = self.engine.process(event)
         self.timer.observe(time.perf_counter() - begin)
