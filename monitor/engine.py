@@ -15,7 +15,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -178,6 +178,11 @@ class Engine:
         More keyed stages run after the rule stages, e.g. anomaly models.
     bounds
         Event-time bounds checked by :meth:`admit` (``None``: every event is admitted).
+    sources
+        The input's sources (replay: the Kafka partitions the worker would read each event
+        from). Events name theirs in :meth:`process`; the watermark is the slowest source's
+        progress minus the lateness, and waits until every source has been seen. ``None``: one
+        source, the whole input.
     """
 
     def __init__(
@@ -190,6 +195,7 @@ class Engine:
         mask: bool = True,
         extra_stages: Sequence[KeyedStage] = (),
         bounds: TimeBounds | None = None,
+        sources: Collection[str] | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.stages = build_stages(ruleset, extra_stages)
@@ -203,7 +209,7 @@ class Engine:
         if "sources" not in meta:
             # State saved before sources were kept: the watermark was progress minus lateness.
             meta["sources"] = {"": max(marks.values()) + self.lateness} if marks else {}
-        self.clock = BoundedLateness(self.lateness, meta["sources"])
+        self.clock = BoundedLateness(self.lateness, meta["sources"], sources)
         self.renderer = AlertRenderer(ruleset.pack_hash, language, mask)
         self._timers = [
             Timers(stage, watermarks=_StageMark(marks, stage.name)) for stage in self.stages

@@ -17,7 +17,7 @@ before an event reaches the stages and dead-letter what it refuses.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -54,7 +54,9 @@ class BoundedLateness:
     """The largest event time seen per source minus ``lateness``; the slowest source rules.
 
     ``progress`` may be a mapping the caller keeps (the engine keeps it in its state, so that a
-    run resumed from saved state continues exactly where it stopped).
+    run resumed from saved state continues exactly where it stopped). With ``expected``
+    sources, the watermark is ``None`` until each of them has been seen (as in the worker, where
+    every input partition must report before any deadline fires).
 
     >>> gen = BoundedLateness(300.0)
     >>> gen.current() is None
@@ -66,18 +68,26 @@ class BoundedLateness:
     1000.0
     """
 
-    def __init__(self, lateness: float, progress: MutableMapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        lateness: float,
+        progress: MutableMapping[str, float] | None = None,
+        expected: Collection[str] | None = None,
+    ) -> None:
         self.lateness = lateness
         self.progress: MutableMapping[str, float] = progress if progress is not None else {}
+        self.expected = tuple(expected) if expected is not None else None
 
     def on_event(self, moment: float, source: str) -> None:
         if moment > self.progress.get(source, float("-inf")):
             self.progress[source] = moment
 
     def current(self, now: float | None = None) -> float | None:
-        if not self.progress:
+        if self.expected is None:
+            return min(self.progress.values()) - self.lateness if self.progress else None
+        if not self.expected or any(s not in self.progress for s in self.expected):
             return None
-        return min(self.progress.values()) - self.lateness
+        return min(self.progress[s] for s in self.expected) - self.lateness
 
     def end_of_input(self) -> float | None:
         """Where the watermark goes when the input ends: the largest event time seen."""

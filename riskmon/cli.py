@@ -22,7 +22,16 @@ from riskmon.alerts_cli import alerts_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.settings import Settings
-from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+from streams.replay import (
+    DeadLetter,
+    ReplayStats,
+    kafka_source,
+    kafka_sources,
+    load_state,
+    read_lines,
+    replay,
+    save_state,
+)
 
 if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
@@ -91,6 +100,8 @@ def run_replay(
         ruleset,
         state,
         lateness=timedelta(seconds=settings.lateness_seconds),
+        bounds=settings.time_bounds(),
+        sources=kafka_sources(settings.topic_partitions),
         language=language or settings.language,
         mask=settings.mask_accounts,
         extra_stages=model_stages,
@@ -123,6 +134,7 @@ def run_replay(
                 on_dead,
                 progress=lambda n: progress.advance(task, n),
                 metrics=metrics,
+                source_of=lambda event: kafka_source(event, settings.topic_partitions),
             )
     finally:
         for handle in (alert_handle, dead_handle):
@@ -506,6 +518,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         topic_deadletter=settings.topic_deadletter,
         partitions=settings.topic_partitions,
         lateness_seconds=settings.lateness_seconds,
+        event_time_earliest=settings.event_time_earliest.timestamp(),
+        event_time_max_ahead=settings.event_time_max_ahead_seconds,
         tick_interval=settings.worker_tick_interval,
         idle_after=settings.worker_idle_after,
         store=settings.worker_store,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from pydantic import AwareDatetime
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.watermark import TimeBounds
 
 
 class Settings(BaseSettings):
@@ -17,6 +21,13 @@ class Settings(BaseSettings):
     mask_accounts: bool = True
     rules_dir: Path | None = None
     lateness_seconds: int = 300
+    """How far the watermark stays behind event time; events later than this behind their
+    source's progress are dead-lettered ``late_event``."""
+    event_time_earliest: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Events dated before this are dead-lettered ``time_out_of_range`` (a broken clock)."""
+    event_time_max_ahead_seconds: float | None = 7 * 86400
+    """How far an event may be ahead of the stream's progress (replay) or of the wall clock
+    (worker); further ahead is ``time_out_of_range``. Empty: no bound."""
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     topic_transactions: str = "bank.transactions"
@@ -54,3 +65,11 @@ class Settings(BaseSettings):
     """Serve Prometheus ``/metrics`` on this port (worker; replay and demo unless overridden)."""
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
+
+    def time_bounds(self) -> TimeBounds:
+        """Which event times replay and the worker admit (the rest is dead-lettered)."""
+        return TimeBounds(
+            lateness=float(self.lateness_seconds),
+            max_ahead=self.event_time_max_ahead_seconds,
+            earliest=self.event_time_earliest.timestamp(),
+        )

@@ -34,7 +34,13 @@ from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage
 from streams.worker.config import WorkerConfig
 from streams.worker.observe import ObservedStage, refresh
-from streams.worker.runner import Overlay, StageRunner, decode_tick, partition_for
+from streams.worker.runner import (
+    EventTimeGate,
+    Overlay,
+    StageRunner,
+    decode_tick,
+    partition_for,
+)
 from streams.worker.sources import SourceTracker
 
 TICK_HEADER = "riskmon-tick"
@@ -92,6 +98,7 @@ def create_app(
         for s in stages
     }
     sources = SourceTracker()
+    gate = EventTimeGate(config.time_bounds)
     input_names = (config.topic_transactions, config.topic_operator_actions)
 
     @app.agent(inputs, name=f"{config.app_id}-decode")
@@ -101,7 +108,7 @@ def create_app(
             bundles: dict[tuple[str, int], list[list[Any]]] = {}
             seen = []
             for event in batch:
-                moment = await _route(event, stages, bundles, deadletter, config, metrics)
+                moment = await _route(event, stages, bundles, deadletter, config, gate, metrics)
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
             await _forward(bundles, stage_topics)
@@ -142,6 +149,7 @@ async def _route(
     bundles: dict[tuple[str, int], list[list[Any]]],
     deadletter: faust.TopicT,
     config: WorkerConfig,
+    gate: EventTimeGate,
     metrics: RiskmonMetrics | None = None,
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
@@ -155,17 +163,15 @@ async def _route(
     except EventDecodeError as exc:
         if metrics is not None:
             metrics.dead_letter(exc.reason)
-        await deadletter.send(
-            key=message.key,
-            value=raw,
-            headers=[
-                ("reason", exc.reason.encode()),
-                ("detail", exc.detail[:2000].encode()),
-                ("source_topic", message.topic.encode()),
-                ("source_partition", str(message.partition).encode()),
-                ("source_offset", str(message.offset).encode()),
-            ],
-        )
+        await _dead_letter(deadletter, message, raw, exc.reason, exc.detail)
+        return None
+    moment = decoded.occurred_at.timestamp()
+    rejected = gate.check(message.topic, message.partition, moment, time.time())
+    if rejected is not None:  # out of range, or later than the allowed lateness
+        reason, detail = rejected
+        if metrics is not None:
+            metrics.time_rejected(decoded.kind, reason)
+        await _dead_letter(deadletter, message, raw, reason, detail)
         return None
     compact = to_compact(decoded)  # decoded once: the stages rebuild it without validating
     for stage in stages:
@@ -176,7 +182,24 @@ async def _route(
             )
     if metrics is not None:
         metrics.processed(decoded.kind)
-    return decoded.occurred_at.timestamp()
+    return moment
+
+
+async def _dead_letter(
+    deadletter: faust.TopicT, message: Any, raw: bytes, reason: str, detail: str
+) -> None:
+    """The original bytes, with the reason and the source position in headers."""
+    await deadletter.send(
+        key=message.key,
+        value=raw,
+        headers=[
+            ("reason", reason.encode()),
+            ("detail", detail[:2000].encode()),
+            ("source_topic", message.topic.encode()),
+            ("source_partition", str(message.partition).encode()),
+            ("source_offset", str(message.offset).encode()),
+        ],
+    )
 
 
 async def _forward(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from monitor.watermark import EARLIEST_EVENT_TIME, TimeBounds
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -19,6 +21,10 @@ class WorkerConfig:
     topic_deadletter: str = "risk.deadletter"
     partitions: int = 4
     lateness_seconds: float = 300.0
+    event_time_earliest: float | None = EARLIEST_EVENT_TIME
+    """Events dated before this (epoch seconds) are dead-lettered ``time_out_of_range``."""
+    event_time_max_ahead: float | None = 7 * 86400.0
+    """Seconds an event may be ahead of the wall clock; further is ``time_out_of_range``."""
     tick_interval: float = 2.0
     """How often every worker sends a tick to every stage partition (wall seconds)."""
     idle_after: float = 5.0
@@ -37,6 +43,13 @@ class WorkerConfig:
     web_port: int | None = None
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
+
+    @property
+    def time_bounds(self) -> TimeBounds:
+        """Which event times the decoder admits (late: behind its input partition's progress)."""
+        return TimeBounds(
+            self.lateness_seconds, self.event_time_max_ahead, self.event_time_earliest
+        )
 
     def stage_topic(self, stage: str) -> str:
         return f"{self.app_id}-stage-{stage}"

@@ -31,6 +31,7 @@ from aiokafka.partitioner import murmur2
 from monitor.events import Event
 from monitor.findings import Finding
 from monitor.stage import KeyedStage, Timers, partition_of_key
+from monitor.watermark import TimeBounds, TimeRejection
 
 _DELETED = object()
 
@@ -176,6 +177,27 @@ def decode_tick(raw: bytes) -> tuple[dict[str, SourceReport], dict[str, int]]:
         k: SourceReport(float(v[0]), bool(v[1]), bool(v[2])) for k, v in data["sources"].items()
     }
     return reports, {str(k): int(v) for k, v in data["partitions"].items()}
+
+
+class EventTimeGate:
+    """The decoder's check of each valid event's time, before it reaches any stage.
+
+    Late is judged against the event's own input partition (read in order, like replay's file);
+    too far ahead against the wall clock ``now``. The stage watermark is the slowest partition's
+    progress minus the same lateness, so an admitted event is never behind it.
+    """
+
+    def __init__(self, bounds: TimeBounds) -> None:
+        self.bounds = bounds
+        self.progress: dict[tuple[str, int], float] = {}
+
+    def check(self, topic: str, partition: int, moment: float, now: float) -> TimeRejection | None:
+        tp = (topic, partition)
+        progress = self.progress.get(tp)
+        rejected = self.bounds.check(moment, progress=progress, reference=now)
+        if rejected is None and (progress is None or moment > progress):
+            self.progress[tp] = moment
+        return rejected
 
 
 class StageRunner:
