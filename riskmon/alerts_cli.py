@@ -11,7 +11,6 @@ Mount with ``app.add_typer(alerts_app, name="alerts")``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from alerts.silences import SilenceMatchers
 from alerts.sinks import StoreSink
 from alerts.store import AlertStore, Status, StoredAlert
 from monitor.alerts import Alert
+from monitor.rules.schema import parse_duration
 
 __all__ = ["AlertsCliSettings", "alerts_app"]
 
@@ -91,12 +91,11 @@ def _when(value: str | None) -> datetime | None:
 
 
 def _duration(value: str) -> timedelta:
-    """``90m``, ``2h``, ``1d``."""
-    found = re.fullmatch(r"(\d+)([mhd])", value.strip())
-    if not found:
-        raise typer.BadParameter(f"use a number and m, h or d (e.g. 2h), not {value!r}")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
-    return timedelta(**{unit: int(found.group(1))})
+    """``90m``, ``2h``, ``1d``: the rule files' duration type."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise typer.BadParameter(f"use a number and m, h or d (e.g. 2h), not {value!r}") from None
 
 
 def _entity(alert: Alert) -> str:
