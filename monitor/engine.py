@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction
@@ -216,6 +216,7 @@ class Engine:
         ]
         for stage, timers in zip(self.stages, self._timers, strict=True):
             timers.rebuild(self.state[stage.name])
+        self._advanced = float("-inf")  # the last watermark every stage was advanced to
 
     @property
     def watermarks(self) -> dict[str, float]:
@@ -237,13 +238,16 @@ class Engine:
         findings: list[Finding] = []
         self.clock.on_event(event.occurred_at.timestamp(), source)
         watermark = self.clock.current()
+        moved = watermark is not None and watermark > self._advanced
         for stage, timers in zip(self.stages, self._timers, strict=True):
             key = stage.key_for(event)
             mapping = self.state[stage.name]
             if key is not None:
                 findings.extend(timers.process(0, key, event, mapping))
-            if watermark is not None:
-                findings.extend(timers.advance(0, watermark, mapping))
+            if moved:
+                findings.extend(timers.advance(0, cast(float, watermark), mapping))
+        if moved:
+            self._advanced = cast(float, watermark)
         self._store_meta()
         return [self.renderer.render(f) for f in findings]
 
