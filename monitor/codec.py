@@ -47,13 +47,40 @@ def to_compact(event: Event) -> dict[str, Any]:
 def from_compact(data: dict[str, Any]) -> Event:
     """Rebuild an event from :func:`to_compact`'s dict without validating it again.
 
-    ``data`` is consumed (changed in place).
+    ``data`` is consumed (changed in place). This does what pydantic's ``model_construct`` does
+    for these two flat models (set fields, defaults, extras), at a fraction of its cost.
     """
     data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
     if data["kind"] == "transaction":
         data["amount"] = Decimal(data["amount"])
-        return Transaction.model_construct(**data)
-    return OperatorAction.model_construct(**data)
+        cls: type[Event] = Transaction
+    else:
+        cls = OperatorAction
+    names, empty = _FIELDS[cls]
+    given = set(data)  # pydantic counts extra fields as set, too
+    extra = {name: data.pop(name) for name in [n for n in data if n not in names]}
+    values = dict(empty)  # every optional field defaults to None
+    values.update(data)
+    event = cls.__new__(cls)
+    setattr_ = object.__setattr__
+    setattr_(event, "__dict__", values)
+    setattr_(event, "__pydantic_fields_set__", given)
+    setattr_(event, "__pydantic_extra__", extra)
+    setattr_(event, "__pydantic_private__", None)
+    return event
+
+
+def _fields(cls: type[Event]) -> tuple[frozenset[str], dict[str, None]]:
+    fields = cls.model_fields
+    if any(not f.is_required() and f.default is not None for f in fields.values()):
+        raise TypeError(f"{cls.__name__}: from_compact assumes optional fields default to None")
+    return frozenset(fields), dict.fromkeys(fields)
+
+
+_FIELDS: dict[type[Event], tuple[frozenset[str], dict[str, None]]] = {
+    Transaction: _fields(Transaction),
+    OperatorAction: _fields(OperatorAction),
+}
 
 
 def _plain(value: Any) -> Any:
