@@ -77,6 +77,7 @@ class BoundedLateness:
         self.lateness = lateness
         self.progress: MutableMapping[str, float] = progress if progress is not None else {}
         self.expected = tuple(expected) if expected is not None else None
+        self._ready = False
 
     def on_event(self, moment: float, source: str) -> None:
         if moment > self.progress.get(source, float("-inf")):
@@ -85,9 +86,11 @@ class BoundedLateness:
     def current(self, now: float | None = None) -> float | None:
         if self.expected is None:
             return min(self.progress.values()) - self.lateness if self.progress else None
-        if not self.expected or any(s not in self.progress for s in self.expected):
-            return None
-        return min(self.progress[s] for s in self.expected) - self.lateness
+        if not self._ready:  # once every source has been seen, it stays so
+            if not self.expected or any(s not in self.progress for s in self.expected):
+                return None
+            self._ready = True
+        return min(map(self.progress.__getitem__, self.expected)) - self.lateness
 
     def end_of_input(self) -> float | None:
         """Where the watermark goes when the input ends: the largest event time seen."""

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -183,10 +184,16 @@ def kafka_source(event: Event, partitions: int) -> str:
     Replay judges lateness and moves its watermark per such source, exactly as the worker does
     per input partition, so that both give the same alerts and dead letters for one file.
     """
+    if isinstance(event, Transaction):
+        return f"transaction:{_partition(event.account_id, partitions)}"
+    return f"operator_action:{_partition(event.operator_id, partitions)}"
+
+
+@lru_cache(maxsize=1 << 16)
+def _partition(key: str, partitions: int) -> int:
     from streams.worker.runner import partition_for  # Kafka's partitioner, without faust
 
-    key = event.account_id if isinstance(event, Transaction) else event.operator_id
-    return f"{event.kind}:{partition_for(key, partitions)}"
+    return partition_for(key, partitions)
 
 
 def load_state(path: Path) -> dict[str, MutableMapping[str, Any]]:
