@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.watermark import TimeBounds
@@ -25,9 +25,9 @@ class Settings(BaseSettings):
     source's progress are dead-lettered ``late_event``."""
     event_time_earliest: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
     """Events dated before this are dead-lettered ``time_out_of_range`` (a broken clock)."""
-    event_time_max_ahead_seconds: float | None = 7 * 86400
+    event_time_max_ahead_seconds: float = Field(default=7 * 86400, gt=0)
     """How far an event may be ahead of the stream's progress (replay) or of the wall clock
-    (worker); further ahead is ``time_out_of_range``. Empty: no bound."""
+    (worker); further ahead is ``time_out_of_range``."""
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     topic_transactions: str = "bank.transactions"
