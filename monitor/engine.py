@@ -15,7 +15,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -211,10 +211,11 @@ class Engine:
             meta["sources"] = {"": max(marks.values()) + self.lateness} if marks else {}
         self.clock = BoundedLateness(self.lateness, meta["sources"], sources)
         self.renderer = AlertRenderer(ruleset.pack_hash, language, mask)
-        self._timers = [
-            Timers(stage, watermarks=_StageMark(marks, stage.name)) for stage in self.stages
-        ]
+        self._marks = marks  # per stage, the saved-state layout: __meta__.watermark[<stage>]
+        self._timers = [Timers(stage) for stage in self.stages]
         for stage, timers in zip(self.stages, self._timers, strict=True):
+            if stage.name in marks:
+                timers.watermarks[0] = marks[stage.name]
             timers.rebuild(self.state[stage.name])
         self._advanced = float("-inf")  # the last watermark every stage was advanced to
 
@@ -248,6 +249,7 @@ class Engine:
                 findings.extend(timers.advance(0, cast(float, watermark), mapping))
         if moved:
             self._advanced = cast(float, watermark)
+            self._store_marks()
         self._store_meta()
         return [self.renderer.render(f) for f in findings]
 
@@ -271,35 +273,15 @@ class Engine:
         findings: list[Finding] = []
         for stage, timers in zip(self.stages, self._timers, strict=True):
             findings.extend(timers.advance(0, watermark, self.state[stage.name]))
+        self._store_marks()
         self._store_meta()
         return [self.renderer.render(f) for f in findings]
+
+    def _store_marks(self) -> None:
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            if 0 in timers.watermarks:
+                self._marks[stage.name] = timers.watermarks[0]
 
     def _store_meta(self) -> None:
         meta = self.state[META_KEY]
         self.state[META_KEY] = meta  # written back for table-backed state
-
-
-class _StageMark(MutableMapping[int, float]):
-    """A stage's watermark, seen by its :class:`Timers` as partition 0 and kept in the engine's
-    state as ``__meta__.watermark[<stage>]`` (the saved-state layout)."""
-
-    def __init__(self, marks: dict[str, float], name: str) -> None:
-        self.marks = marks
-        self.name = name
-
-    def __getitem__(self, partition: int) -> float:
-        if partition != 0 or self.name not in self.marks:
-            raise KeyError(partition)
-        return self.marks[self.name]
-
-    def __setitem__(self, partition: int, value: float) -> None:
-        self.marks[self.name] = value
-
-    def __delitem__(self, partition: int) -> None:
-        del self.marks[self.name]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter([0] if self.name in self.marks else [])
-
-    def __len__(self) -> int:
-        return 1 if self.name in self.marks else 0
