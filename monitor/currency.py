@@ -19,7 +19,7 @@ from typing import Any
 
 from monitor.contract import check_currency
 from monitor.errors import EventDecodeError
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, Transaction
 
 __all__ = ["CurrencyGate", "parse_rates", "rates_override_text"]
 
@@ -48,7 +48,7 @@ class CurrencyGate:
             known.update(threshold.table.rates)
         return cls(frozenset(known) if found else None)
 
-    def check(self, event: Transaction | OperatorAction) -> None:
+    def check(self, event: Event) -> None:
         """Raise ``unknown_currency`` for a transaction in a currency with no rate."""
         if self.known is None or not isinstance(event, Transaction):
             return

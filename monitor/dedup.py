@@ -23,7 +23,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from monitor.errors import EventDecodeError
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 
 __all__ = ["DEDUP_STATE_KEY", "EventDeduplicator", "admission", "content_hash"]
 
@@ -31,7 +31,7 @@ DEDUP_STATE_KEY = "__dedup__"
 """Where replay keeps the deduplicator's memory inside the engine state."""
 
 
-def content_hash(event: Transaction | OperatorAction) -> str:
+def content_hash(event: Event) -> str:
     """A hash of the event's content, independent of key order and number formatting.
 
     >>> from monitor.events import decode_event
@@ -91,7 +91,7 @@ class EventDeduplicator:
     def __len__(self) -> int:
         return len(self.state)
 
-    def admit(self, event: Transaction | OperatorAction) -> bool:
+    def admit(self, event: Event) -> bool:
         """``True`` for a new event, ``False`` for a redelivery (drop it).
 
         Raises :class:`EventDecodeError` (``duplicate_event_id``) for a reused id.
@@ -127,16 +127,16 @@ class EventDeduplicator:
 
 
 def admission(
-    *checks: Callable[[Transaction | OperatorAction], None],
+    *checks: Callable[[Event], None],
     dedup: EventDeduplicator | None = None,
-) -> Callable[[Transaction | OperatorAction], bool]:
+) -> Callable[[Event], bool]:
     """One screen for replay and the worker: reference-data checks first, then repeated ids.
 
     A check raises :class:`EventDecodeError` to dead-letter an event; an event refused by a check
     is not remembered, so its id stays free.
     """
 
-    def admit(event: Transaction | OperatorAction) -> bool:
+    def admit(event: Event) -> bool:
         for check in checks:
             check(event)
         return dedup.admit(event) if dedup is not None else True

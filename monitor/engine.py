@@ -6,28 +6,41 @@ Conventions
   by its entity and runs the rules of that entity on that key's state value.
 - State lives in a ``MutableMapping`` per stage (a dict in replay, a faust Table in the worker).
   Values are JSON-shaped and immutable by convention: always ``state[key] = new``.
-- Each stage keeps a watermark: the largest event time it has seen minus the allowed lateness.
-  Deadlines (a review that must arrive within 30 minutes) fire when the watermark passes them.
+- The stages and their timers are :mod:`monitor.stage`'s, shared with the worker. The watermark
+  comes from :class:`monitor.watermark.BoundedLateness`: the largest event time seen minus the
+  allowed lateness. Deadlines (a review that must arrive within 30 minutes) fire when the
+  watermark passes them.
 - Nothing here reads the wall clock or does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, cast
 
 from monitor.alerts import Alert, Language
-from monitor.deadlines import DeadlineQueue
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.ruleset import RuleSet
+from monitor.stage import KeyedStage, StateMap, Timers, partition_key
+from monitor.watermark import BoundedLateness, TimeBounds, TimeRejection
 
-Event = Transaction | OperatorAction
-StateMap = MutableMapping[str, Any]
+__all__ = [
+    "META_KEY",
+    "STAGES",
+    "Engine",
+    "Event",
+    "KeyedStage",
+    "Stage",
+    "StateMap",
+    "build_stages",
+    "partition_key",
+]
+
 STAGES = ("transaction", "account", "operator")
 META_KEY = "__meta__"
 
@@ -51,31 +64,6 @@ KEY_FUNCTIONS: dict[str, Callable[[Event], str | None]] = {
     "account": _key_account,
     "operator": _key_operator,
 }
-
-
-def partition_key(partition: int, name: str) -> str:
-    """A state key that belongs to a partition rather than an entity (``#<partition>:<name>``).
-
-    Stages that keep per-partition state (a model shared by every entity of a partition) use it;
-    the worker's tables send such keys to that partition's changelog.
-    """
-    return f"#{partition}:{name}"
-
-
-class KeyedStage(Protocol):
-    """What the engine and the worker need from a stage: rules or models of one entity kind."""
-
-    name: str
-
-    def key_for(self, event: Event) -> str | None: ...
-
-    def process(
-        self, key: str, event: Event, state: StateMap, partition: int = 0
-    ) -> list[Finding]: ...
-
-    def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]: ...
-
-    def next_deadline(self, value: Any) -> float | None: ...
 
 
 @dataclass
@@ -139,6 +127,22 @@ class Stage:
         ]
         return min(times) if times else None
 
+    def forget(self, partition: int) -> None:
+        """Rules keep nothing in memory: every value lives in the state mapping."""
+
+    def snapshot(self, state: StateMap, partition: int | None = None) -> None:
+        """Rules keep nothing in memory: there is nothing to write."""
+
+
+def build_stages(ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = ()) -> list[KeyedStage]:
+    """The stage list replay and the worker both run: one rule stage per entity kind that has
+    rules, in :data:`STAGES` order, then ``extra_stages`` (anomaly models)."""
+    stages: list[KeyedStage] = [
+        Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)
+    ]
+    stages.extend(extra_stages)
+    return stages
+
 
 def _put(value: dict[str, Any], rule_id: str, rule_state: Any) -> None:
     if rule_state is None:
@@ -164,14 +168,21 @@ class Engine:
         The compiled rules.
     state
         A mapping from stage name to that stage's state mapping; a fresh dict per stage if omitted.
-        Watermarks are kept under ``state["__meta__"]`` so that state carried over between runs
-        continues exactly where it stopped.
+        Watermarks and source progress are kept under ``state["__meta__"]`` so that state carried
+        over between runs continues exactly where it stopped.
     lateness
-        How far behind the largest event time a stage's watermark stays.
+        How far behind the largest event time the watermark stays.
     language, mask
         How alerts are rendered.
     extra_stages
         More keyed stages run after the rule stages, e.g. anomaly models.
+    bounds
+        Event-time bounds checked by :meth:`admit` (``None``: every event is admitted).
+    sources
+        The input's sources (replay: the Kafka partitions the worker would read each event
+        from). Events name theirs in :meth:`process`; the watermark is the slowest source's
+        progress minus the lateness, and waits until every source has been seen. ``None``: one
+        source, the whole input.
     """
 
     def __init__(
@@ -183,82 +194,94 @@ class Engine:
         language: Language = "en",
         mask: bool = True,
         extra_stages: Sequence[KeyedStage] = (),
+        bounds: TimeBounds | None = None,
+        sources: Collection[str] | None = None,
     ) -> None:
         self.ruleset = ruleset
-        self.stages: list[KeyedStage] = [
-            Stage(n, ruleset.by_entity(n)) for n in STAGES if ruleset.by_entity(n)
-        ]
-        self.stages.extend(extra_stages)
+        self.stages = build_stages(ruleset, extra_stages)
         self.state: MutableMapping[str, StateMap] = state if state is not None else {}
         for stage in self.stages:
             self.state.setdefault(stage.name, {})
         meta = self.state.setdefault(META_KEY, {})
-        meta.setdefault("watermark", {})
+        marks: dict[str, float] = meta.setdefault("watermark", {})
         self.lateness = lateness.total_seconds()
+        self.bounds = bounds
+        if "sources" not in meta:
+            # State saved before sources were kept: the watermark was progress minus lateness.
+            meta["sources"] = {"": max(marks.values()) + self.lateness} if marks else {}
+        self.clock = BoundedLateness(self.lateness, meta["sources"], sources)
         self.renderer = AlertRenderer(ruleset.pack_hash, language, mask)
-        self._timers = [DeadlineQueue() for _ in self.stages]
-        for index, stage in enumerate(self.stages):
-            for key, value in self.state[stage.name].items():
-                self._schedule(index, key, value)
+        self._marks = marks  # per stage, the saved-state layout: __meta__.watermark[<stage>]
+        self._timers = [Timers(stage) for stage in self.stages]
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            if stage.name in marks:
+                timers.watermarks[0] = marks[stage.name]
+            timers.rebuild(self.state[stage.name])
+        self._advanced = float("-inf")  # the last watermark every stage was advanced to
 
     @property
     def watermarks(self) -> dict[str, float]:
         return dict(self.state[META_KEY]["watermark"])
 
-    def process(self, event: Event) -> list[Alert]:
-        """Run one validated event through every stage that keys it."""
+    def admit(self, event: Event, source: str = "") -> TimeRejection | None:
+        """Why ``event`` must be dead-lettered instead of processed (its time is out of range,
+        or later than the allowed lateness), or ``None``. Always ``None`` without bounds."""
+        if self.bounds is None:
+            return None
+        return self.bounds.check(
+            event.occurred_at.timestamp(),
+            progress=self.clock.source_progress(source),
+            reference=self.clock.stream_progress(),
+        )
+
+    def process(self, event: Event, source: str = "") -> list[Alert]:
+        """Run one validated event through every stage that keys it, then move the watermark."""
         findings: list[Finding] = []
-        moment = event.occurred_at.timestamp()
-        for index, stage in enumerate(self.stages):
+        self.clock.on_event(event.occurred_at.timestamp(), source)
+        watermark = self.clock.current()
+        moved = watermark is not None and watermark > self._advanced
+        for stage, timers in zip(self.stages, self._timers, strict=True):
             key = stage.key_for(event)
-            if key is None:
-                continue
             mapping = self.state[stage.name]
-            before = mapping.get(key)
-            findings.extend(stage.process(key, event, mapping))
-            after = mapping.get(key)
-            if after is not before:
-                self._schedule(index, key, after)
-            findings.extend(self._advance(index, moment - self.lateness))
+            if key is not None:
+                findings.extend(timers.process(0, key, event, mapping))
+            if moved:
+                findings.extend(timers.advance(0, cast(float, watermark), mapping))
+        if moved:
+            self._advanced = cast(float, watermark)
+            self._store_marks()
+        self._store_meta()
         return [self.renderer.render(f) for f in findings]
 
     def advance_to(self, moment: datetime) -> list[Alert]:
         """Move every stage's watermark to ``moment`` (idle advance, or end of input)."""
-        findings: list[Finding] = []
-        for index in range(len(self.stages)):
-            findings.extend(self._advance(index, moment.timestamp()))
-        return [self.renderer.render(f) for f in findings]
+        return self._advance_all(moment.timestamp())
 
     def flush(self) -> list[Alert]:
         """End of input: fire deadlines up to the largest event time seen, ignoring lateness."""
-        marks = self.state[META_KEY]["watermark"]
-        if not marks:
-            return []
-        last = max(marks.values()) + self.lateness
-        findings: list[Finding] = []
-        for index in range(len(self.stages)):
-            findings.extend(self._advance(index, last))
-        return [self.renderer.render(f) for f in findings]
+        last = self.clock.end_of_input()
+        return [] if last is None else self._advance_all(last)
 
     def pending_deadlines(self) -> dict[str, int]:
         """Keys with a pending deadline, per stage (the deadline queues' sizes; no state scan)."""
         return {
-            stage.name: len(queue) for stage, queue in zip(self.stages, self._timers, strict=True)
+            stage.name: timers.pending()
+            for stage, timers in zip(self.stages, self._timers, strict=True)
         }
 
-    def _schedule(self, index: int, key: str, value: Any) -> None:
-        self._timers[index].schedule(key, self.stages[index].next_deadline(value))
-
-    def _advance(self, index: int, watermark: float) -> list[Finding]:
-        stage = self.stages[index]
-        marks = self.state[META_KEY]["watermark"]
-        if watermark <= marks.get(stage.name, float("-inf")):
-            return []
-        marks[stage.name] = watermark
-        self.state[META_KEY]["watermark"] = marks  # written back for table-backed state
-        mapping = self.state[stage.name]
+    def _advance_all(self, watermark: float) -> list[Alert]:
         findings: list[Finding] = []
-        for key in self._timers[index].pop_due(watermark):
-            findings.extend(stage.expire(key, watermark, mapping))
-            self._schedule(index, key, mapping.get(key))
-        return findings
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            findings.extend(timers.advance(0, watermark, self.state[stage.name]))
+        self._store_marks()
+        self._store_meta()
+        return [self.renderer.render(f) for f in findings]
+
+    def _store_marks(self) -> None:
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            if 0 in timers.watermarks:
+                self._marks[stage.name] = timers.watermarks[0]
+
+    def _store_meta(self) -> None:
+        meta = self.state[META_KEY]
+        self.state[META_KEY] = meta  # written back for table-backed state

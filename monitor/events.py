@@ -156,8 +156,11 @@ def _nested_text_problem(value: Any) -> str | None:
     return None
 
 
-Event = Annotated[Transaction | OperatorAction, Field(discriminator="kind")]
-_EVENT_ADAPTER: TypeAdapter[Transaction | OperatorAction] = TypeAdapter(Event)
+Event = Transaction | OperatorAction
+"""The one event union: every module that takes "an event" uses this name."""
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
+    Annotated[Transaction | OperatorAction, Field(discriminator="kind")]
+)
 
 
 def _describe(error: ValidationError) -> str:
@@ -168,7 +171,7 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_event(raw: bytes | str) -> Transaction | OperatorAction:
+def decode_event(raw: bytes | str) -> Event:
     """Decode one JSON event, raising :class:`EventDecodeError` with a precise reason.
 
     >>> e = decode_event('{"kind": "operator_action", "event_id": "e1", "branch_id": "B1",'
@@ -201,6 +204,6 @@ def decode_event(raw: bytes | str) -> Transaction | OperatorAction:
         raise EventDecodeError("schema", _describe(exc)) from None
 
 
-def encode_event(event: Transaction | OperatorAction) -> str:
+def encode_event(event: Event) -> str:
     """Encode an event as one compact JSON line (amount as a decimal string)."""
     return event.model_dump_json(exclude_none=True)

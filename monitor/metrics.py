@@ -48,6 +48,8 @@ __all__ = [
 EVENT_KINDS: Final = ("transaction", "operator_action", "undecodable")
 OUTCOMES: Final = ("ok", "dead_letter")
 DEAD_LETTER_REASONS: Final = ("invalid_json", "schema", "encoding", "too_large")
+TIME_REASONS: Final = ("late_event", "time_out_of_range")
+"""Dead-letter reasons of valid events whose event time is refused (:mod:`monitor.watermark`)."""
 SINKS: Final = ("kafka", "jsonl")
 """Sinks the adapters in this repository feed; alerts/ adds its own when it reports here."""
 OTHER_BRANCH: Final = "other"
@@ -224,7 +226,7 @@ class RiskmonMetrics:
             self.events_processed.labels(kind, "ok")
         for kind in EVENT_KINDS:
             self.events_processed.labels(kind, "dead_letter")
-        for reason in DEAD_LETTER_REASONS:
+        for reason in (*DEAD_LETTER_REASONS, *TIME_REASONS):
             self.dead_letters.labels(reason)
         for stage in stages:
             self.event_processing.labels(stage)
@@ -279,6 +281,13 @@ class RiskmonMetrics:
         """One record read that could not be decoded."""
         self.events_consumed.labels("undecodable").inc()
         self.events_processed.labels("undecodable", "dead_letter").inc()
+        self.dead_letters.labels(reason).inc()
+
+    def time_rejected(self, kind: str, reason: str) -> None:
+        """One valid event dead-lettered for its event time (``late_event``,
+        ``time_out_of_range``)."""
+        self.events_consumed.labels(kind).inc()
+        self.events_processed.labels(kind, "dead_letter").inc()
         self.dead_letters.labels(reason).inc()
 
     def alert_emitted(self, alert: Alert) -> None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
-from monitor.events import OperatorAction, Transaction, decode_event
+from monitor.events import Event, decode_event
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.schema import Example
 
@@ -57,7 +57,7 @@ class ExampleResult:
     """``file:line`` of the example in its rule file (empty if unknown)."""
 
 
-def example_events(example: Example) -> list[Transaction | OperatorAction]:
+def example_events(example: Example) -> list[Event]:
     """Fill an example's partial events with the defaults and validate them."""
     import json
 

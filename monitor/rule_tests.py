@@ -40,7 +40,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError, RulePackError
-from monitor.events import OperatorAction, Transaction, decode_event
+from monitor.events import Event, decode_event
 from monitor.rule_examples import EXAMPLE_DEFAULTS
 from monitor.rules.loader import load_rule_texts
 from monitor.rules.ruleset import RuleSet
@@ -263,7 +263,7 @@ def _order(alert: Alert) -> tuple[datetime, str]:
     return alert.occurred_at, alert.rule_id
 
 
-def _events(case: Case, start: datetime) -> list[Transaction | OperatorAction]:
+def _events(case: Case, start: datetime) -> list[Event]:
     out = []
     for position, partial in enumerate(case.events, start=1):
         kind = partial.get("kind", "transaction")

@@ -18,7 +18,6 @@ Mount with ``app.add_typer(alerts_app, name="alerts")``.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +47,7 @@ from alerts.store import AlertStore, HistoryEntry, Status, StoredAlert
 from alerts.store.records import Revealed
 from monitor.alerts import Alert, Category, Language, Severity
 from monitor.i18n import format_datetime, localise_times
+from monitor.rules.schema import parse_duration
 from riskmon.identity_cli import cli_identity, remote
 from riskmon.settings import Settings, prepare_store, sqlite_path
 
@@ -194,12 +194,11 @@ def _plain(item: Any) -> Any:
 
 
 def _duration(value: str) -> timedelta:
-    """``90m``, ``2h``, ``1d``."""
-    found = re.fullmatch(r"(\d+)([mhd])", value.strip())
-    if not found:
-        raise typer.BadParameter(f"use a number and m, h or d (e.g. 2h), not {value!r}")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
-    return timedelta(**{unit: int(found.group(1))})
+    """``90m``, ``2h``, ``1d``: the rule files' duration type."""
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise typer.BadParameter(f"use a number and m, h or d (e.g. 2h), not {value!r}") from None
 
 
 def _entity(alert: Alert) -> str:

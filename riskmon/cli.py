@@ -138,6 +138,8 @@ def _replay(
             dead_letter=dead_letter,
             state_file=state_file,
             state=state,
+            bounds=settings.time_bounds(),
+            partitions=settings.topic_partitions,
             dedup_window_seconds=settings.dedup_window_seconds,
             dedup_max_entries=settings.dedup_max_entries,
             metrics=metrics,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from monitor.watermark import TimeBounds
 from riskmon.secrets import FileSecretSettings
 
 if TYPE_CHECKING:
@@ -23,7 +25,11 @@ if TYPE_CHECKING:
     from streams.worker.config import WorkerConfig
 
 # WorkerConfig fields whose setting has another name; the others are `name` or `worker_<name>`.
-_WORKER_RENAMED = {"bootstrap": "kafka_bootstrap", "partitions": "topic_partitions"}
+_WORKER_RENAMED = {
+    "bootstrap": "kafka_bootstrap",
+    "partitions": "topic_partitions",
+    "event_time_max_ahead": "event_time_max_ahead_seconds",
+}
 
 
 def default_store_url() -> str:
@@ -66,6 +72,13 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     mask_accounts: bool = True
     rules_dir: Path | None = None
     lateness_seconds: int = 300
+    """How far the watermark stays behind event time; events later than this behind their
+    source's progress are dead-lettered ``late_event``."""
+    event_time_earliest: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Events dated before this are dead-lettered ``time_out_of_range`` (a broken clock)."""
+    event_time_max_ahead_seconds: float = Field(default=7 * 86400, gt=0)
+    """How far an event may be ahead of the stream's progress (replay) or of the wall clock
+    (worker); further ahead is ``time_out_of_range``."""
     dedup_window_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     """Event-time window in which a repeated ``event_id`` is recognised (redelivery/collision)."""
     dedup_max_entries: int = Field(default=1_000_000, gt=0)
@@ -159,13 +172,14 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
         from streams.worker.config import WorkerConfig
 
         names = type(self).model_fields
-        values = {}
+        values: dict[str, Any] = {}
         for item in dataclasses.fields(WorkerConfig):
             source = _WORKER_RENAMED.get(item.name) or next(
                 (n for n in (item.name, f"worker_{item.name}") if n in names), None
             )
             if source is not None:
-                values[item.name] = getattr(self, source)
+                value = getattr(self, source)
+                values[item.name] = value.timestamp() if isinstance(value, datetime) else value
         return WorkerConfig(**values)
 
     def dispatch_config(self) -> DispatchConfig:
@@ -183,6 +197,14 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
             kafka_topic=self.dispatch_kafka_topic,
             alerts_topic=self.topic_alerts,
             jsonl_file=self.dispatch_jsonl_file,
+        )
+
+    def time_bounds(self) -> TimeBounds:
+        """Which event times replay and the worker admit (the rest is dead-lettered)."""
+        return TimeBounds(
+            lateness=float(self.lateness_seconds),
+            max_ahead=self.event_time_max_ahead_seconds,
+            earliest=self.event_time_earliest.timestamp(),
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
-from monitor.events import OperatorAction, Transaction, decode_event
+from monitor.events import Event, decode_event
 from monitor.models import ModelsConfig, default_model_stages
 from monitor.models.runs import EvalRun, score_stream
 from monitor.rules.loader import load_rules
@@ -24,7 +24,7 @@ __all__ = ["load_inputs", "read_events", "run_models"]
 
 
 def run_models(
-    events: Sequence[Transaction | OperatorAction],
+    events: Sequence[Event],
     config: ModelsConfig,
     *,
     rules: bool = True,
@@ -39,9 +39,9 @@ def run_models(
     return score_stream(events, engine, stages, watched=watched)
 
 
-def read_events(path: Path) -> list[Transaction | OperatorAction]:
+def read_events(path: Path) -> list[Event]:
     """Valid events of a JSONL file (bad lines are skipped; ``riskmon replay`` reports them)."""
-    events: list[Transaction | OperatorAction] = []
+    events: list[Event] = []
     for line in read_lines([str(path)]):
         try:
             events.append(decode_event(line.text))
@@ -58,7 +58,7 @@ def load_inputs(
     seed: int,
     inject_rate: float,
     customers: int = 2000,
-) -> tuple[list[Transaction | OperatorAction], list[dict[str, Any]]]:
+) -> tuple[list[Event], list[dict[str, Any]]]:
     """Events and labels from files, or from an in-process simulation when no files are given."""
     if events_path is not None and labels_path is not None:
         text = labels_path.read_text(encoding="utf-8")

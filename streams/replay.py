@@ -13,13 +13,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
-from monitor.events import MAX_EVENT_BYTES, OperatorAction, Transaction, decode_event
+from monitor.events import Event, Transaction, decode_event
 from monitor.excerpt import excerpt
 from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
@@ -101,9 +102,14 @@ def replay(
     flush: bool = True,
     progress: Callable[[int], None] | None = None,
     metrics: RiskmonMetrics | None = None,
-    admit: Callable[[Transaction | OperatorAction], bool] | None = None,
+    admit: Callable[[Event], bool] | None = None,
+    source_of: Callable[[Event], str] | None = None,
 ) -> ReplayStats:
     """Decode each line, run it through ``engine``, hand alerts and dead letters to callbacks.
+
+    ``source_of`` names each event's source for the engine's watermark and lateness check
+    (:func:`kafka_source`: the input partition the worker would read it from); default: one
+    source, the whole input.
 
     ``progress`` is called with the number of characters consumed, for a progress bar.
     ``metrics`` (optional) counts records, dead letters, alerts and per-event processing time.
@@ -122,31 +128,38 @@ def replay(
                 metrics.alert_emitted(alert)
             on_alert(alert)
 
+    def dead(line: SourceLine, reason: str, detail: str, kind: str | None = None) -> None:
+        stats.dead_letters += 1
+        stats.dead_by_reason[reason] += 1
+        if metrics is not None:
+            if kind is None:
+                metrics.dead_letter(reason)
+            else:
+                metrics.time_rejected(kind, reason)
+        on_dead_letter(DeadLetter(line.source, line.number, reason, detail, line.text))
+
     for line in lines:
         try:
-            raw = line.text.encode("utf-8", errors="surrogateescape")
-            if len(raw) > MAX_EVENT_BYTES:
-                raise EventDecodeError(
-                    "too_large", f"{len(raw)} bytes exceeds the {MAX_EVENT_BYTES} limit"
-                )
-            event = decode_event(raw)
+            # decode_event checks the size limit (once), then the encoding and the contract.
+            event = decode_event(line.text.encode("utf-8", errors="surrogateescape"))
             if admit is not None and not admit(event):
                 stats.redeliveries += 1
                 if progress is not None:
                     progress(len(line.text) + 1)
                 continue
         except EventDecodeError as exc:
-            stats.dead_letters += 1
-            stats.dead_by_reason[exc.reason] += 1
-            if metrics is not None:
-                metrics.dead_letter(exc.reason)
-            on_dead_letter(DeadLetter(line.source, line.number, exc.reason, exc.detail, line.text))
+            dead(line, exc.reason, exc.detail)
         else:
-            stats.events += 1
-            if observe is None:
-                emit(engine.process(event))
+            source = "" if source_of is None else source_of(event)
+            rejected = engine.admit(event, source)
+            if rejected is not None:  # its time is out of range, or later than the lateness
+                dead(line, *rejected, kind=event.kind)
             else:
-                emit(observe.process(event))
+                stats.events += 1
+                if observe is None:
+                    emit(engine.process(event, source))
+                else:
+                    emit(observe.process(event, source))
         if progress is not None:
             progress(len(line.text) + 1)
     if flush:
@@ -166,13 +179,37 @@ class _Observer:
         self.timer = metrics.event_processing.labels("engine")
         self.gauges = EngineGauges(engine, metrics)
 
-    def process(self, event: Transaction | OperatorAction) -> list[Alert]:
+    def process(self, event: Event, source: str) -> list[Alert]:
         begin = time.perf_counter()
-        alerts = self.engine.process(event)
+        alerts = self.engine.process(event, source)
         self.timer.observe(time.perf_counter() - begin)
         self.metrics.processed(event.kind)
         self.gauges.maybe_update()
         return alerts
+
+
+def kafka_sources(partitions: int) -> list[str]:
+    """Every source :func:`kafka_source` names, for :class:`~monitor.engine.Engine`."""
+    return [f"{kind}:{p}" for kind in ("transaction", "operator_action") for p in range(partitions)]
+
+
+def kafka_source(event: Event, partitions: int) -> str:
+    """The input partition the worker reads ``event`` from, as ``riskmon produce`` keys it
+    (transactions by account, operator actions by operator; Kafka's default partitioner).
+
+    Replay judges lateness and moves its watermark per such source, exactly as the worker does
+    per input partition, so that both give the same alerts and dead letters for one file.
+    """
+    if isinstance(event, Transaction):
+        return f"transaction:{_partition(event.account_id, partitions)}"
+    return f"operator_action:{_partition(event.operator_id, partitions)}"
+
+
+@lru_cache(maxsize=1 << 16)
+def _partition(key: str, partitions: int) -> int:
+    from streams.worker.runner import partition_for  # Kafka's partitioner, without faust
+
+    return partition_for(key, partitions)
 
 
 def load_state(path: Path) -> dict[str, MutableMapping[str, Any]]:

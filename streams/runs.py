@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +20,17 @@ from monitor.metrics import RiskmonMetrics
 from monitor.models import ModelStage, default_model_stages
 from monitor.models.runs import models_config
 from monitor.rules.ruleset import RuleSet
-from streams.replay import DeadLetter, ReplayStats, load_state, read_lines, replay, save_state
+from monitor.watermark import TimeBounds
+from streams.replay import (
+    DeadLetter,
+    ReplayStats,
+    kafka_source,
+    kafka_sources,
+    load_state,
+    read_lines,
+    replay,
+    save_state,
+)
 
 __all__ = ["model_stages_for", "run_replay"]
 
@@ -35,6 +46,8 @@ def run_replay(
     dead_letter: Path | None = None,
     state_file: Path | None = None,
     state: MutableMapping[str, Any] | None = None,
+    bounds: TimeBounds | None = None,
+    partitions: int | None = None,
     dedup_window_seconds: float = 7 * 24 * 3600.0,
     dedup_max_entries: int = 1_000_000,
     metrics: RiskmonMetrics | None = None,
@@ -59,6 +72,8 @@ def run_replay(
         language=language,
         mask=mask,
         extra_stages=list(model_stages),
+        bounds=bounds,
+        sources=None if partitions is None else kafka_sources(partitions),
     )
     dedup = EventDeduplicator(
         engine.state.setdefault(DEDUP_STATE_KEY, {}),
@@ -92,6 +107,7 @@ def run_replay(
             progress=progress,
             metrics=metrics,
             admit=admit,
+            source_of=None if partitions is None else partial(kafka_source, partitions=partitions),
         )
     finally:
         for handle in (alert_handle, dead_handle):

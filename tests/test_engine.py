@@ -6,14 +6,17 @@ import copy
 import json
 from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.engine import Engine
+from monitor.events import decode_event
 from monitor.rule_examples import example_events
 from monitor.rules.schema import Example
+from streams.replay import load_state
 from tests.shipped import shipped_rules
 
 RULES = shipped_rules()
@@ -230,3 +233,32 @@ def test_pending_deadlines_equal_a_scan_of_the_state() -> None:
         )
         for stage in engine.stages
     }
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_state_saved_by_version_0_1_0_restores_and_continues_like_one_pass() -> None:
+    # state-written-by-0.1.0.json is what `riskmon replay --state` of version 0.1.0 (before the
+    # shared timer service and named state tuples) saved after the first five events of
+    # state_case.jsonl: aggregate items, a pending approval, a pending review, an after-hours
+    # quiet period, and per-stage watermarks without source progress.
+    events = [decode_event(line) for line in (DATA / "state_case.jsonl").read_text().splitlines()]
+    resumed = Engine(RULES, load_state(DATA / "state-written-by-0.1.0.json"))
+    after = [a for e in events[5:] for a in resumed.process(e)] + resumed.flush()
+    # What version 0.1.0 itself gave after restoring (the after-hours action at 22:30 is quiet).
+    assert sorted(f"{a.rule_id}:{a.reason}" for a in after) == [
+        "dual_review:missing",
+        "large_cash_daily:None",
+        "structuring_cash:None",
+    ]
+    # Version 0.1.0 alerted only the 22:00 after-hours action before saving; together with the
+    # alerts after restoring, that is exactly one pass over the whole file.
+    one = Engine(RULES)
+    full = [a for e in events for a in one.process(e)] + one.flush()
+    assert sorted(a.alert_id for a in after) == sorted(
+        a.alert_id for a in full if a.rule_id != "after_hours_access"
+    )
+    assert [a.rule_id for a in full].count("after_hours_access") == 1
+    cumulative = next(a for a in after if a.rule_id == "large_cash_daily")
+    assert cumulative.event_ids == ("s1", "s8")  # the restored item counts

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from riskmon.settings import Settings, default_store_url
+from riskmon.settings import _WORKER_RENAMED, Settings, default_store_url
 from streams.worker.config import WorkerConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_worker_config_has_no_second_default_for_a_setting() -> None:
     settings = Settings.model_fields
     for item in dataclasses.fields(WorkerConfig):
         from_settings = item.name in settings or f"worker_{item.name}" in settings
-        from_settings = from_settings or item.name in ("bootstrap", "partitions")
+        from_settings = from_settings or item.name in _WORKER_RENAMED
         has_default = item.default is not dataclasses.MISSING
         assert from_settings != has_default, item.name
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.models.account_profile import (
     ACCOUNT_FEATURES,
     AccountPopulation,
@@ -29,7 +29,6 @@ from monitor.models.operator_profile import (
 
 __all__ = ["AccountKind", "EntityKind", "OperatorKind"]
 
-Event = Transaction | OperatorAction
 Profile = Mapping[str, Any] | None
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.alerts import Alert
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 from monitor.models.config import ModelConfig, ModelsConfig
 from monitor.models.evaluation import ModelReport
 from monitor.models.evaluation import reports as evaluation_reports
@@ -32,7 +32,7 @@ class ModelEngine(Protocol):
     @property
     def state(self) -> Mapping[str, MutableMapping[str, Any]]: ...
 
-    def process(self, event: Transaction | OperatorAction) -> list[Alert]: ...
+    def process(self, event: Event) -> list[Alert]: ...
 
     def flush(self) -> list[Alert]: ...
 
@@ -83,7 +83,7 @@ def models_config(
 
 
 def score_stream(
-    events: Sequence[Transaction | OperatorAction],
+    events: Sequence[Event],
     engine: ModelEngine,
     stages: Sequence[ModelStage],
     *,
@@ -108,7 +108,7 @@ def score_stream(
 def _record(
     run: EvalRun,
     stage: ModelStage,
-    event: Transaction | OperatorAction,
+    event: Event,
     state: Mapping[str, Any],
     watch: set[str],
 ) -> None:
@@ -124,7 +124,7 @@ def _record(
         run.series.setdefault(key, []).append((event.occurred_at, stage.last_score, threshold))
 
 
-def _days(events: Sequence[Transaction | OperatorAction]) -> float:
+def _days(events: Sequence[Event]) -> float:
     if not events:
         return 0.0
     span = events[-1].occurred_at - events[0].occurred_at

@@ -19,10 +19,10 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from monitor.events import OperatorAction, Transaction, decode_event, encode_event
+from monitor.events import Event, Transaction, decode_event, encode_event
 from monitor.findings import Finding
 from monitor.models.config import ModelConfig
 from monitor.models.evidence import accumulate, remember
@@ -32,14 +32,13 @@ from monitor.models.meta import MODEL_META, REASONS
 from monitor.models.quantile import Calibrator, TailQuantile
 from monitor.models.scorers import build_scorer, load_scorer
 from monitor.models.state import ExplainingScorer, ModelStateError, Scorer, check_state
+from monitor.stage import StateMap, partition_key
 
 if TYPE_CHECKING:
     from monitor.models.artifact import Artifact
 
 __all__ = ["ModelStage", "PartitionModel", "model_key"]
 
-Event = Transaction | OperatorAction
-StateMap = MutableMapping[str, Any]
 MAX_HELD = 4
 """Held events kept per entity; the oldest is dropped (never learned) beyond it."""
 LEVELS_EVERY = 64
@@ -48,8 +47,8 @@ INF = float("inf")
 
 
 def model_key(partition: int) -> str:
-    """Where a partition's model snapshot lives (see :func:`monitor.engine.partition_key`)."""
-    return f"#{partition}:model"  # the format of monitor.engine.partition_key, which imports rules
+    """Where a partition's model snapshot lives (a :func:`monitor.stage.partition_key`)."""
+    return partition_key(partition, "model")
 
 
 class PartitionModel:
@@ -136,7 +135,7 @@ def _upgrade_v1(state: Mapping[str, Any], config: ModelConfig) -> dict[str, Any]
 
 
 class ModelStage:
-    """Scores one entity kind's events against their profiles; a ``KeyedStage`` for the engine.
+    """Scores one entity kind's events against their profiles; a :class:`monitor.stage.KeyedStage`.
 
     One stage serves one state mapping (it keeps the live models of that mapping's partitions).
     """

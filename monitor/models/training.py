@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 from monitor.models.artifact import Artifact, fit_forest
 from monitor.models.config import ModelsConfig
 from monitor.models.iforest import slot
@@ -19,9 +19,7 @@ from monitor.models.stage import ModelStage
 __all__ = ["train_artifact"]
 
 
-def train_artifact(
-    events: Iterable[Transaction | OperatorAction], *, seed: int = 0, rows: int = 4096
-) -> Artifact:
+def train_artifact(events: Iterable[Event], *, seed: int = 0, rows: int = 4096) -> Artifact:
     """Features of every scored event of ``events``, sampled, then one forest per entity kind."""
     stages = [ModelStage(config) for config in ModelsConfig().stages]
     states: list[dict[str, Any]] = [{} for _ in stages]

@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, Transaction
 from monitor.findings import DetectorMeta, Finding
 from monitor.rules.conditions import Predicate
 
-Event = Transaction | OperatorAction
 State = Any
 """A JSON-shaped value: dict, list, str, int, float, bool or None."""
 

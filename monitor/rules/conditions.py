@@ -23,9 +23,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Union, get_args, get_origin
 
 from monitor.errors import RulePackError
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 
-Event = Transaction | OperatorAction
 Predicate = Callable[[Event], bool]
 Path = tuple[str | int, ...]
 

@@ -5,6 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
+
+
+class Line(NamedTuple):
+    """A threshold line: its currency, its limit, and the amount measured against it."""
+
+    currency: str
+    limit: Decimal
+    measured: Decimal
+
+    @property
+    def reached(self) -> bool:
+        return self.measured >= self.limit
 
 
 @dataclass(frozen=True)
@@ -38,11 +51,11 @@ class Threshold:
     convert_to: str
     table: CurrencyTable
 
-    def line(self, amount: Decimal, currency: str) -> tuple[str, Decimal, Decimal] | None:
-        """``(line currency, threshold, measured amount)`` for a transaction, or ``None``."""
+    def line(self, amount: Decimal, currency: str) -> Line | None:
+        """The line a transaction is measured against, or ``None`` (no conversion rate)."""
         if currency in self.amounts:
-            return currency, self.amounts[currency], amount
+            return Line(currency, self.amounts[currency], amount)
         measured = self.table.convert(amount, currency, self.convert_to)
         if measured is None:
             return None
-        return self.convert_to, self.amounts[self.convert_to], measured
+        return Line(self.convert_to, self.amounts[self.convert_to], measured)

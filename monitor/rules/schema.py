@@ -14,7 +14,15 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.alerts import Category, Language, Severity
 
@@ -37,6 +45,10 @@ def parse_duration(value: Any) -> timedelta:
     if not match:
         raise ValueError(f"expected a duration like 30m, 24h or 7d, got {value!r}")
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A duration written ``30m``, ``24h`` or ``7d`` (s, m, h, d): rule fields and the CLI share it."""
 
 
 def _zone(value: str) -> str:
@@ -89,13 +101,8 @@ class Example(_Strict):
 
     desc: str = ""
     events: list[dict[str, Any]] = Field(min_length=1)
-    advance: timedelta | None = None
+    advance: Duration | None = None
     expect: list[dict[str, Any]]
-
-    @field_validator("advance", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return None if value is None else parse_duration(value)
 
 
 Output = dict[Language, str | dict[str, str]]
@@ -169,15 +176,10 @@ class AggregateRule(_Thresholded):
 
 class Expectation(_Strict):
     action: Literal["approve"] = "approve"
-    within: timedelta
+    within: Duration
     roles: tuple[str, ...] = Field(min_length=1)
     different_from: Literal["initiator_id"] = "initiator_id"
     before_status: Literal["posted"] | None = "posted"
-
-    @field_validator("within", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
 
 
 class SequenceRule(_Thresholded):
@@ -186,12 +188,7 @@ class SequenceRule(_Thresholded):
     threshold: dict[str, Decimal] = Field(default_factory=dict)
     convert_to: str = "CNY"
     expect: Expectation
-    retention: timedelta = timedelta(days=2)
-
-    @field_validator("retention", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
+    retention: Duration = timedelta(days=2)
 
 
 class Overtime(_Strict):
@@ -240,12 +237,7 @@ class ScheduleRule(_RuleBase):
     entity: Literal["operator"]
     schedule: Schedule = Field(default_factory=Schedule)
     overtime: tuple[Overtime, ...] = ()
-    suppress_for: timedelta = timedelta(hours=1)
-
-    @field_validator("suppress_for", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
+    suppress_for: Duration = timedelta(hours=1)
 
 
 RuleSpec = Annotated[

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 from monitor.rules.ruleset import RuleSet
 from monitor.simulator.config import SimConfig
 from monitor.simulator.context import SimContext, SimulatorError
@@ -44,7 +44,7 @@ class Simulation:
     """The result: events in stream order and the labelled cases."""
 
     config: SimConfig
-    events: list[Transaction | OperatorAction]
+    events: list[Event]
     labels: list[Label]
 
 

@@ -15,6 +15,7 @@ from monitor.events import (
     Action,
     Channel,
     Direction,
+    Event,
     OperatorAction,
     Transaction,
     TxnStatus,
@@ -24,8 +25,6 @@ from monitor.simulator.bank import Customer, Operator
 from monitor.simulator.ledger import Ledger
 
 __all__ = ["Event", "EventFactory", "TxnSpec"]
-
-Event = Transaction | OperatorAction
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and there are many

@@ -17,14 +17,13 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from monitor.alerts import Category, EntityType
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 
 __all__ = ["AnomalyReason", "Case", "DualReviewReason", "Label", "Reason", "finalise"]
 
 DualReviewReason = Literal["missing", "self_approval", "unauthorised_reviewer", "late"]
 AnomalyReason = Literal["account_takeover", "dormant_drain", "bulk_view"]
 Reason = DualReviewReason | AnomalyReason
-Event = Transaction | OperatorAction
 
 
 class Label(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from monitor.watermark import TimeBounds
 from streams.kafka_client import KafkaClientConfig
 
 
@@ -25,6 +26,10 @@ class WorkerConfig:
     topic_deadletter: str
     partitions: int
     lateness_seconds: float
+    event_time_earliest: float | None
+    """Events dated before this (epoch seconds) are dead-lettered ``time_out_of_range``."""
+    event_time_max_ahead: float | None
+    """Seconds an event may be ahead of the wall clock; further is ``time_out_of_range``."""
     tick_interval: float
     """How often every worker sends a tick to every stage partition (wall seconds)."""
     idle_after: float
@@ -45,6 +50,13 @@ class WorkerConfig:
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
     kafka: KafkaClientConfig = field(default_factory=KafkaClientConfig)
     """TLS and SASL for the worker's clients."""
+
+    @property
+    def time_bounds(self) -> TimeBounds:
+        """Which event times the decoder admits (late: behind its input partition's progress)."""
+        return TimeBounds(
+            self.lateness_seconds, self.event_time_max_ahead, self.event_time_earliest
+        )
 
     def stage_topic(self, stage: str) -> str:
         return f"{self.app_id}-stage-{stage}"

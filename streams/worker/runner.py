@@ -28,21 +28,20 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from monitor.deadlines import DeadlineQueue
-from monitor.engine import KeyedStage
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event
 from monitor.findings import Finding
+from monitor.stage import KeyedStage, Timers, partition_of_key
+from monitor.watermark import TimeBounds, TimeRejection
 
 _DELETED = object()
 
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition of a state key: Kafka's default partitioner (murmur2, as in Java), except
-    ``#<partition>:<name>`` keys (see :func:`monitor.engine.partition_key`), which name theirs."""
-    if key.startswith("#"):
-        head, _, _ = key[1:].partition(":")
-        if head.isdigit():
-            return int(head) % partitions
+    ``#<partition>:<name>`` keys (see :func:`monitor.stage.partition_key`), which name theirs."""
+    named = partition_of_key(key)
+    if named is not None:
+        return named % partitions
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
@@ -116,8 +115,10 @@ class SourceReport:
 
 
 class SourceClock:
-    """Latest report per input partition, and the watermark they allow.
+    """Latest report per input partition, and the watermark they allow: the worker's
+    :class:`monitor.watermark.WatermarkGenerator` (replay plugs in ``BoundedLateness``).
 
+    Its events are the ticks (:meth:`update`, Flink's periodic emit); single events say nothing.
     A report not renewed within ``stale_after`` (wall seconds, e.g. its worker died) counts as
     lagging at its last progress until the partition's new owner reports.
     """
@@ -139,6 +140,12 @@ class SourceClock:
             self.reports[name] = SourceReport(progress, report.caught_up, report.idle)
             self.received[name] = now
         self.expected.update(partitions)
+
+    def on_event(self, moment: float, source: str) -> None:
+        """Progress comes from the decoders' ticks, never from one event."""
+
+    def current(self, now: float | None = None) -> float | None:
+        return None if now is None else self.watermark(now)
 
     def watermark(self, now: float) -> float | None:
         """The watermark the reports allow, or ``None`` while a source has never reported."""
@@ -172,8 +179,30 @@ def decode_tick(raw: bytes) -> tuple[dict[str, SourceReport], dict[str, int]]:
     return reports, {str(k): int(v) for k, v in data["partitions"].items()}
 
 
+class EventTimeGate:
+    """The decoder's check of each valid event's time, before it reaches any stage.
+
+    Late is judged against the event's own input partition (read in order, like replay's file);
+    too far ahead against the wall clock ``now``. The stage watermark is the slowest partition's
+    progress minus the same lateness, so an admitted event is never behind it.
+    """
+
+    def __init__(self, bounds: TimeBounds) -> None:
+        self.bounds = bounds
+        self.progress: dict[tuple[str, int], float] = {}
+
+    def check(self, topic: str, partition: int, moment: float, now: float) -> TimeRejection | None:
+        tp = (topic, partition)
+        progress = self.progress.get(tp)
+        rejected = self.bounds.check(moment, progress=progress, reference=now)
+        if rejected is None and (progress is None or moment > progress):
+            self.progress[tp] = moment
+        return rejected
+
+
 class StageRunner:
-    """One stage's watermarks and deadlines, per partition, over a table-like mapping."""
+    """One stage in the worker: the shared :class:`monitor.stage.Timers`, one partition per stage
+    topic partition, with the watermark of each partition from its :class:`SourceClock`."""
 
     def __init__(
         self, stage: KeyedStage, partitions: int, lateness: float, stale_after: float = 10.0
@@ -182,35 +211,22 @@ class StageRunner:
         self.stale_after = stale_after
         self.partitions = partitions
         self.lateness = lateness
-        self.watermarks: dict[int, float] = {}
-        self.queues: dict[int, DeadlineQueue] = {}
+        self.timers = Timers(stage, partition_of=lambda key: partition_for(key, partitions))
         self.sources: dict[int, SourceClock] = {}
+
+    @property
+    def watermarks(self) -> Mapping[int, float]:
+        return self.timers.watermarks
 
     def rebuild(self, assigned: set[int], state: Mapping[str, Any]) -> None:
         """Recreate deadline queues from state for the partitions this worker now owns."""
-        forget = getattr(self.stage, "forget", None)  # model stages drop live models of lost ones
-        if forget is not None:
-            for partition in set(self.queues) - assigned:
-                forget(partition)
-        self.queues = {p: DeadlineQueue() for p in assigned}
-        self.watermarks = {p: w for p, w in self.watermarks.items() if p in assigned}
-        for key, value in state.items():
-            partition = partition_for(key, self.partitions)
-            if partition in self.queues:
-                self.queues[partition].schedule(key, self.stage.next_deadline(value))
+        self.timers.rebuild(state, assigned)
 
     def on_event(
-        self,
-        partition: int,
-        key: str,
-        event: Transaction | OperatorAction,
-        state: MutableMapping[str, Any],
+        self, partition: int, key: str, event: Event, state: MutableMapping[str, Any]
     ) -> list[Finding]:
         """Run the stage's rules on one event; deadlines wait for the next tick."""
-        findings = self.stage.process(key, event, state, partition)
-        queue = self.queues.setdefault(partition, DeadlineQueue())
-        queue.schedule(key, self.stage.next_deadline(state.get(key)))
-        return findings
+        return self.timers.process(partition, key, event, state)
 
     def on_tick(
         self,
@@ -223,7 +239,7 @@ class StageRunner:
         """A tick from one decoder: update the sources and advance to what they allow."""
         clock = self.sources.setdefault(partition, SourceClock(self.lateness, self.stale_after))
         clock.update(reports, partitions, now)
-        watermark = clock.watermark(now)
+        watermark = clock.current(now)
         if watermark is None:
             return []
         return self.advance(partition, watermark, state)
@@ -231,15 +247,7 @@ class StageRunner:
     def advance(
         self, partition: int, watermark: float, state: MutableMapping[str, Any]
     ) -> list[Finding]:
-        if watermark <= self.watermarks.get(partition, float("-inf")):
-            return []
-        self.watermarks[partition] = watermark
-        queue = self.queues.setdefault(partition, DeadlineQueue())
-        findings: list[Finding] = []
-        for key in queue.pop_due(watermark):
-            findings.extend(self.stage.expire(key, watermark, state))
-            queue.schedule(key, self.stage.next_deadline(state.get(key)))
-        return findings
+        return self.timers.advance(partition, watermark, state)
 
     def pending(self) -> int:
-        return sum(len(q) for q in self.queues.values())
+        return self.timers.pending()

@@ -22,6 +22,7 @@ from monitor.dedup import EventDeduplicator, admission
 from monitor.errors import EventDecodeError
 from monitor.events import (
     MAX_EVENT_BYTES,
+    Event,
     OperatorAction,
     Transaction,
     decode_event,
@@ -93,7 +94,7 @@ json_values = st.recursive(
 )
 
 
-def outcome(raw: bytes | str) -> Transaction | OperatorAction | None:
+def outcome(raw: bytes | str) -> Event | None:
     """Decode; only a valid event or a clean, typed error may come out."""
     try:
         return decode_event(raw)

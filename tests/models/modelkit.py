@@ -5,10 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, Transaction
 from monitor.simulator import SimConfig, simulate
-
-Event = Transaction | OperatorAction
 
 MONTH = SimConfig(days=30, branches=8, seed=7)
 """A smaller seeded month: 8 of the default 20 branches, about 364,000 events and 15 rule-less

@@ -68,7 +68,8 @@ def test_refresh_survives_a_broker_error_and_sets_stage_gauges() -> None:
             return None
 
     runner = StageRunner(NoDeadlines(), partitions=2, lateness=0.0)  # type: ignore[arg-type]
-    runner.watermarks = {0: 1000.0, 1: 900.0}
+    runner.advance(0, 1000.0, {})
+    runner.advance(1, 900.0, {})
     stage = ObservedStage("account", runner, {"a": 1, "b": 2})
     app = FakeApp(FakeConsumer({TP("in", 0)}, {}, fail=True))
     asyncio.run(refresh(metrics, app, SourceTracker(), ["in"], [stage]))

@@ -140,3 +140,61 @@ def test_missing_review_fires_only_when_sources_allow() -> None:
     done = {n: report(t0 + 3600, True, True) for n in ("tx:0", "tx:1", "op:0")}
     (finding,) = runner.on_tick(p, done, PARTS, state, now=1)
     assert finding.reason == "missing"
+
+
+def test_the_worker_runner_and_the_engine_fire_the_same_deadlines() -> None:
+    # Both run monitor.stage.Timers; only the watermark's origin differs. Feed the worker's
+    # runners the watermark replay's generator would give and they find what the engine finds.
+    from monitor.engine import Engine
+    from monitor.watermark import BoundedLateness
+
+    events = example_events(
+        Example(
+            events=[
+                {"txn_id": "T1", "channel": "wire", "amount": "90000", "status": "initiated"},
+                {
+                    "kind": "operator_action",
+                    "action": "approve",
+                    "target_txn_id": "T1",
+                    "operator_id": "op-t1",
+                    "occurred_at": "2026-03-03T10:02:00+08:00",
+                },
+                {
+                    "txn_id": "T2",
+                    "channel": "counter",
+                    "amount": "60000",
+                    "status": "initiated",
+                    "occurred_at": "2026-03-03T10:10:00+08:00",
+                },
+                {
+                    "txn_id": "T3",
+                    "channel": "mobile",
+                    "amount": "10",
+                    "occurred_at": "2026-03-03T11:00:00+08:00",
+                },
+            ],
+            expect=[],
+        )
+    )
+    rules = shipped_rules()
+    engine = Engine(rules)
+    expected = [a for e in events for a in engine.process(e)] + engine.flush()
+    runners = [StageRunner(stage, partitions=1, lateness=300.0) for stage in engine.stages]
+    states: list[dict[str, object]] = [{} for _ in runners]
+    clock = BoundedLateness(300.0)
+    findings = []
+    for event in events:
+        clock.on_event(event.occurred_at.timestamp(), "")
+        for runner, state in zip(runners, states, strict=True):
+            key = runner.stage.key_for(event)
+            if key is not None:
+                findings += runner.on_event(0, key, event, state)
+            findings += runner.advance(0, clock.current() or -math.inf, state)
+    for runner, state in zip(runners, states, strict=True):
+        findings += runner.advance(0, clock.end_of_input() or -math.inf, state)
+    got = [engine.renderer.render(f) for f in findings]
+    assert sorted(a.alert_id for a in got) == sorted(a.alert_id for a in expected)
+    assert {(a.rule_id, a.reason) for a in expected} >= {
+        ("dual_review", "self_approval"),
+        ("dual_review", "missing"),
+    }

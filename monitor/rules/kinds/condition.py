@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import Event, RuleMeta, State, UntilRule, event_values
+from monitor.rules.compiled import RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
 
@@ -37,11 +37,11 @@ class ConditionRuleRuntime(UntilRule):
                 return state, []
             if self.threshold is not None:
                 line = self.threshold.line(event.amount, event.currency)
-                if line is None or line[2] < line[1]:
+                if line is None or not line.reached:
                     return state, []
                 values |= {
-                    "threshold": f"{line[0]} {line[1]:,.2f}",
-                    "measured": f"{line[0]} {line[2]:,.2f}",
+                    "threshold": f"{line.currency} {line.limit:,.2f}",
+                    "measured": f"{line.currency} {line.measured:,.2f}",
                 }
         finding = self.event_finding(key, event, values)
         if self.meta.entity != "transaction":

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from monitor.events import OperatorAction
+from monitor.events import Event, OperatorAction
 from monitor.findings import Finding
-from monitor.rules.compiled import Event, RuleMeta, State, UntilRule, event_values
+from monitor.rules.compiled import RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
 
 WEEKDAY_INDEX = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}

@@ -12,21 +12,51 @@ seen. That is what makes the live stream and a replay of a file agree.
 
 State per ``txn_id``::
 
-    {"txn": {..., "events": [[epoch, event_id]]} | None,
-     "approvals": [[epoch, operator, role, event_id, iso]]}    or, once decided,    {"done": expiry}
+    {"txn": {..., "events": [Seen]} | None, "approvals": [Approval]}
+    or, once decided,    {"done": expiry}
+
+:class:`Seen` and :class:`Approval` are named tuples, stored as the JSON lists
+``[epoch, event_id]`` and ``[epoch, operator, role, event_id, iso]`` they always were.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-from monitor.events import OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.rules.compiled import CompiledRule, Event, RuleMeta, State
+from monitor.rules.compiled import CompiledRule, RuleMeta, State
 from monitor.rules.conditions import Predicate
 from monitor.rules.money import Threshold
+
+
+class Seen(NamedTuple):
+    """An event of the watched transaction (JSON: ``[epoch, event_id]``)."""
+
+    t: float
+    event_id: str
+
+
+class Approval(NamedTuple):
+    """An approval of the watched transaction (JSON: ``[epoch, operator, role, event_id, iso]``)."""
+
+    t: float
+    operator: str
+    role: str
+    event_id: str
+    iso: str
+    """Its event time as written, with its offset (the alert's ``occurred_at``)."""
+
+
+def _approvals(values: Iterable[Sequence[Any]]) -> list[Approval]:
+    return [a if isinstance(a, Approval) else Approval(*a) for a in values]
+
+
+def _seen(values: Iterable[Sequence[Any]]) -> list[Seen]:
+    return [e if isinstance(e, Seen) else Seen(*e) for e in values]
 
 
 class SequenceRuleRuntime(CompiledRule):
@@ -81,9 +111,11 @@ class SequenceRuleRuntime(CompiledRule):
 
     def _record_approval(self, state: State, event: OperatorAction) -> State:
         t = event.occurred_at.timestamp()
-        entry = [t, event.operator_id, event.role, event.event_id, event.occurred_at.isoformat()]
-        known = (state or {}).get("approvals", [])
-        if any(a[3] == event.event_id for a in known):
+        entry = Approval(
+            t, event.operator_id, event.role, event.event_id, event.occurred_at.isoformat()
+        )
+        known = _approvals((state or {}).get("approvals", []))
+        if any(a.event_id == event.event_id for a in known):
             return state  # a redelivered approval
         approvals = sorted([*known, entry])
         return {"txn": (state or {}).get("txn"), "approvals": approvals}
@@ -107,15 +139,16 @@ class SequenceRuleRuntime(CompiledRule):
                 "amount": str(event.amount),
                 "currency": event.currency,
                 "channel": event.channel,
-                "events": [[t, event.event_id]],
+                "events": [Seen(t, event.event_id)],
                 "posted": t if event.status == "posted" else None,
             }
             return {"txn": txn, "approvals": approvals}
         if event.status == "reversed":
             return {"done": t + self.retention}
         txn = dict(txn)
-        if t <= txn["deadline"] and all(e[1] != event.event_id for e in txn["events"]):
-            txn["events"] = sorted([*txn["events"], [t, event.event_id]])
+        seen = _seen(txn["events"])
+        if t <= txn["deadline"] and all(e.event_id != event.event_id for e in seen):
+            txn["events"] = sorted([*seen, Seen(t, event.event_id)])
         if event.status == "posted" and (txn["posted"] is None or t < txn["posted"]):
             txn["posted"] = t
         return {"txn": txn, "approvals": approvals}
@@ -126,7 +159,7 @@ class SequenceRuleRuntime(CompiledRule):
         if self.threshold is None:
             return True
         line = self.threshold.line(event.amount, event.currency)
-        return line is not None and line[2] >= line[1]
+        return line is not None and line.reached
 
     def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
         if state is None:
@@ -134,14 +167,13 @@ class SequenceRuleRuntime(CompiledRule):
         if "done" in state:
             return (None if state["done"] <= watermark else state), []
         txn = state["txn"]
-        approvals = state["approvals"]
+        approvals = _approvals(state["approvals"])
         if txn is None:
             # Approvals for a transaction never seen: forget them after the retention period.
-            if approvals and approvals[0][0] + self.retention <= watermark:
+            if approvals and approvals[0].t + self.retention <= watermark:
                 return None, []
             return state, []
-        for approval in approvals:
-            t, operator, role, event_id, iso = approval
+        for t, operator, role, event_id, iso in approvals:
             if t > watermark:
                 break  # judged when the watermark passes it
             if t > txn["deadline"]:
@@ -172,10 +204,10 @@ class SequenceRuleRuntime(CompiledRule):
             return None
         if "done" in state:
             return float(state["done"])
-        approvals = state["approvals"]
+        approvals = _approvals(state["approvals"])
         if state["txn"] is None:
-            return float(approvals[0][0] + self.retention) if approvals else None
-        pending = [float(a[0]) for a in approvals if a[0] <= state["txn"]["deadline"]]
+            return float(approvals[0].t + self.retention) if approvals else None
+        pending = [float(a.t) for a in approvals if a.t <= state["txn"]["deadline"]]
         return min([*pending, float(state["txn"]["deadline"])])
 
     def _finding(
@@ -191,7 +223,7 @@ class SequenceRuleRuntime(CompiledRule):
         posted = txn["posted"]
         return self.finding(
             entity_id=key,
-            event_ids=(*(e[1] for e in txn["events"]), *extra_events),
+            event_ids=(*(e.event_id for e in _seen(txn["events"])), *extra_events),
             occurred_at=datetime.fromisoformat(iso),
             branch_id=txn["branch"],
             reason=reason,
