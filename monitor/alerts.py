@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -32,6 +32,7 @@ __all__ = [
     "is_shadow",
     "make_alert_id",
     "mask_alert",
+    "mask_event",
     "mask_id",
 ]
 
@@ -112,6 +113,10 @@ class Alert(BaseModel):
     tags: tuple[str, ...] = ()
     pack_version: str
     pack_hash: str
+    evidence: tuple[dict[str, Any], ...] = ()
+    """The triggering events the detector had at hand (JSON-shaped, account numbers masked unless
+    the run keeps full values), so the alert store keeps the evidence, not only its ids. The live
+    worker fills it for alerts an event raises; a deadline's alert names its events by id."""
 
     def in_language(self, language: Language) -> Alert:
         """The alert with its message in ``language`` (unchanged if that text is missing)."""
@@ -166,6 +171,9 @@ def mask_alert(alert: Alert) -> Alert:
         if isinstance(value, str):
             raw.add(value)
             explanation[key] = mask_id(value)
+    evidence = tuple(mask_event(event) for event in alert.evidence)
+    for before, after in zip(alert.evidence, evidence, strict=True):
+        raw.update(str(before[key]) for key in ACCOUNT_FIELDS & before.keys() if key in after)
     raw = {value for value in raw if value and value != mask_id(value)}
     if not raw:
         return alert
@@ -182,8 +190,21 @@ def mask_alert(alert: Alert) -> Alert:
             "message": hide(alert.message),
             "messages": {lang: hide(text) for lang, text in alert.messages.items()},
             "explanation": explanation,
+            "evidence": evidence,
         }
     )
+
+
+def mask_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-shaped event with its account numbers masked (:data:`ACCOUNT_FIELDS`).
+
+    >>> mask_event({"event_id": "e1", "account_id": "6222020200001234"})["account_id"]
+    '************1234'
+    """
+    return {
+        key: mask_id(value) if key in ACCOUNT_FIELDS and isinstance(value, str) else value
+        for key, value in event.items()
+    }
 
 
 SHADOW_TAG = "shadow"

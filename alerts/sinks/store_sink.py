@@ -1,6 +1,7 @@
 """The store as a sink: every alert of every notification is upserted by ``alert_id``.
 
-An alert that a silence covered is stored with the silence's id (``silenced_by``) and a
+Triggering events carried in ``Alert.evidence`` (the live worker fills it) are kept as the alert's
+evidence. An alert that a silence covered is stored with the silence's id (``silenced_by``) and a
 ``silenced`` history entry.
 """
 
@@ -37,8 +38,10 @@ class StoreSink(BufferedSink):
         self.store = store
 
     def deliver(self, notification: Notification) -> None:
+        # Evidence the worker put in an alert is kept with it, like the demo's events.
+        events = {str(e["event_id"]): e for a in notification.alerts for e in a.evidence}
         try:
-            self.store.upsert_many(notification.alerts)
+            self.store.upsert_many(notification.alerts, events=events or None)
             for alert_id, silence_id in notification.silenced.items():
                 self.store.record_silenced(alert_id, silence_id)
         except SQLAlchemyError as exc:

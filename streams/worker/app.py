@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import faust
 
-from monitor.alerts import Alert
+from monitor.alerts import Alert, mask_event
 from monitor.codec import from_compact, to_compact
 from monitor.currency import CurrencyGate
 from monitor.engine import build_stages
@@ -330,7 +330,7 @@ def _stage_agent(
                 runner.rebuild(owned, state)
                 assigned = owned
             overlay = Overlay(state)
-            findings: list[Finding] = []
+            findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
             begin = time.perf_counter()
             for event in batch:
                 started = time.perf_counter()
@@ -359,20 +359,28 @@ async def _ack(stream: Any, batch: Sequence[faust.EventT[bytes]]) -> None:
         await stream.ack(event)
 
 
-def _handle(event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay) -> list[Finding]:
+def _handle(
+    event: faust.EventT[bytes], runner: StageRunner, overlay: Overlay
+) -> list[tuple[Finding, tuple[dict[str, Any], ...]]]:
+    """The findings of one stage record, each with the evidence at hand: the event that raised it
+    (a deadline's finding, fired by a tick, names its events by id only)."""
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
     headers = message.headers or ()
     names = headers.keys() if isinstance(headers, dict) else [item[0] for item in headers]
     if TICK_HEADER in names:
         reports, partitions = decode_tick(raw)
-        return runner.on_tick(message.partition, reports, partitions, overlay, time.monotonic())
-    findings: list[Finding] = []
+        fired = runner.on_tick(message.partition, reports, partitions, overlay, time.monotonic())
+        return [(finding, ()) for finding in fired]
+    findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
     for key, data in json.loads(raw):  # a bundle from the decoder
         # A compact event, validated by the decoder; a string is the raw JSON an older decoder
         # forwarded (still in the topic after an upgrade), validated here.
         decoded = from_compact(data) if isinstance(data, dict) else decode_event(data)
-        findings.extend(runner.on_event(message.partition, key, decoded, overlay))
+        found = runner.on_event(message.partition, key, decoded, overlay)
+        if found:
+            shown = (decoded.model_dump(mode="json"),)
+            findings.extend((f, shown if decoded.event_id in f.event_ids else ()) for f in found)
     return findings
 
 
@@ -399,7 +407,7 @@ def _partition_context(
 
 
 async def _emit(
-    findings: list[Finding],
+    findings: list[tuple[Finding, tuple[dict[str, Any], ...]]],
     renderer: AlertRenderer,
     topic: faust.TopicT,
     metrics: RiskmonMetrics | None = None,
@@ -410,8 +418,11 @@ async def _emit(
     stamp = datetime.now(UTC)
     futures = []
     alerts: list[Alert] = []
-    for finding in findings:
-        alert: Alert = renderer.render(finding).model_copy(update={"detected_at": stamp})
+    for finding, evidence in findings:
+        alert: Alert = renderer.render(finding)
+        if evidence and renderer.mask:
+            evidence = tuple(mask_event(event) for event in evidence)
+        alert = alert.model_copy(update={"detected_at": stamp, "evidence": evidence})
         alerts.append(alert)
         futures.append(
             await topic.send(key=alert.alert_id.encode(), value=alert.to_json().encode())

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client import CollectorRegistry
 
 from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
@@ -23,7 +24,7 @@ from alerts.sinks import (
     WebhookSink,
 )
 from alerts.store import AlertStore
-from monitor.alerts import Alert
+from monitor.alerts import Alert, mask_alert
 from tests.alerts.alertkit import MemorySink, make_alert
 from tests.alerts.receiver import webhook_receiver
 
@@ -158,3 +159,17 @@ def test_kafka_sink_with_a_real_producer_and_broker(
     finally:
         consumer.close()
     assert received == [(a.alert_id.encode(), a) for a in alerts]
+
+
+def test_the_store_sink_keeps_the_evidence_an_alert_carries(tmp_path: Path) -> None:
+    """The live worker puts the triggering event in ``Alert.evidence``; the store keeps it."""
+    event = {"event_id": "e1", "kind": "transaction", "account_id": "6222020200001234"}
+    alert = make_alert(event_ids=("e1",)).model_copy(update={"evidence": (event,)})
+    assert mask_alert(alert).evidence[0]["account_id"] == "************1234"
+    registry = CollectorRegistry()
+    with AlertStore.open(f"sqlite:///{tmp_path / 'a.db'}") as store:
+        sink = StoreSink(store, metrics=SinkMetrics(registry))
+        sink.deliver(Notification(route="store", group_key="g", alerts=(alert,)))
+        kept = store.evidence(alert.alert_id)
+    assert [e["event_id"] for e in kept] == ["e1"]
+    assert kept[0]["account_id"] == "************1234"

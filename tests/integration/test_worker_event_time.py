@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool
-from stream_harness import Pipeline, WorkerProcess, alert_ids
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.rules.loader import load_rules
 from monitor.watermark import TimeBounds
 from streams.replay import DeadLetter, kafka_source, kafka_sources, read_lines, replay
+from tests.fixtures_kafka import broker_tool
+from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

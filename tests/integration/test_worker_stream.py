@@ -82,6 +82,14 @@ def test_parity_with_replay(kafka_bootstrap: str, tmp_path: Path, store: str) ->
     sample = Alert.from_json(messages[0].value)
     assert sample.detected_at is not None  # the live worker stamps detection time
     assert messages[0].key.decode() == sample.alert_id
+    # An alert an event raised carries that event as evidence, account numbers masked.
+    large = [a for a in map(Alert.from_json, (m.value for m in messages))
+             if a.category == "large_transfer"]  # fmt: skip
+    assert large and all(len(a.evidence) == 1 for a in large)
+    for alert in large:
+        shown = alert.evidence[0]
+        assert shown["event_id"] in alert.event_ids
+        assert str(shown["account_id"]).startswith("*")
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
