@@ -1,6 +1,6 @@
 """``riskmon serve``: the risk officers' web workspace, with the JSON API under ``/api``.
 
-Read here, once, from the environment (prefix ``RISKMON_``):
+Read here, once, from the environment (prefix ``RISKMON_``, :class:`riskmon.settings.Settings`):
 
 - ``WEB_SECRET`` or ``WEB_SECRET_FILE``: the key that signs session cookies (32+ characters; the
   same on every replica). Without one, a random key is made at start: sessions end on restart.
@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+
+from riskmon.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,22 +32,9 @@ if TYPE_CHECKING:
     from alerts.store import AlertStore
     from monitor.alerts import Alert
 
-__all__ = ["WebSettings", "evidence_events", "serve_command"]
+__all__ = ["evidence_events", "serve_command"]
 
 err = Console(stderr=True)
-
-
-class WebSettings(BaseSettings):
-    """What ``riskmon serve`` reads from the environment (also fields of ``riskmon.settings``)."""
-
-    model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
-
-    web_secret: str | None = None
-    web_secret_file: Path | None = None
-    web_https_only: bool = False
-    web_poll_seconds: int = 5
-    timezone: str = "Asia/Shanghai"
-    language: str = "en"
 
 
 def evidence_events(alerts: Iterable[Alert], events_file: Path) -> dict[str, dict[str, Any]]:
@@ -66,15 +54,8 @@ def evidence_events(alerts: Iterable[Alert], events_file: Path) -> dict[str, dic
     return found
 
 
-def _secret(settings: WebSettings) -> str:
-    if settings.web_secret_file is not None:
-        try:
-            secret = settings.web_secret_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            err.print(f"[bold red]RISKMON_WEB_SECRET_FILE[/]: {exc.strerror}: {exc.filename}")
-            raise typer.Exit(2) from None
-    else:
-        secret = settings.web_secret or ""
+def _secret(settings: Settings) -> str:
+    secret = (settings.web_secret or "").strip()  # or RISKMON_WEB_SECRET_FILE (riskmon.secrets)
     if not secret:
         err.print("[yellow]no RISKMON_WEB_SECRET: a random one is used; sessions end on restart[/]")
         return secrets.token_urlsafe(48)
@@ -108,24 +89,22 @@ def serve_command(
 ) -> None:
     """Serve the web workspace (inbox, alerts, risk-event register) and the JSON API (/api)."""
     import uvicorn  # imported here so the other commands start fast
+    from pydantic_settings import SettingsError
 
     from alerts.web import WorkspaceConfig, create_workspace
     from riskmon.alerts_cli import _store
+    from riskmon.cli import _settings_problem
 
     try:
-        settings = WebSettings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        err.print(f"[bold red]RISKMON_{str(error['loc'][0]).upper()}[/]: {error['msg']}")
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        err.print(f"riskmon: error: {_settings_problem(exc)}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    if settings.language not in ("en", "zh-CN"):
-        err.print(f"[bold red]RISKMON_LANGUAGE[/]: en or zh-CN, not {settings.language!r}")
-        raise typer.Exit(2)
     try:
         config = WorkspaceConfig(
             secret_key=_secret(settings),
             timezone=settings.timezone,
-            language="zh-CN" if settings.language == "zh-CN" else "en",
+            language=settings.language,
             https_only=settings.web_https_only,
             poll_seconds=max(1, settings.web_poll_seconds),
         )

@@ -158,10 +158,9 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
 
-    web_secret: str | None = None
-    """``riskmon serve``: the key (32+ characters) that signs session cookies; random if unset."""
-    web_secret_file: Path | None = None
-    """``riskmon serve``: a file holding that key instead (e.g. a Docker secret)."""
+    web_secret: str | None = Field(default=None, repr=False)
+    """``riskmon serve``: the key (32+ characters) that signs session cookies; random if unset.
+    ``RISKMON_WEB_SECRET_FILE`` reads it from a file (e.g. a Docker secret), like every setting."""
     web_https_only: bool = False
     """``riskmon serve``: mark the session cookie ``Secure`` (behind TLS)."""
     web_poll_seconds: int = 5
