@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -27,9 +27,9 @@ from rich.table import Table
 from alerts.errors import AlertsError
 from alerts.identity import ROLES, Identity, Role
 from alerts.store import AlertStore
-from riskmon.settings import prepare_store, sqlite_path
+from riskmon.settings import Settings, prepare_store, sqlite_path
 
-__all__ = ["IdentitySettings", "RemoteApi", "cli_identity", "read_token", "remote", "users_app"]
+__all__ = ["RemoteApi", "cli_identity", "read_token", "remote", "users_app"]
 
 users_app = typer.Typer(
     help="Users, roles and API tokens (on the store directly).", no_args_is_help=True
@@ -38,39 +38,29 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
-class IdentitySettings(BaseSettings):
-    """The CLI's identity and server, from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="RISKMON_", extra="ignore")
-
-    token: str | None = None
-    token_file: Path | None = None
-    api_url: str | None = None
-
-
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error[/]: {escape(message)}")
     return typer.Exit(code)
 
 
-def _settings() -> IdentitySettings:
+def _settings() -> Settings:
     try:
-        return IdentitySettings()
+        return Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
         raise _fail(f"RISKMON_{str(error['loc'][0]).upper()}: {error['msg']}", 2) from None
+    except SettingsError as exc:  # e.g. RISKMON_TOKEN_FILE that cannot be read
+        from riskmon.cli import _settings_problem
+
+        raise _fail(_settings_problem(exc), 2) from None
 
 
-def read_token(settings: IdentitySettings | None = None) -> str:
-    """The token from ``RISKMON_TOKEN`` or ``RISKMON_TOKEN_FILE``; a clear error without one."""
+def read_token(settings: Settings | None = None) -> str:
+    """The token from ``RISKMON_TOKEN`` or the first line of ``RISKMON_TOKEN_FILE`` (read like
+    every ``*_FILE`` setting, :mod:`riskmon.secrets`); a clear error without one."""
     settings = settings or _settings()
-    token = (settings.token or "").strip()
-    if not token and settings.token_file is not None:
-        try:
-            lines = settings.token_file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise _fail(f"RISKMON_TOKEN_FILE: cannot read {settings.token_file}: {exc}") from None
-        token = lines[0].strip() if lines else ""
+    lines = (settings.token or "").strip().splitlines()
+    token = lines[0].strip() if lines else ""
     if not token:
         raise _fail(
             "who is this? set RISKMON_TOKEN or RISKMON_TOKEN_FILE to your API token "

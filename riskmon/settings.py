@@ -158,6 +158,12 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     metrics_addr: str = "127.0.0.1"
     """Bind address of ``/metrics``; ``0.0.0.0`` in a container so Prometheus can reach it."""
 
+    token: str | None = Field(default=None, repr=False)
+    """The CLI's API token (``riskmon users token NAME``): who makes each change; or
+    ``RISKMON_TOKEN_FILE``, whose first line is the token."""
+    api_url: str | None = None
+    """With it, the ``alerts``, ``register`` and ``rules`` commands call that riskmon server."""
+
     web_secret: str | None = Field(default=None, repr=False)
     """``riskmon serve``: the key (32+ characters) that signs session cookies; random if unset.
     ``RISKMON_WEB_SECRET_FILE`` reads it from a file (e.g. a Docker secret), like every setting."""

@@ -37,7 +37,10 @@ def test_worker_config_has_no_second_default_for_a_setting() -> None:
     for item in dataclasses.fields(WorkerConfig):
         from_settings = item.name in settings or f"worker_{item.name}" in settings
         from_settings = from_settings or item.name in _WORKER_RENAMED
-        has_default = item.default is not dataclasses.MISSING
+        has_default = (
+            item.default is not dataclasses.MISSING
+            or item.default_factory is not dataclasses.MISSING
+        )
         assert from_settings != has_default, item.name
 
 
