@@ -23,8 +23,10 @@ from typing import Any
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
+from monitor.ops import OpsStage
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule
+from monitor.rules.kinds.schedule import ScheduleRuleRuntime
 from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage, StateMap, Timers, partition_key
 from monitor.watermark import BoundedLateness, TimeBounds, TimeRejection
@@ -134,13 +136,19 @@ class Stage:
         """Rules keep nothing in memory: there is nothing to write."""
 
 
-def build_stages(ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = ()) -> list[KeyedStage]:
+def build_stages(
+    ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = (), operations: bool = True
+) -> list[KeyedStage]:
     """The stage list replay and the worker both run: one rule stage per entity kind that has
-    rules, in :data:`STAGES` order, then ``extra_stages`` (anomaly models)."""
+    rules, in :data:`STAGES` order, then ``extra_stages`` (anomaly models), then (unless
+    ``operations`` is off) the per-branch KPI stage, on the after-hours rule's calendar."""
     stages: list[KeyedStage] = [
         Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)
     ]
     stages.extend(extra_stages)
+    if operations:
+        calendars = [r.calendar for r in ruleset.rules if isinstance(r, ScheduleRuleRuntime)]
+        stages.append(OpsStage(calendars[0] if calendars else None))
     return stages
 
 
@@ -178,6 +186,8 @@ class Engine:
         More keyed stages run after the rule stages, e.g. anomaly models.
     bounds
         Event-time bounds checked by :meth:`admit` (``None``: every event is admitted).
+    operations
+        Keep per-branch KPIs and raise ``operations`` alerts (:mod:`monitor.ops`).
     sources
         The input's sources (replay: the Kafka partitions the worker would read each event
         from). Events name theirs in :meth:`process`; the watermark is the slowest source's
@@ -196,9 +206,10 @@ class Engine:
         extra_stages: Sequence[KeyedStage] = (),
         bounds: TimeBounds | None = None,
         sources: Collection[str] | None = None,
+        operations: bool = True,
     ) -> None:
         self.ruleset = ruleset
-        self.stages = build_stages(ruleset, extra_stages)
+        self.stages = build_stages(ruleset, extra_stages, operations)
         self.state: MutableMapping[str, StateMap] = state if state is not None else {}
         for stage in self.stages:
             self.state.setdefault(stage.name, {})
