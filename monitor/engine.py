@@ -258,6 +258,16 @@ class Engine:
         self._store_meta()
         return [self.renderer.render(f) for f in findings]
 
+    def dead_letter(self, key: str, moment: float | None = None) -> None:
+        """Count a dead letter for the KPI stage: ``key`` is the branch it names (else its
+        source), ``moment`` its event time (default: the stream's progress so far)."""
+        moment = self.clock.stream_progress() if moment is None else moment
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            if isinstance(stage, OpsStage) and moment is not None:
+                mapping = self.state[stage.name]
+                stage.dead_letter(key, moment, mapping)
+                timers.queue(0).schedule(key, stage.next_deadline(mapping.get(key)))
+
     def advance_to(self, moment: datetime) -> list[Alert]:
         """Move every stage's watermark to ``moment`` (idle advance, or end of input)."""
         return self._advance_all(moment.timestamp())

@@ -105,6 +105,7 @@ def run_replay(
         language=language or settings.language,
         mask=settings.mask_accounts,
         extra_stages=model_stages,
+        operations=settings.operations_enabled,
     )
     alerts: list[Alert] = []
     alert_handle = alerts_out.open("w", encoding="utf-8") if alerts_out else None
@@ -528,6 +529,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         mask_accounts=settings.mask_accounts,
         web_port=settings.worker_web_port,
         session_timeout=settings.worker_session_timeout,
+        operations=settings.operations_enabled,
     )
 
 

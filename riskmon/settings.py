@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
 
+    operations_enabled: bool = True
+    """Keep per-branch KPIs and raise ``operations`` alerts (replay, demo and worker)."""
     models_enabled: bool = False
     """Run the online anomaly models (``model_anomaly`` alerts) beside the rules."""
     models_alerts_per_10k: float | None = None

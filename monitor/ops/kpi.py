@@ -25,9 +25,9 @@ working days). Reasons:
 - ``feed_errors``: two buckets in a row with at least 5 dead letters, 5 deviations above.
 
 An incident is one alert (``incident_status`` ``firing``) when it opens and one (``resolved``,
-tagged ``resolved``) when the KPI is back in its usual range; nothing is raised in between. A KPI in an
-open incident, or in an abnormal run, is not learned, so an incident cannot teach the baseline
-that it is normal.
+tagged ``resolved``) when the KPI is back in its usual range; nothing is raised in between. A
+KPI in an open incident, or in an abnormal run, is not learned, so an incident cannot teach the
+baseline that it is normal.
 
 State per branch is bounded: the open buckets (one or two, given the lateness), at most
 ``PENDING_CAP`` transactions awaiting posting, 48 slots per KPI, and the open incidents.

@@ -43,6 +43,8 @@ class WorkerConfig:
     web_port: int | None = None
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
+    operations: bool = True
+    """Run the per-branch KPI stage (``operations`` alerts)."""
 
     @property
     def time_bounds(self) -> TimeBounds:

@@ -1,4 +1,4 @@
-"""operations alerts in replay: a silent branch in business hours, and calendar days that are not."""
+"""operations alerts in replay: a branch silent in business hours, and days that are not."""
 
 from __future__ import annotations
 
