@@ -61,6 +61,9 @@ HORIZON = 86_400.0
 """Buckets further than this behind the watermark are skipped unjudged (a long idle gap)."""
 PENDING_CAP = 5_000
 PENDING_MAX_AGE = 86_400.0
+MAX_OPEN = 36
+"""Open buckets kept per branch; beyond, the oldest is judged at once (a watermark lagging
+three hours behind the events, e.g. a bulk load, must not grow the state without bound)."""
 MIN_SEEN = 36  # buckets a slot must have learned before it judges
 KPIS = ("vol", "ht", "rl", "rr", "dl")
 KPI_NAMES = {
@@ -207,9 +210,14 @@ class OpsStage:
                 counts[AL] += 1
         bucket["v"] = counts
         buckets[label] = bucket
+        findings: list[Finding] = []
+        while len(buckets) > MAX_OPEN:
+            oldest = float(value["t"])
+            findings.extend(self._close(key, value, oldest, buckets.pop(str(int(oldest)), None)))
+            value["t"] = oldest + BUCKET
         value["k"] = buckets
         state[key] = value
-        return []
+        return findings
 
     def dead_letter(self, key: str, moment: float, state: StateMap) -> None:
         """Count one dead letter of ``key`` (the branch it names, else its source) at event time

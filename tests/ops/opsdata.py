@@ -40,6 +40,20 @@ def traffic(
         for branch in branches:
             if any(lo <= at < hi for lo, hi in silences.get(branch, [])):
                 continue
+            if working(at.date()) and at.hour * 60 + at.minute in (8 * 60 + 31, 17 * 60 + 29):
+                for clerk in range(4):  # four clerks a branch log in and out
+                    serial += 1
+                    yield {
+                        "kind": "operator_action",
+                        "event_id": f"e{serial}",
+                        "occurred_at": (at + timedelta(seconds=clerk)).isoformat(),
+                        "branch_id": branch,
+                        "operator_id": f"{branch}-clerk{clerk}",
+                        "role": "teller",
+                        "action": "login" if at.hour < 12 else "logout",
+                        "terminal_id": f"{branch}-t{clerk}",
+                        "outcome": "success",
+                    }
             for _ in range(_poisson(rng, rate)):
                 serial += 1
                 yield {

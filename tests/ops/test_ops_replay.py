@@ -8,7 +8,7 @@ import pytest
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
-from monitor.events import Transaction
+from monitor.events import OperatorAction, Transaction
 from monitor.rules.loader import load_rules
 from tests.ops.opsdata import local, traffic
 
@@ -28,7 +28,8 @@ def _replay(operations: bool = True) -> list[Alert]:
     engine = Engine(RULES, operations=operations)
     alerts: list[Alert] = []
     for raw in traffic(("B1", "B2"), date(2026, 9, 7), 36, SILENCES):
-        alerts.extend(engine.process(Transaction.model_validate(raw)))
+        kind = Transaction if raw["kind"] == "transaction" else OperatorAction
+        alerts.extend(engine.process(kind.model_validate(raw)))
     alerts.extend(engine.flush())
     return [a for a in alerts if a.category == "operations"]
 
