@@ -19,8 +19,9 @@ working days). Reasons:
   is at least 4 deviations short of at least 10 expected transactions; a silent branch is the
   extreme case. Outside business hours (nights, Sundays, public holidays) nothing is judged.
 - ``volume_surge``: two buckets in a row at least 6 deviations and twice the usual volume above.
-- ``slow_posting``, ``slow_review``: two buckets in a row whose mean handling time or review
-  latency is 5 deviations and half again above the usual.
+- ``slow_posting``, ``slow_review``: two buckets in a row whose mean handling time over the
+  last 30 minutes, or review latency over the last hour, is 5 deviations and half again above
+  the usual.
 - ``reversal_rate``: two buckets in a row with a reversal share 5 deviations and twice above.
 - ``feed_errors``: two buckets in a row with at least 5 dead letters, 5 deviations above.
 
@@ -84,6 +85,8 @@ REASON_KPI = {
 # bucket counters: transactions, handling-time sum and count, reversals, postings,
 # review-latency sum and count, after-hours log-ins, dead letters
 N, HT_S, HT_N, RV, PS, RL_S, RL_N, AL, DL = range(9)
+WINDOWED = (HT_S, HT_N, RL_S, RL_N)
+HT_WINDOW, RL_WINDOW = 6, 12  # buckets over which handling time and review latency are judged
 
 _EN = {
     "volume_drop": "Branch {branch_id}: {kpi} fell to {value} (usual {usual_low}-{usual_high} "
@@ -355,8 +358,13 @@ class OpsStage:
             _learn(base, "vol", slot, obs)
 
         # ---- handling time, review latency, reversal rate, dead letters
-        ht = counts[HT_S] / counts[HT_N] if counts[HT_N] >= 3 else None
-        rl = counts[RL_S] / counts[RL_N] if counts[RL_N] >= 2 else None
+        # Handling time and review latency are sparse: judged over the last 30 and 60 minutes.
+        recent = [*(value.get("w") or [])[-(RL_WINDOW - 1) :], [counts[i] for i in WINDOWED]]
+        value["w"] = recent
+        ht_s, ht_n = (sum(w[i] for w in recent[-HT_WINDOW:]) for i in (0, 1))
+        rl_s, rl_n = (sum(w[i] for w in recent) for i in (2, 3))
+        ht = ht_s / ht_n if ht_n >= 5 else None
+        rl = rl_s / rl_n if rl_n >= 3 else None
         decided = counts[RV] + counts[PS]
         rr = counts[RV] / decided if decided >= 10 else None
         for reason, kpi, x in (
@@ -394,7 +402,7 @@ class OpsStage:
             if streaks[reason] >= 2:
                 fire(reason, start - BUCKET, shown, usual_k)
                 streaks.pop(reason)
-            elif not abnormal and z < 3.0:
+            elif not abnormal and (seen < MIN_SEEN or z < 3.0):  # learning, or calm
                 _learn(base, kpi, slot, x)
                 _learn(base, kpi, "all", x)
         value["b"] = base
