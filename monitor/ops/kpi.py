@@ -19,9 +19,9 @@ working days). Reasons:
   is at least 4 deviations short of at least 10 expected transactions; a silent branch is the
   extreme case. Outside business hours (nights, Sundays, public holidays) nothing is judged.
 - ``volume_surge``: two buckets in a row at least 6 deviations and twice the usual volume above.
-- ``slow_posting``, ``slow_review``: two buckets in a row whose mean handling time over the
-  last 30 minutes, or review latency over the last hour, is 5 deviations and half again above
-  the usual.
+- ``slow_posting``, ``slow_review``: three buckets in a row whose mean handling time over the
+  last 30 minutes, or review latency over the last hour, is 5 deviations and three times above
+  the usual for that hour.
 - ``reversal_rate``: two buckets in a row with a reversal share 5 deviations and twice above.
 - ``feed_errors``: two buckets in a row with at least 5 dead letters, 5 deviations above.
 
@@ -376,11 +376,9 @@ class OpsStage:
             if x is None:
                 continue
             seen, mean, var = _slot(base, kpi, slot)
-            if seen < MIN_SEEN:
-                seen, mean, var = _slot(base, kpi, "all")
             if kpi in ("ht", "rl"):
                 floor = max((0.2 * mean) ** 2, 1.0)
-                bad = x >= 1.5 * mean
+                bad = x >= 3 * mean
             elif kpi == "rr":
                 floor = mean * (1 - mean) / decided + 1e-4
                 bad = x >= 2 * mean and counts[RV] >= 3
@@ -399,12 +397,11 @@ class OpsStage:
                 continue
             abnormal = seen >= MIN_SEEN and bad and z >= 5.0
             streaks[reason] = streaks.get(reason, 0) + 1 if abnormal else 0
-            if streaks[reason] >= 2:
+            if streaks[reason] >= (3 if kpi in ("ht", "rl") else 2):
                 fire(reason, start - BUCKET, shown, usual_k)
                 streaks.pop(reason)
             elif not abnormal and (seen < MIN_SEEN or z < 3.0):  # learning, or calm
                 _learn(base, kpi, slot, x)
-                _learn(base, kpi, "all", x)
         value["b"] = base
         value["i"] = incidents
         value["s"] = {k: v for k, v in streaks.items() if v}
