@@ -23,10 +23,9 @@ from typing import Any
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
-from monitor.ops import OpsStage
+from monitor.ops import OpsStage, ruleset_calendar
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule
-from monitor.rules.kinds.schedule import ScheduleRuleRuntime
 from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage, StateMap, Timers, partition_key
 from monitor.watermark import BoundedLateness, TimeBounds, TimeRejection
@@ -147,8 +146,7 @@ def build_stages(
     ]
     stages.extend(extra_stages)
     if operations:
-        calendars = [r.calendar for r in ruleset.rules if isinstance(r, ScheduleRuleRuntime)]
-        stages.append(OpsStage(calendars[0] if calendars else None))
+        stages.append(OpsStage(ruleset_calendar(ruleset.rules)))
     return stages
 
 

@@ -4,6 +4,6 @@
 like the rule stages; see its module for the KPIs, the business calendar and the incidents.
 """
 
-from monitor.ops.kpi import OPS_META, OpsStage, default_calendar
+from monitor.ops.kpi import OPS_META, OpsStage, default_calendar, ruleset_calendar
 
-__all__ = ["OPS_META", "OpsStage", "default_calendar"]
+__all__ = ["OPS_META", "OpsStage", "default_calendar", "ruleset_calendar"]

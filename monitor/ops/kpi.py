@@ -38,13 +38,13 @@ Everything is event time; nothing here reads the clock or does I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
 from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import DetectorMeta, Finding
-from monitor.rules.kinds.schedule import BusinessCalendar
+from monitor.rules.kinds.schedule import BusinessCalendar, ScheduleRuleRuntime
 from monitor.stage import StateMap
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "REASON_KPI",
     "OpsStage",
     "default_calendar",
+    "ruleset_calendar",
 ]
 
 BUCKET = 300.0
@@ -145,6 +146,14 @@ def default_calendar() -> BusinessCalendar:
     return BusinessCalendar(
         "Asia/Shanghai", {}, (time(8, 30), time(17, 30)), ("mon", "tue", "wed", "thu", "fri"), "CN"
     )
+
+
+def ruleset_calendar(rules: Iterable[object]) -> BusinessCalendar:
+    """The after-hours rule's calendar if the rule set has a schedule rule, else the default."""
+    for rule in rules:
+        if isinstance(rule, ScheduleRuleRuntime):
+            return rule.calendar
+    return default_calendar()
 
 
 def _empty() -> list[float]:
