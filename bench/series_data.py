@@ -22,6 +22,12 @@ Anomaly kinds (magnitudes are in units of the local noise sd, or factors for cou
 ``broken_seasonality`` for 6-12 h the daily pattern is flattened to its mean or shifted by 6 h
                        (seasonal families only).
 ``flatline``           a stuck feed repeats its last value for 1-3 h.
+``long_shift``         the mean moves 3-6 sd (counts: x0.4 or x2) and stays there: only the first
+                       two hours are the window, so a detector that keeps flagging the new level
+                       pays for every row after it.
+``repeated_spikes``    8-20 spikes of 5-10 sd, 5-30 rows apart: one incident, not 20.
+``slow_recovery``      the mean drops 4-6 sd (counts: x0-0.3) for 30-60 min, then climbs back
+                       linearly over 4-8 h.
 
 An anomaly's window runs from its first anomalous row to one hour after its last one, so that the
 return to normal belongs to the event. No anomaly starts in the probation period, while detectors
@@ -47,6 +53,9 @@ ANOMALY_KINDS = (
     "drift",
     "broken_seasonality",
     "flatline",
+    "long_shift",
+    "repeated_spikes",
+    "slow_recovery",
 )
 START = datetime(2024, 1, 1)  # a Monday
 
@@ -194,6 +203,26 @@ def _inject(
         else:
             mu[start:end] += sign * rng.uniform(3.0, 6.0) * scale[start]
         return end
+    if kind == "long_shift":
+        if fam.counts:
+            mu[start:] *= rng.uniform(0.3, 0.5) if sign < 0 else rng.uniform(2.0, 2.5)
+            sd[start:] = np.sqrt(np.maximum(mu[start:], 0.0))
+        else:
+            mu[start:] += sign * rng.uniform(3.0, 6.0) * scale[start]
+        return start + 1
+    if kind == "repeated_spikes":
+        return start + int(rng.integers(2 * per_hour, 4 * per_hour + 1))
+    if kind == "slow_recovery":
+        low = start + int(rng.integers(per_hour // 2, per_hour + 1))
+        end = low + int(rng.integers(4 * per_hour, 8 * per_hour + 1))
+        ramp = np.ones(end - start)
+        ramp[low - start :] = np.linspace(1.0, 0.0, end - low)
+        if fam.counts:
+            mu[start:end] *= 1.0 - (1.0 - rng.uniform(0.0, 0.3)) * ramp
+            sd[start:end] = np.sqrt(np.maximum(mu[start:end], 0.0))
+        else:
+            mu[start:end] -= rng.uniform(4.0, 6.0) * scale[start] * ramp
+        return end
     if kind == "variance":
         end = start + int(rng.integers(2 * per_hour, 6 * per_hour + 1))
         sd[start:end] *= rng.uniform(3.0, 4.0)
@@ -242,7 +271,8 @@ def generate(family: str, kinds: list[str], seed: int) -> Series:
         lo, hi = (9, 15) if fam.counts else (0, 11)
         start = days[d] * day + int(rng.integers(lo * per_hour, hi * per_hour))
         end = _inject(kind, rng, fam, mu, sd, scale, start, per_hour)
-        anomalies.append(Anomaly(kind, start, end, min(n, end + per_hour)))
+        window_end = start + 2 * per_hour if kind == "long_shift" else end + per_hour
+        anomalies.append(Anomaly(kind, start, end, min(n, window_end)))
     noise = fam.noise(rng, n) if fam.noise is not None else rng.normal(0.0, 1.0, n)
     if fam.counts:
         values = rng.poisson(np.maximum(mu, 0.0)).astype(float)
@@ -255,6 +285,12 @@ def generate(family: str, kinds: list[str], seed: int) -> Series:
             sign = 1.0 if rng.random() < 0.5 or fam.counts else -1.0
             bump = sign * rng.uniform(5.0, 10.0) * scale[a.start : a.end]
             values[a.start : a.end] += bump
+        elif a.kind == "repeated_spikes":
+            at = a.start
+            while at < a.end:
+                sign = 1.0 if rng.random() < 0.5 or fam.counts else -1.0
+                values[at] += sign * rng.uniform(5.0, 10.0) * scale[at]
+                at += int(rng.integers(5, 31))
         elif a.kind == "flatline":
             values[a.start : a.end] = values[a.start - 1]
     if fam.counts or family in ("latency", "dead_letter"):

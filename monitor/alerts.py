@@ -28,6 +28,7 @@ __all__ = [
     "EntityType",
     "Explanation",
     "Language",
+    "OperationsReason",
     "Severity",
     "is_shadow",
     "make_alert_id",
@@ -39,7 +40,12 @@ __all__ = [
 ACCOUNT_FIELDS = frozenset({"account_id", "counterparty_account", "target_account_id"})
 """Explanation keys whose values are account numbers (masked outside the alert store)."""
 
-Category = Literal["dual_review", "large_transfer", "structuring", "after_hours", "model_anomaly"]
+Category = Literal[
+    "dual_review", "large_transfer", "structuring", "after_hours", "model_anomaly", "operations"
+]
+OperationsReason = Literal[
+    "volume_drop", "volume_surge", "slow_posting", "slow_review", "reversal_rate", "feed_errors"
+]
 DualReviewReason = Literal["missing", "self_approval", "unauthorised_reviewer", "late"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 EntityType = Literal["account", "operator", "transaction", "branch"]

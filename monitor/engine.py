@@ -23,6 +23,7 @@ from typing import Any, cast
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction
 from monitor.findings import Finding
+from monitor.ops import OpsStage, ruleset_calendar
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.ruleset import RuleSet
@@ -134,13 +135,18 @@ class Stage:
         """Rules keep nothing in memory: there is nothing to write."""
 
 
-def build_stages(ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = ()) -> list[KeyedStage]:
+def build_stages(
+    ruleset: RuleSet, extra_stages: Sequence[KeyedStage] = (), operations: bool = True
+) -> list[KeyedStage]:
     """The stage list replay and the worker both run: one rule stage per entity kind that has
-    rules, in :data:`STAGES` order, then ``extra_stages`` (anomaly models)."""
+    rules, in :data:`STAGES` order, then ``extra_stages`` (anomaly models), then (unless
+    ``operations`` is off) the per-branch KPI stage, on the after-hours rule's calendar."""
     stages: list[KeyedStage] = [
         Stage(name, ruleset.by_entity(name)) for name in STAGES if ruleset.by_entity(name)
     ]
     stages.extend(extra_stages)
+    if operations:
+        stages.append(OpsStage(ruleset_calendar(ruleset.rules)))
     return stages
 
 
@@ -178,6 +184,8 @@ class Engine:
         More keyed stages run after the rule stages, e.g. anomaly models.
     bounds
         Event-time bounds checked by :meth:`admit` (``None``: every event is admitted).
+    operations
+        Keep per-branch KPIs and raise ``operations`` alerts (:mod:`monitor.ops`).
     sources
         The input's sources (replay: the Kafka partitions the worker would read each event
         from). Events name theirs in :meth:`process`; the watermark is the slowest source's
@@ -196,9 +204,10 @@ class Engine:
         extra_stages: Sequence[KeyedStage] = (),
         bounds: TimeBounds | None = None,
         sources: Collection[str] | None = None,
+        operations: bool = True,
     ) -> None:
         self.ruleset = ruleset
-        self.stages = build_stages(ruleset, extra_stages)
+        self.stages = build_stages(ruleset, extra_stages, operations)
         self.state: MutableMapping[str, StateMap] = state if state is not None else {}
         for stage in self.stages:
             self.state.setdefault(stage.name, {})
@@ -252,6 +261,16 @@ class Engine:
             self._store_marks()
         self._store_meta()
         return [self.renderer.render(f) for f in findings]
+
+    def dead_letter(self, key: str, moment: float | None = None) -> None:
+        """Count a dead letter for the KPI stage: ``key`` is the branch it names (else its
+        source), ``moment`` its event time (default: the stream's progress so far)."""
+        moment = self.clock.stream_progress() if moment is None else moment
+        for stage, timers in zip(self.stages, self._timers, strict=True):
+            if isinstance(stage, OpsStage) and moment is not None:
+                mapping = self.state[stage.name]
+                stage.dead_letter(key, moment, mapping)
+                timers.queue(0).schedule(key, stage.next_deadline(mapping.get(key)))
 
     def advance_to(self, moment: datetime) -> list[Alert]:
         """Move every stage's watermark to ``moment`` (idle advance, or end of input)."""

@@ -6,12 +6,17 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import typer
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from monitor.alerts import SHADOW_TAG
 from monitor.metrics import RiskmonMetrics
+from monitor.ops import ruleset_calendar
+from monitor.rules.kinds.schedule import BusinessCalendar
 from monitor.rules.ruleset import RuleSet
 from streams.exposition import push_metrics, serve_metrics
 
@@ -37,6 +42,7 @@ def new_metrics(ruleset: RuleSet, stages: tuple[str, ...] = ()) -> RiskmonMetric
     rules = [(rule.id, rule.meta.category) for rule in ruleset.rules]
     metrics.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
     metrics.set_rule_modes(rule_modes(ruleset))
+    metrics.registry.register(CalendarCollector(ruleset_calendar(ruleset.rules)))
     return metrics
 
 
@@ -46,6 +52,24 @@ def rule_modes(ruleset: RuleSet) -> list[tuple[str, str, str]]:
         (rule.id, rule.meta.category, "shadow" if SHADOW_TAG in rule.meta.tags else "live")
         for rule in ruleset.rules
     ]
+
+
+class CalendarCollector(Collector):
+    """``riskmon_business_calendar_working_day``: 1 if today (wall clock, in the calendar's time
+    zone) is a working day on the after-hours rule's calendar (CN public holidays off, official
+    make-up working days on), else 0. Prometheus's business-hours rule reads it."""
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        self.calendar = calendar
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        today = datetime.now(self.calendar.zone).date()
+        family = GaugeMetricFamily(
+            "riskmon_business_calendar_working_day",
+            "1 if today is a working day on the business calendar, else 0.",
+        )
+        family.add_metric([], 1.0 if self.calendar.is_working_day(today) else 0.0)
+        yield family
 
 
 @contextmanager

@@ -29,6 +29,7 @@ _WORKER_RENAMED = {
     "bootstrap": "kafka_bootstrap",
     "partitions": "topic_partitions",
     "event_time_max_ahead": "event_time_max_ahead_seconds",
+    "operations": "operations_enabled",
 }
 
 
@@ -116,6 +117,8 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
 
+    operations_enabled: bool = True
+    """Keep per-branch KPIs and raise ``operations`` alerts (replay, demo and worker)."""
     models_enabled: bool = False
     """Run the online anomaly models (``model_anomaly`` alerts) beside the rules."""
     models_alerts_per_10k: float | None = None

@@ -137,6 +137,7 @@ def replay(
             else:
                 metrics.time_rejected(kind, reason)
         on_dead_letter(DeadLetter(line.source, line.number, reason, detail, line.text))
+        engine.dead_letter(_branch_of(line.text) or f"source:{line.source}")
 
     for line in lines:
         try:
@@ -168,6 +169,16 @@ def replay(
         observe.gauges.update()
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _branch_of(text: str) -> str | None:
+    """The branch a rejected line names, if it is a JSON object with a usable ``branch_id``."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None
+    branch = raw.get("branch_id") if isinstance(raw, dict) else None
+    return branch.strip() if isinstance(branch, str) and branch.strip() else None
 
 
 class _Observer:

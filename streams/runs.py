@@ -48,6 +48,7 @@ def run_replay(
     state: MutableMapping[str, Any] | None = None,
     bounds: TimeBounds | None = None,
     partitions: int | None = None,
+    operations: bool = True,
     dedup_window_seconds: float = 7 * 24 * 3600.0,
     dedup_max_entries: int = 1_000_000,
     metrics: RiskmonMetrics | None = None,
@@ -74,6 +75,7 @@ def run_replay(
         extra_stages=list(model_stages),
         bounds=bounds,
         sources=None if partitions is None else kafka_sources(partitions),
+        operations=operations,
     )
     dedup = EventDeduplicator(
         engine.state.setdefault(DEDUP_STATE_KEY, {}),

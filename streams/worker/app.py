@@ -91,7 +91,7 @@ def create_app(
         autodiscover=False,
         stream_wait_empty=False,
     )
-    stages = build_stages(ruleset, extra_stages)
+    stages = build_stages(ruleset, extra_stages, config.operations)
     # internal=True: the worker creates its topics (with `partitions`) when they are missing.
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": True}
     inputs = app.topic(

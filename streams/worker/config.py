@@ -41,6 +41,8 @@ class WorkerConfig:
     session_timeout: float
     web_port: int | None
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
+    operations: bool
+    """Run the per-branch KPI stage (``operations`` alerts)."""
     batch_size: int = 500
     batch_within: float = 0.05
     heartbeat_interval: float = 1.5

@@ -54,6 +54,10 @@ class BusinessCalendar:
                 return True
         return day.weekday() in self.weekdays
 
+    def is_working_day(self, day: date) -> bool:
+        """A weekday that is no public holiday, or an official make-up working day."""
+        return self._is_working_day(day)
+
     def is_open(self, moment: datetime, branch_id: str) -> bool:
         local = self.local(moment, branch_id)
         if not self._is_working_day(local.date()):

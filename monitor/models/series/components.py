@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from monitor.models.series_state import (
+from monitor.models.series.state import (
     as_float,
     as_float_list,
     as_int,

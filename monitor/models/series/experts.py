@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from monitor.models.series_components import huber_surprise
-from monitor.models.series_state import (
+from monitor.models.series.components import huber_surprise
+from monitor.models.series.state import (
     as_bool,
     as_float,
     as_float_list,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from monitor.models.series_components import huber_surprise, variance_surprise
-from monitor.models.series_state import as_bool, as_float, as_float_list, as_list
+from monitor.models.series.components import huber_surprise, variance_surprise
+from monitor.models.series.state import as_bool, as_float, as_float_list, as_list
 
 __all__ = ["DriftDetector", "LevelShiftDetector", "VarianceDetector"]
 

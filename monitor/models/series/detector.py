@@ -16,14 +16,14 @@ True
 
 Design, and why
 ---------------
-1. *Forecasters* (``series_experts``): the last value, a fast and a slow robust level, and a
+1. *Forecasters* (``experts``): the last value, a fast and a slow robust level, and a
    seasonal profile plus an offset. The profile is the median of the last five daily means per
    time-of-day bucket, weekdays and weekends apart, with buckets about three sampling intervals
    wide (24 to 288 a day; day of week only for daily data; none without timestamps). Point
    surprise is the surprise under the forecasters' mixture, weighted by recent performance: a
    value must surprise every competent forecaster. Regular daily transitions, random walks and
    the rows after a regime change are therefore not news, while a spike is.
-2. *Change detectors* (``series_changes``) on the residuals of the reference forecaster (the
+2. *Change detectors* (``changes``) on the residuals of the reference forecaster (the
    sharpest in the long run, the seasonal one preferred): a CUSUM for level shifts, a
    variance-ratio test for variance changes, and a drift test (recent level against the long-run
    normal or the seasonal profile, in units of the current noise, against that gap's own history)
@@ -62,15 +62,15 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.models.series_changes import DriftDetector, LevelShiftDetector, VarianceDetector
-from monitor.models.series_components import (
+from monitor.models.series.changes import DriftDetector, LevelShiftDetector, VarianceDetector
+from monitor.models.series.components import (
     Calendar,
     FlatLineDetector,
     SeasonalProfile,
     TailCalibrator,
 )
-from monitor.models.series_experts import FAST, SEASONAL, SLOW, Forecast, Forecasters
-from monitor.models.series_state import SeriesStateError, as_bool, as_float, as_int, as_list
+from monitor.models.series.experts import FAST, SEASONAL, SLOW, Forecast, Forecasters
+from monitor.models.series.state import SeriesStateError, as_bool, as_float, as_int, as_list
 
 __all__ = ["DETECTORS", "STATE_VERSION", "SeriesDetector", "SeriesStateError"]
 

@@ -1,0 +1,495 @@
+"""Per-branch operational KPIs in event time, and ``operations`` alerts, one per incident.
+
+The stage keys every event by its branch. Per branch it counts, in five-minute buckets of event
+time: transactions (by channel), handling time from ``initiated`` to ``posted``, review latency
+(from a transaction's initiation to its approval), reversals and postings (the reversal rate),
+log-ins outside business hours, and dead letters (fed in by replay and the worker's decoder
+through :meth:`OpsStage.dead_letter`, since the engine never sees them).
+
+A bucket closes when the watermark passes its end: the stage's deadline is always the end of the
+oldest open bucket, so a branch that sends nothing still has its buckets closed and judged by
+the timers. That is how a silent branch is detected: no event has to arrive.
+
+Each closed bucket is judged against the branch's own usual value for that hour of a working or a
+non-working day (48 running means and variances per KPI), read through the business calendar of
+the after-hours rule (public holidays are non-working days, official make-up working days are
+working days). Reasons:
+
+- ``volume_drop``: in business hours, a run of buckets well below the usual volume whose total
+  is at least 4 deviations short of at least 10 expected transactions; a silent branch is the
+  extreme case. Outside business hours (nights, Sundays, public holidays) nothing is judged.
+- ``volume_surge``: two buckets in a row at least 6 deviations and twice the usual volume above.
+- ``slow_posting``, ``slow_review``: three buckets in a row whose mean handling time over the
+  last 30 minutes, or review latency over the last hour, is 5 deviations and three times above
+  the usual for that hour.
+- ``reversal_rate``: two buckets in a row with a reversal share 5 deviations and twice above.
+- ``feed_errors``: two buckets in a row with at least 5 dead letters, 5 deviations above.
+
+An incident is one alert (``incident_status`` ``firing``) when it opens and one (``resolved``,
+tagged ``resolved``) when the KPI is back in its usual range; nothing is raised in between. A
+KPI in an open incident, or in an abnormal run, is not learned, so an incident cannot teach the
+baseline that it is normal.
+
+State per branch is bounded: the open buckets (one or two, given the lateness), at most
+``PENDING_CAP`` transactions awaiting posting, 48 slots per KPI, and the open incidents.
+Everything is event time; nothing here reads the clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, time
+from typing import Any
+
+from monitor.events import Event, OperatorAction, Transaction
+from monitor.findings import DetectorMeta, Finding
+from monitor.rules.kinds.schedule import BusinessCalendar, ScheduleRuleRuntime
+from monitor.stage import StateMap
+
+__all__ = [
+    "BUCKET",
+    "KPIS",
+    "OPS_META",
+    "REASON_KPI",
+    "OpsStage",
+    "default_calendar",
+    "ruleset_calendar",
+]
+
+BUCKET = 300.0
+"""Seconds of event time per bucket."""
+HORIZON = 86_400.0
+"""Buckets further than this behind the watermark are skipped unjudged (a long idle gap)."""
+PENDING_CAP = 5_000
+PENDING_MAX_AGE = 86_400.0
+MAX_OPEN = 36
+"""Open buckets kept per branch; beyond, the oldest is judged at once (a watermark lagging
+three hours behind the events, e.g. a bulk load, must not grow the state without bound)."""
+MIN_SEEN = 36  # buckets a slot must have learned before it judges
+KPIS = ("vol", "ht", "rl", "rr", "dl")
+KPI_NAMES = {
+    "vol": "transactions per 5 min",
+    "ht": "handling time, initiated to posted (s)",
+    "rl": "review latency (s)",
+    "rr": "reversal rate",
+    "dl": "dead letters per 5 min",
+}
+REASON_KPI = {
+    "volume_drop": "vol",
+    "volume_surge": "vol",
+    "slow_posting": "ht",
+    "slow_review": "rl",
+    "reversal_rate": "rr",
+    "feed_errors": "dl",
+}
+# bucket counters: transactions, handling-time sum and count, reversals, postings,
+# review-latency sum and count, after-hours log-ins, dead letters
+N, HT_S, HT_N, RV, PS, RL_S, RL_N, AL, DL = range(9)
+WINDOWED = (HT_S, HT_N, RL_S, RL_N)
+HT_WINDOW, RL_WINDOW = 6, 12  # buckets over which handling time and review latency are judged
+
+_EN = {
+    "volume_drop": "Branch {branch_id}: {kpi} fell to {value} (usual {usual_low}-{usual_high} "
+    "at this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+    "volume_surge": "Branch {branch_id}: {kpi} rose to {value} (usual {usual_low}-{usual_high} "
+    "at this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+    "slow_posting": "Branch {branch_id}: {kpi} is {value} (usual {usual_low}-{usual_high} at "
+    "this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+    "slow_review": "Branch {branch_id}: {kpi} is {value} (usual {usual_low}-{usual_high} at "
+    "this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+    "reversal_rate": "Branch {branch_id}: {kpi} is {value} (usual {usual_low}-{usual_high} at "
+    "this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+    "feed_errors": "Branch {branch_id}: {kpi} is {value} (usual {usual_low}-{usual_high} at "
+    "this hour), abnormal for {abnormal_minutes} min since {since_local}.",
+}
+_ZH = {
+    "volume_drop": "网点 {branch_id}:{kpi_zh}降至 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+    "volume_surge": "网点 {branch_id}:{kpi_zh}升至 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+    "slow_posting": "网点 {branch_id}:{kpi_zh}为 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+    "slow_review": "网点 {branch_id}:{kpi_zh}为 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+    "reversal_rate": "网点 {branch_id}:{kpi_zh}为 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+    "feed_errors": "网点 {branch_id}:{kpi_zh}为 {value}(该时段通常 {usual_low}-{usual_high}),"
+    "自 {since_local} 起异常 {abnormal_minutes} 分钟。",
+}
+KPI_ZH = {
+    "vol": "每 5 分钟交易笔数",
+    "ht": "交易处理时长(发起至入账,秒)",
+    "rl": "复核时长(秒)",
+    "rr": "冲正率",
+    "dl": "每 5 分钟死信数",
+}
+
+
+OPS_META = DetectorMeta(
+    id="ops_branch_kpi",
+    title="Branch operations KPI out of its usual range",
+    category="operations",
+    severity="high",
+    entity="branch",
+    tags=("operations", "kpi", "branch"),
+    templates={
+        "en": _EN,
+        "zh-CN": _ZH,
+    },
+    pack_version="riskmon-ops@1.0.0",
+)
+
+
+def default_calendar() -> BusinessCalendar:
+    """The after-hours pack's calendar: 08:30-17:30 Asia/Shanghai, Mon-Fri, CN holidays."""
+    return BusinessCalendar(
+        "Asia/Shanghai", {}, (time(8, 30), time(17, 30)), ("mon", "tue", "wed", "thu", "fri"), "CN"
+    )
+
+
+def ruleset_calendar(rules: Iterable[object]) -> BusinessCalendar:
+    """The after-hours rule's calendar if the rule set has a schedule rule, else the default."""
+    for rule in rules:
+        if isinstance(rule, ScheduleRuleRuntime):
+            return rule.calendar
+    return default_calendar()
+
+
+def _empty() -> list[float]:
+    return [0.0] * 9
+
+
+class OpsStage:
+    """Keyed stage (key: ``branch_id``) keeping the KPIs and raising ``operations`` alerts."""
+
+    name = "operations"
+
+    def __init__(self, calendar: BusinessCalendar | None = None) -> None:
+        self.calendar = calendar if calendar is not None else default_calendar()
+
+    # ------------------------------------------------------------------ KeyedStage
+
+    def key_for(self, event: Event) -> str | None:
+        return event.branch_id
+
+    def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
+        old = state.get(key) or {}
+        value = dict(old)
+        moment = event.occurred_at.timestamp()
+        start = math.floor(moment / BUCKET) * BUCKET
+        first = value.get("t")
+        if first is None:
+            value["t"] = first = start
+        start = max(start, float(first))  # a late event counts in the oldest open bucket
+        buckets = dict(value.get("k") or {})
+        label = str(int(start))
+        bucket = dict(buckets.get(label) or {"c": {}, "v": _empty()})
+        counts = list(bucket["v"])
+        if isinstance(event, Transaction):
+            pending = value.get("p") or {}
+            if event.status == "initiated":
+                pending = dict(pending)
+                pending[event.txn_id] = moment
+                if len(pending) > PENDING_CAP:
+                    del pending[next(iter(pending))]
+                value["p"] = pending
+                self._count(bucket, counts, event.channel)
+            elif event.status == "posted":
+                counts[PS] += 1
+                began = pending.get(event.txn_id)
+                if began is None:
+                    self._count(bucket, counts, event.channel)
+                else:
+                    pending = dict(pending)
+                    del pending[event.txn_id]
+                    value["p"] = pending
+                    counts[HT_S] += max(0.0, moment - float(began))
+                    counts[HT_N] += 1
+            else:  # reversed
+                counts[RV] += 1
+                if event.txn_id in pending:
+                    pending = dict(pending)
+                    del pending[event.txn_id]
+                    value["p"] = pending
+        elif isinstance(event, OperatorAction):
+            if event.action == "approve" and event.target_txn_id is not None:
+                began = (value.get("p") or {}).get(event.target_txn_id)
+                if began is not None:
+                    counts[RL_S] += max(0.0, moment - float(began))
+                    counts[RL_N] += 1
+            elif event.action == "login" and not self.calendar.is_open(event.occurred_at, key):
+                counts[AL] += 1
+        bucket["v"] = counts
+        buckets[label] = bucket
+        findings: list[Finding] = []
+        while len(buckets) > MAX_OPEN:
+            oldest = float(value["t"])
+            findings.extend(self._close(key, value, oldest, buckets.pop(str(int(oldest)), None)))
+            value["t"] = oldest + BUCKET
+        value["k"] = buckets
+        state[key] = value
+        return findings
+
+    def dead_letter(self, key: str, moment: float, state: StateMap) -> None:
+        """Count one dead letter of ``key`` (the branch it names, else its source) at event time
+        ``moment`` (the decoder's best guess: the time it was read, or the stream's progress)."""
+        value = dict(state.get(key) or {})
+        start = math.floor(moment / BUCKET) * BUCKET
+        first = value.get("t")
+        if first is None:
+            value["t"] = first = start
+        label = str(int(max(start, float(first))))
+        buckets = dict(value.get("k") or {})
+        bucket = dict(buckets.get(label) or {"c": {}, "v": _empty()})
+        counts = list(bucket["v"])
+        counts[DL] += 1
+        bucket["v"] = counts
+        buckets[label] = bucket
+        value["k"] = buckets
+        state[key] = value
+
+    def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]:
+        old = state.get(key)
+        if not old or old.get("t") is None:
+            return []
+        value = dict(old)
+        buckets = dict(value.get("k") or {})
+        findings: list[Finding] = []
+        start = float(value["t"])
+        if watermark - start > HORIZON:
+            skip_to = math.floor((watermark - HORIZON) / BUCKET) * BUCKET
+            for label in [b for b in buckets if float(b) < skip_to]:
+                del buckets[label]
+            value["r"] = None
+            start = skip_to
+        while start + BUCKET <= watermark:
+            bucket = buckets.pop(str(int(start)), None)
+            findings.extend(self._close(key, value, start, bucket))
+            start += BUCKET
+        value["t"] = start
+        value["k"] = buckets
+        pending = value.get("p") or {}
+        if pending and watermark - min(pending.values()) > PENDING_MAX_AGE:
+            value["p"] = {t: m for t, m in pending.items() if watermark - m <= PENDING_MAX_AGE}
+        state[key] = value
+        return findings
+
+    def next_deadline(self, value: Any) -> float | None:
+        if not value or value.get("t") is None:
+            return None
+        return float(value["t"]) + BUCKET
+
+    def forget(self, partition: int) -> None:
+        """Everything lives in the state mapping."""
+
+    def snapshot(self, state: StateMap, partition: int | None = None) -> None:
+        """Everything lives in the state mapping."""
+
+    # ------------------------------------------------------------------ judging a bucket
+
+    @staticmethod
+    def _count(bucket: dict[str, Any], counts: list[float], channel: str) -> None:
+        counts[N] += 1
+        channels = dict(bucket["c"])
+        channels[channel] = channels.get(channel, 0) + 1
+        bucket["c"] = channels
+
+    def _close(
+        self, branch: str, value: dict[str, Any], start: float, bucket: dict[str, Any] | None
+    ) -> list[Finding]:
+        counts = bucket["v"] if bucket is not None else _empty()
+        end = start + BUCKET
+        middle = datetime.fromtimestamp(start + BUCKET / 2, UTC)
+        local = self.calendar.local(middle, branch)
+        is_open = self.calendar.is_open(middle, branch)
+        working = self.calendar.is_working_day(local.date())
+        slot = f"{'w' if working else 'o'}{local.hour}"
+        base = {k: dict(v) for k, v in (value.get("b") or {}).items()}
+        incidents = dict(value.get("i") or {})
+        streaks = dict(value.get("s") or {})
+        findings: list[Finding] = []
+        value["m"] = {  # the last closed bucket's KPIs, for metrics
+            "end": end,
+            "channels": dict(bucket["c"]) if bucket is not None else {},
+            "vol": counts[N],
+            "after_hours_logins": counts[AL],
+            "dead_letters": counts[DL],
+        }
+
+        def fire(reason: str, since: float, shown: float, usual: tuple[float, float]) -> None:
+            incidents[reason] = [since, shown, usual[0], usual[1]]
+            findings.append(self._finding(branch, reason, "firing", since, end, shown, usual))
+
+        def resolve(reason: str, shown: float) -> None:
+            since, _, low, high = incidents.pop(reason)
+            findings.append(
+                self._finding(branch, reason, "resolved", float(since), end, shown, (low, high))
+            )
+
+        # ---- volume
+        obs = counts[N]
+        seen, mean, var = _slot(base, "vol", slot)
+        ready = seen >= MIN_SEEN
+        spread = math.sqrt(max(var, mean, 0.25))
+        usual = (max(0.0, mean - 2 * spread), mean + 2 * spread)
+        run = value.get("r")
+        if "volume_drop" in incidents:
+            if obs >= max(1.0, 0.5 * mean if ready else 1.0):
+                resolve("volume_drop", obs)
+            run = None
+        elif is_open and ready and obs < 0.5 * mean:
+            run = [start, 0.0, 0.0, 0.0] if run is None else list(run)
+            run[1] += mean
+            run[2] += obs
+            run[3] += max(var, mean, 0.25)
+            if run[1] >= 10.0 and (run[2] - run[1]) / math.sqrt(run[3]) <= -4.0:
+                buckets = max(1.0, (end - run[0]) / BUCKET)
+                fire("volume_drop", run[0], round(run[2] / buckets, 1), usual)
+                run = None
+        else:
+            run = None
+        value["r"] = run
+        surge = ready and obs >= 2 * mean + 5 and (obs - mean) / spread >= 6.0
+        if "volume_surge" in incidents:
+            calm = obs < mean + 3 * spread
+            streaks["volume_surge"] = streaks.get("volume_surge", 0) + 1 if calm else 0
+            if streaks["volume_surge"] >= 2:
+                resolve("volume_surge", obs)
+                streaks.pop("volume_surge")
+        else:
+            streaks["volume_surge"] = streaks.get("volume_surge", 0) + 1 if surge else 0
+            if streaks["volume_surge"] >= 2:
+                fire("volume_surge", start - BUCKET, obs, usual)
+                streaks.pop("volume_surge")
+        calm = run is None and not surge and (not ready or abs(obs - mean) / spread < 4.0)
+        if calm and "volume_drop" not in incidents and "volume_surge" not in incidents:
+            _learn(base, "vol", slot, obs)
+
+        # ---- handling time, review latency, reversal rate, dead letters
+        # Handling time and review latency are sparse: judged over the last 30 and 60 minutes.
+        recent = [*(value.get("w") or [])[-(RL_WINDOW - 1) :], [counts[i] for i in WINDOWED]]
+        value["w"] = recent
+        ht_s, ht_n = (sum(w[i] for w in recent[-HT_WINDOW:]) for i in (0, 1))
+        rl_s, rl_n = (sum(w[i] for w in recent) for i in (2, 3))
+        ht = ht_s / ht_n if ht_n >= 5 else None
+        rl = rl_s / rl_n if rl_n >= 3 else None
+        decided = counts[RV] + counts[PS]
+        rr = counts[RV] / decided if decided >= 10 else None
+        for reason, kpi, x in (
+            ("slow_posting", "ht", ht),
+            ("slow_review", "rl", rl),
+            ("reversal_rate", "rr", rr),
+            ("feed_errors", "dl", counts[DL]),
+        ):
+            if x is None:
+                continue
+            seen, mean, var = _slot(base, kpi, slot)
+            if kpi in ("ht", "rl"):
+                floor = max((0.2 * mean) ** 2, 1.0)
+                bad = x >= 3 * mean
+            elif kpi == "rr":
+                floor = mean * (1 - mean) / decided + 1e-4
+                bad = x >= 2 * mean and counts[RV] >= 3
+            else:
+                floor = max(mean, 0.5)
+                bad = x >= 5
+            spread = math.sqrt(max(var, floor))
+            z = (x - mean) / spread
+            usual_k = (max(0.0, mean - 2 * spread), mean + 2 * spread)
+            shown = round(x, 3)
+            if reason in incidents:
+                streaks[reason] = streaks.get(reason, 0) + 1 if z < 2.0 else 0
+                if streaks[reason] >= 2:
+                    resolve(reason, shown)
+                    streaks.pop(reason)
+                continue
+            abnormal = seen >= MIN_SEEN and bad and z >= 5.0
+            streaks[reason] = streaks.get(reason, 0) + 1 if abnormal else 0
+            if streaks[reason] >= (3 if kpi in ("ht", "rl") else 2):
+                fire(reason, start - BUCKET, shown, usual_k)
+                streaks.pop(reason)
+            elif not abnormal and (seen < MIN_SEEN or z < 3.0):  # learning, or calm
+                _learn(base, kpi, slot, x)
+        value["b"] = base
+        value["i"] = incidents
+        value["s"] = {k: v for k, v in streaks.items() if v}
+        return findings
+
+    def _finding(
+        self,
+        branch: str,
+        reason: str,
+        status: str,
+        since: float,
+        end: float,
+        shown: float,
+        usual: tuple[float, float],
+    ) -> Finding:
+        kpi = REASON_KPI[reason]
+        since_at = datetime.fromtimestamp(since, UTC)
+        values = {
+            "branch_id": branch,
+            "incident_status": status,
+            "kpi": KPI_NAMES[kpi],
+            "kpi_zh": KPI_ZH[kpi],
+            "value": shown,
+            "usual_low": round(usual[0], 1 if kpi == "vol" else 3),
+            "usual_high": round(usual[1], 1 if kpi == "vol" else 3),
+            "since": since_at,
+            "since_local": self.calendar.local(since_at, branch).strftime("%Y-%m-%d %H:%M"),
+            "abnormal_minutes": round((end - since) / 60),
+        }
+        incident = f"ops:{branch}:{reason}:{int(since)}"
+        return Finding(
+            meta=OPS_META if status == "firing" else _RESOLVED_META,
+            entity_id=branch,
+            event_ids=(incident if status == "firing" else incident + ":resolved",),
+            occurred_at=datetime.fromtimestamp(end, UTC),
+            values=values,
+            branch_id=branch,
+            reason=reason,
+        )
+
+
+_RESOLVED_META = DetectorMeta(
+    id=OPS_META.id,
+    title=OPS_META.title + " (resolved)",
+    category="operations",
+    severity="info",
+    entity="branch",
+    tags=(*OPS_META.tags, "resolved"),
+    templates={
+        "en": {
+            "": "RESOLVED: Branch {branch_id}: {kpi} is back at {value} (usual {usual_low}-"
+            "{usual_high} at this hour) after {abnormal_minutes} min abnormal since {since_local}."
+        },
+        "zh-CN": {
+            "": "已恢复:网点 {branch_id}:{kpi_zh}回到 {value}(该时段通常 {usual_low}-"
+            "{usual_high}),自 {since_local} 起共异常 {abnormal_minutes} 分钟。"
+        },
+    },
+    pack_version=OPS_META.pack_version,
+)
+
+
+def _slot(
+    base: Mapping[str, Mapping[str, list[float]]], kpi: str, slot: str
+) -> tuple[float, float, float]:
+    found = base.get(kpi, {}).get(slot)
+    if found is None:
+        return 0.0, 0.0, 0.0
+    return float(found[0]), float(found[1]), float(found[2])
+
+
+def _learn(base: dict[str, dict[str, list[float]]], kpi: str, slot: str, x: float) -> None:
+    """Running mean and variance of one slot; remembers about the last 20 buckets."""
+    table = dict(base.get(kpi) or {})
+    seen, mean, var = _slot(base, kpi, slot)
+    seen += 1
+    alpha = max(1.0 / seen, 0.05)
+    delta = x - mean
+    mean += alpha * delta
+    var = (1 - alpha) * (var + alpha * delta * delta)
+    table[slot] = [seen, mean, var]
+    base[kpi] = table
