@@ -8,12 +8,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import broker_tool
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.rules.loader import load_rules
 from streams.replay import read_lines, replay
+from tests.fixtures_kafka import broker_tool
 from tests.integration.stream_harness import Pipeline, WorkerProcess
 from tests.ops.opsdata import local, traffic
 
