@@ -243,6 +243,19 @@ class Engine:
             reference=self.clock.stream_progress(),
         )
 
+    def replace_stages(
+        self, stages: Sequence[KeyedStage], ruleset: RuleSet, renderer: AlertRenderer
+    ) -> None:
+        """Hot reload between two events: the same stages (state, timers and watermark kept) with
+        the rules of ``ruleset``, and a renderer stamping its pack."""
+        if [s.name for s in stages] != [s.name for s in self.stages]:
+            raise ValueError("a rule swap keeps the stages; a new stage needs a restart")
+        self.stages[:] = list(stages)
+        for timers, stage in zip(self._timers, self.stages, strict=True):
+            timers.stage = stage
+        self.ruleset = ruleset
+        self.renderer = renderer
+
     def process(self, event: Event, source: str = "") -> list[Alert]:
         """Run one validated event through every stage that keys it, then move the watermark."""
         findings: list[Finding] = []

@@ -194,7 +194,7 @@ def dispatch_consumer_options(session_timeout: float, instance_id: str | None) -
     (``instance_id``), a restarted dispatcher gets its own partitions back without a rebalance.
 
     >>> dispatch_consumer_options(10, "dispatch-1")["heartbeat_interval_ms"]
-    3000
+    3333
     """
     session_ms = int(session_timeout * 1000)
     options: dict[str, Any] = {

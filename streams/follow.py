@@ -79,10 +79,12 @@ def swap_rules(engine: Engine, live: LiveRules, generation: int) -> int:
     newest, ruleset = live.current
     if newest == generation:
         return generation
-    engine.stages[:] = [restage(stage, ruleset) for stage in engine.stages]
     old = engine.renderer
-    engine.renderer = AlertRenderer(ruleset.pack_hash, old.language, old.mask, old.timezone)
-    engine.ruleset = ruleset
+    engine.replace_stages(
+        [restage(stage, ruleset) for stage in engine.stages],
+        ruleset,
+        AlertRenderer(ruleset.pack_hash, old.language, old.mask, old.timezone),
+    )
     return newest
 
 

@@ -207,12 +207,20 @@ class StageRunner:
     def __init__(
         self, stage: KeyedStage, partitions: int, lateness: float, stale_after: float = 10.0
     ) -> None:
-        self.stage = stage
         self.stale_after = stale_after
         self.partitions = partitions
         self.lateness = lateness
         self.timers = Timers(stage, partition_of=lambda key: partition_for(key, partitions))
         self.sources: dict[int, SourceClock] = {}
+
+    @property
+    def stage(self) -> KeyedStage:
+        """The stage its timers run; replacing it (hot reload) keeps state, queues and clocks."""
+        return self.timers.stage
+
+    @stage.setter
+    def stage(self, stage: KeyedStage) -> None:
+        self.timers.stage = stage
 
     @property
     def watermarks(self) -> Mapping[int, float]:
