@@ -31,7 +31,7 @@ from monitor.rules.schema import AggregateRule, ConditionRule, SequenceRule
 __all__ = [
     "DAILY_RULES",
     "GROUPS",
-    "REVIEW_CHANNELS",
+    "REVIEW_CHANNELS_LIST",
     "REVIEW_RULE",
     "SINGLE_RULES",
     "STRUCTURING_RULES",
@@ -65,8 +65,8 @@ STRUCTURING_RULES: dict[Group, str] = {
     "corporate": "structuring_corporate_transfer",
 }
 REVIEW_RULE = "dual_review"
-REVIEW_CHANNELS = frozenset({"counter", "wire"})
-"""The ``dual_review_channels`` list of ``00_base.yaml`` (a list, not a threshold)."""
+REVIEW_CHANNELS_LIST = "dual_review_channels"
+"""The list of the rule set that names the channels maker-checker applies to."""
 _CASH_CHANNELS = frozenset({"counter", "atm"})
 _CASH_TYPES = frozenset({"deposit", "withdrawal"})
 _TRANSFER_TYPES = frozenset({"transfer", "payment"})
@@ -85,13 +85,15 @@ class Limits:
 
     ``lines`` maps each group to its per-currency amounts (the single-transaction rule's; the
     daily and structuring rules must agree), ``cny_per_unit`` is the currency table,
-    ``review_line_cny`` the dual-review amount and ``review_within_seconds`` its time limit.
+    ``review_line_cny`` the dual-review amount, ``review_within_seconds`` its time limit and
+    ``review_channels`` the channels it applies to.
     """
 
     lines: Mapping[Group, Mapping[str, Decimal]]
     cny_per_unit: Mapping[str, Decimal]
     review_line_cny: Decimal
     review_within_seconds: float
+    review_channels: frozenset[str]
     _room: dict[tuple[Group, str, Decimal, Decimal], tuple[Decimal, Decimal]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -109,8 +111,10 @@ class Limits:
         return "USD", amounts["USD"], usd
 
     def needs_review(self, channel: str, amount: Decimal, currency: str) -> bool:
-        """Whether maker-checker applies: a counter or wire transaction at the review line."""
-        return channel in REVIEW_CHANNELS and self.to_cny(amount, currency) >= self.review_line_cny
+        """Whether maker-checker applies: a review channel's transaction at the review line."""
+        if channel not in self.review_channels:
+            return False
+        return self.to_cny(amount, currency) >= self.review_line_cny
 
     def room(
         self, group: Group, currency: str, cap: Decimal, daily: Decimal
@@ -154,11 +158,15 @@ def limits_from_rules(ruleset: RuleSet) -> Limits:
     review = next((r for r in ruleset.rules if r.id == REVIEW_RULE), None)
     if not isinstance(review, SequenceRuleRuntime):
         raise LimitsError(f"the simulator needs rule {REVIEW_RULE!r} enabled")
+    channels = ruleset.definitions.get(f"list {REVIEW_CHANNELS_LIST}")
+    if channels is None:
+        raise LimitsError(f"the simulator needs the list {REVIEW_CHANNELS_LIST!r}")
     return Limits(
         lines=lines,
         cny_per_unit=dict(cash.threshold.table.rates),
         review_line_cny=_amounts(ruleset, REVIEW_RULE)["CNY"],
         review_within_seconds=review.within,
+        review_channels=frozenset(channels[1]),
     )
 
 
