@@ -99,7 +99,10 @@ def test_sink_outage(
             pg.up()
             am.up()
             recovered = until(lambda: len(store_ids(store_url, expected)) >= len(alerts), 90)
-            assert recovered is not None, "the store did not catch up"
+            assert recovered is not None, (
+                f"the store did not catch up: {len(store_ids(store_url, expected))} stored, "
+                f"held={held[-5:]}, error={dispatcher.error!r}"
+            )
         stats = dispatcher.stop()
         assert dispatcher.pipeline is not None
         pipeline = dispatcher.pipeline
@@ -137,7 +140,13 @@ def test_slow_sink(kafka_bootstrap: str, tmp_path: Path) -> None:
     with webhook_receiver() as hook:
         handle = hook.handle
 
+        seen: list[DispatchStats] = []
+        in_flight: list[int] = []
+
         def slow(body: bytes, signature: str | None) -> int:
+            # Sampled while the dispatcher waits on the webhook: what it took but did not deliver.
+            if seen:
+                in_flight.append(seen[0].received - len(set(hook.accepted_alert_ids())))
             time.sleep(0.03)
             return handle(body, signature)
 
@@ -148,11 +157,10 @@ def test_slow_sink(kafka_bootstrap: str, tmp_path: Path) -> None:
             dead_letter_dir=tmp_path / "dl",
             alerts_topic=topic,
         )
-        in_flight: list[int] = []
         rss: list[int] = [rss_kib()]
 
         def sample(stats: DispatchStats, pipeline: AlertPipeline) -> None:
-            in_flight.append(stats.received - len(set(hook.accepted_alert_ids())))
+            seen[:] = [stats]
             rss.append(rss_kib())
 
         began = time.monotonic()
