@@ -3,6 +3,7 @@ dead-letter file refused (a full disk) is kept, never lost."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from prometheus_client import CollectorRegistry
 from alerts.errors import DeliveryAttemptError, SinkDeliveryError
 from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
+from alerts.pipeline import AlertPipeline
+from alerts.routing import parse_routes
+from alerts.silences import Silence
 from alerts.sinks import BufferedSink, RetryPolicy
 from tests.alerts.alertkit import make_alert
 
@@ -55,4 +59,29 @@ def test_notification_kept_when_dead_letter_file_cannot_be_written(tmp_path: Pat
     assert sink.pending() == 1
     sink.up = True
     sink.flush()
+    assert sink.delivered == [alert.alert_id]
+
+
+def test_pipeline_keeps_its_alerts_when_silences_cannot_be_read() -> None:
+    """The store holding the silences is down: the flush fails, nothing is dropped."""
+    sink = Down(None)
+    sink.up = True
+    down = [True]
+
+    def silences(_at: datetime) -> list[Silence]:
+        if down[0]:
+            raise OSError("connection refused")
+        return []
+
+    config = parse_routes({"routes": [{"name": "r", "sinks": ["down"], "group": False}]})
+    pipeline = AlertPipeline(
+        config, {"down": sink}, registry=CollectorRegistry(), silences=silences
+    )
+    alert = make_alert()
+    pipeline.add(alert)
+    report = pipeline.flush()
+    assert not report.ok and "silences" in report.failed
+    assert pipeline.pending() == 1
+    down[0] = False
+    assert pipeline.flush().ok
     assert sink.delivered == [alert.alert_id]
