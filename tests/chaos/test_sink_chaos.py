@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from alerts.metrics import SinkMetrics
 from alerts.pipeline import AlertPipeline
-from alerts.sinks import AlertmanagerSink, BufferedSink
+from alerts.sinks import AlertmanagerSink, BufferedSink, WebhookSink
 from alerts.sinks.deadletter import replay_dead_letters
 from streams.dispatch import DispatchConfig, DispatchStats
 from tests.alerts.receiver import free_port, webhook_receiver
@@ -87,13 +89,16 @@ def test_sink_outage(
     with running(dispatcher):
         with webhook_receiver(port=hook_port) as hook:
             send(kafka_bootstrap, topic, alerts[:40])
-            assert until(lambda: len(store_ids(store_url, expected)) >= 40, 60) is not None
+            assert until(lambda: len(set(hook.accepted_alert_ids())) >= 40, 60) is not None
             accepted += hook.accepted_alert_ids()
-        # The webhook is gone; PostgreSQL and Alertmanager follow, and alerts keep coming.
-        pg.down()
+        # The webhook and Alertmanager go, then PostgreSQL too; alerts keep coming.
         am.down()
-        send(kafka_bootstrap, topic, alerts[40:])
-        time.sleep(12)
+        send(kafka_bootstrap, topic, alerts[40:100])
+        parking = until(lambda: len(dead_lettered_ids(dl / "webhook.jsonl")) >= 10, 60)
+        assert parking is not None, "the webhook's outage was not felt"
+        pg.down()  # with the store, the silences are gone: every flush fails and is retried
+        send(kafka_bootstrap, topic, alerts[100:])
+        time.sleep(10)
         down_store = len(store_ids(postgres_url, expected))
         with webhook_receiver(port=hook_port) as hook:
             pg.up()
@@ -103,15 +108,20 @@ def test_sink_outage(
                 f"the store did not catch up: {len(store_ids(store_url, expected))} stored, "
                 f"held={held[-5:]}, error={dispatcher.error!r}"
             )
+            time.sleep(2)  # the webhook is flushed after the store
+            accepted += hook.accepted_alert_ids()
         stats = dispatcher.stop()
-        assert dispatcher.pipeline is not None
-        pipeline = dispatcher.pipeline
         # What the webhook and Alertmanager sinks gave up on is in their dead-letter files.
         parked = set(dead_lettered_ids(dl / "webhook.jsonl"))
         parked_am = set(dead_lettered_ids(dl / "alertmanager.jsonl"))
-        with webhook_receiver(port=hook_port) as hook:
-            replay_dead_letters(dl / "webhook.jsonl", sink(pipeline, "webhook"))
-            replay_dead_letters(dl / "alertmanager.jsonl", sink(pipeline, "alertmanager"))
+        with webhook_receiver(port=hook_port) as hook, httpx.Client() as client:
+            metrics = SinkMetrics(CollectorRegistry())
+            webhook = WebhookSink(config.webhook_url or "", client=client, metrics=metrics)
+            manager = AlertmanagerSink(
+                config.alertmanager_url or "", client=client, metrics=metrics, id_label=True
+            )
+            replay_dead_letters(dl / "webhook.jsonl", webhook)
+            replay_dead_letters(dl / "alertmanager.jsonl", manager)
             accepted += hook.accepted_alert_ids()
     in_store = store_ids(store_url, expected)
     in_am = am_alert_ids(f"http://127.0.0.1:{am.port}")
@@ -121,6 +131,7 @@ def test_sink_outage(
     assert expected <= set(accepted), "the webhook misses alerts after dead-letter replay"
     assert expected <= in_am, "Alertmanager misses alerts after dead-letter replay"
     assert parked and parked_am, "the outage dead-lettered nothing: it was not felt"
+    assert down_store < len(alerts), "the store's outage was not felt"
     note = (
         f"store held {down_store} while down; dead-lettered webhook={len(parked)} "
         f"alertmanager={len(parked_am)}, replayed; max held in a sink={max(held)}; "
