@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from alerts.metrics import SinkMetrics
@@ -237,6 +238,14 @@ def test_dead_letter_disk_full(kafka_bootstrap: str, tmp_path: Path, small_disk:
         stats = dispatcher.stop()
     parked_full = dead_lettered_ids(dl / "webhook.jsonl")  # readable: no torn line
     assert set(parked_full) < expected, "everything fit: the disk was not full"
+    probe = KafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    try:
+        committed = sum(probe.committed(TopicPartition(topic, p)) or 0 for p in (0, 1))
+    finally:
+        probe.close()
+    assert committed < len(alerts), "offsets were committed past alerts nobody holds"
     filler.unlink()  # space returns; a new dispatcher takes over the group
     with running(DispatcherThread(config, kafka_bootstrap, group)) as second:
         recovered = until(lambda: expected <= set(dead_lettered_ids(dl / "webhook.jsonl")), 90)
@@ -247,6 +256,7 @@ def test_dead_letter_disk_full(kafka_bootstrap: str, tmp_path: Path, small_disk:
     assert sorted(in_store) == sorted(expected)
     note = (
         f"1 MiB tmpfs: {len(set(parked_full))} dead-lettered before the disk filled, "
-        f"{stats.failed_flushes} failed flushes held the offsets; all in after restart"
+        f"{stats.failed_flushes} failed flushes, {committed} offsets committed; "
+        "all in after restart"
     )
     Figures("dead_letter_disk_full", len(alerts), expected, parked, recovered, note).report()
