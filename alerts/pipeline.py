@@ -220,7 +220,12 @@ class AlertPipeline:
         now = self.clock()
         report = FlushReport(alerts=len(self._pending))
         batch, self._pending = list(self._pending.values()), {}
-        self._route(batch, now, report)
+        try:
+            self._route(batch, now, report)
+        except Exception as exc:  # the silence source (the store) is down: keep, retry later
+            self._pending = {alert.alert_id: alert for alert in batch}
+            report.failed["silences"] = f"{type(exc).__name__}: {exc}"
+            return report
         for name, sink in self.sinks.items():
             self._hand_over(name, now.timestamp(), report)
             try:

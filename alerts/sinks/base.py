@@ -78,13 +78,19 @@ class BufferedSink:
         self.sleep = sleep
         self.dead_letter = DeadLetterFile(dead_letter) if dead_letter is not None else None
         self._buffer: list[Notification] = []
+        self._keys: set[tuple[str, str, tuple[str, ...]]] = set()
 
     def deliver(self, notification: Notification) -> None:
         """Make one attempt to deliver ``notification``."""
         raise NotImplementedError
 
     def add(self, notification: Notification) -> None:
-        self._buffer.append(notification)
+        # A notification kept from a failed flush comes back when the dispatcher rewinds to its
+        # committed offsets; taking it twice would grow the buffer with every retry.
+        key = _key(notification)
+        if key not in self._keys:
+            self._keys.add(key)
+            self._buffer.append(notification)
 
     def pending(self) -> int:
         """Notifications added or kept from a failed flush, not yet delivered."""
@@ -115,13 +121,27 @@ class BufferedSink:
             outage, last_error = True, error
             self.metrics.failed.labels(self.name).inc()
             if self.dead_letter is not None:
-                self.dead_letter.append(self.name, error, made, notification)
+                try:
+                    self.dead_letter.append(self.name, error, made, notification)
+                except OSError as exc:  # a full disk: keep it, never lose it
+                    last_error = f"{error}; dead-letter file {self.dead_letter.path}: {exc}"
+                    kept.append(notification)
+                    continue
                 self.metrics.dead_lettered.labels(self.name).inc()
             else:
                 kept.append(notification)
         self._buffer = kept
+        self._keys = {_key(n) for n in kept}
         if kept:
             raise SinkDeliveryError(self.name, self.retry.attempts, last_error)
 
     def close(self) -> None:
         """Release what the sink owns; clients passed in are closed by their owner."""
+
+
+def _key(notification: Notification) -> tuple[str, str, tuple[str, ...]]:
+    return (
+        notification.route,
+        notification.group_key,
+        tuple(a.alert_id for a in notification.alerts),
+    )

@@ -31,9 +31,18 @@ class DeadLetterFile:
             "attempts": attempts,
             "notification": notification.to_dict(),
         }
+        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        with self.path.open("ab", buffering=0) as out:
+            size = out.tell()
+            try:
+                rest = memoryview(line)
+                while rest:
+                    rest = rest[out.write(rest) or 0 :]
+            except OSError:
+                # A full disk: take back a partly written line so the file stays readable.
+                out.truncate(size)
+                raise
 
     def read(self) -> list[Notification]:
         """Every notification in the file, oldest first; an absent file holds none."""
