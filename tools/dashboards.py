@@ -46,6 +46,7 @@ class P:
     width: int
     description: str
     queries: tuple[Q, ...]
+    overlay: bool = False  # also draw the branches' open `operations` alerts (right axis, bars)
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,28 @@ def build(board: Board) -> dict[str, Any]:
             .unit(item.unit)
             .grid_pos(model.GridPos(h=HEIGHT, w=item.width, x=x, y=y))
         )
-        for ref, query in zip("ABCDEFGH", item.queries, strict=False):
+        queries = (*item.queries, OPEN_OPERATIONS) if item.overlay else item.queries
+        for ref, query in zip("ABCDEFGH", queries, strict=False):
             panel = panel.with_target(_target(query, ref))
+        if item.overlay:
+            panel = panel.override_by_query(
+                "ABCDEFGH"[len(item.queries)],
+                [
+                    model.DynamicConfigValue(id_val="custom.drawStyle", value="bars"),
+                    model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                    model.DynamicConfigValue(id_val="custom.fillOpacity", value=40),
+                    model.DynamicConfigValue(id_val="unit", value="short"),
+                    model.DynamicConfigValue(id_val="decimals", value=0),
+                    model.DynamicConfigValue(
+                        id_val="color", value={"mode": "fixed", "fixedColor": "red"}
+                    ),
+                ],
+            )
         builder = builder.with_panel(panel)
         x += item.width
     encoded: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-    return _without_nulls(encoded)
+    result: dict[str, Any] = _without_nulls(encoded)
+    return result
 
 
 def _without_nulls(value: Any) -> Any:
@@ -153,6 +170,18 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+# Open `operations` incidents per branch: alerts fired (severity high) minus those resolved (info).
+OPEN_OPERATIONS = Q(
+    'sum by (branch) (riskmon_alerts_total{instance=~"$instance", branch=~"$branch", category="operations", severity="high"}) - sum by (branch) (riskmon_alerts_total{instance=~"$instance", branch=~"$branch", category="operations", severity="info"})',
+    legend="open operations alerts {{branch}}",
+)
+
+
+def kpi(title: str, unit: str, description: str, *queries: Q) -> P:
+    """A branch KPI time series with the branches' open `operations` alerts overlaid."""
+    return P("timeseries", title, unit, 12, description, queries, overlay=True)
 
 
 SRE = Board(
@@ -167,7 +196,8 @@ RISK = Board(
     title="riskmon / Risk",
     description=(
         "Alerts by category, branch and severity, top rules, model scores, pending reviews,"
-        " shadow rules beside live ones."
+        " shadow rules beside live ones, and the branches' operational KPIs with their"
+        " operations alerts."
     ),
     tags=["riskmon", "risk"],
     variables=[
@@ -476,6 +506,62 @@ RISK.items = [
             instant=True,
             fmt="table",
         ),
+    ),
+]
+RISK.items += [
+    Row("Branch operations"),
+    kpi(
+        "Transactions per minute by branch and channel",
+        "short",
+        "Initiated transactions (event time) per branch and channel; red bars: the branch's open operations alerts (volume_drop, volume_surge...).",
+        Q(
+            'sum by (branch, channel) (rate(riskmon_branch_transactions_total{instance=~"$instance", branch=~"$branch"}[$__rate_interval])) * 60',
+            legend="{{branch}} {{channel}}",
+        ),
+    ),
+    kpi(
+        "Handling time p90 by branch (initiated to posted)",
+        "s",
+        "Event time from initiation to posting; red bars: open operations alerts (slow_posting...).",
+        Q(
+            'histogram_quantile(0.9, sum by (branch, le) (rate(riskmon_branch_handling_seconds_bucket{instance=~"$instance", branch=~"$branch"}[$__rate_interval])))',
+            legend="p90 {{branch}}",
+        ),
+    ),
+    kpi(
+        "Review latency p90 by branch (initiated to approved)",
+        "s",
+        "Event time from initiation to a supervisor's approval; red bars: open operations alerts (slow_review...).",
+        Q(
+            'histogram_quantile(0.9, sum by (branch, le) (rate(riskmon_branch_review_latency_seconds_bucket{instance=~"$instance", branch=~"$branch"}[$__rate_interval])))',
+            legend="p90 {{branch}}",
+        ),
+    ),
+    kpi(
+        "Reversal rate by branch",
+        "percentunit",
+        "Reversals per posting; red bars: open operations alerts (reversal_rate...).",
+        Q(
+            'sum by (branch) (rate(riskmon_branch_reversals_total{instance=~"$instance", branch=~"$branch"}[$__rate_interval])) / sum by (branch) (rate(riskmon_branch_postings_total{instance=~"$instance", branch=~"$branch"}[$__rate_interval]))',
+            legend="{{branch}}",
+        ),
+    ),
+    kpi(
+        "Log-ins per hour by branch, after business hours",
+        "short",
+        "Operator log-ins outside the business calendar's hours (nights, weekends, public holidays); red bars: open operations alerts.",
+        Q(
+            'sum by (branch) (rate(riskmon_branch_logins_total{instance=~"$instance", branch=~"$branch", hours="after"}[$__rate_interval])) * 3600',
+            legend="{{branch}}",
+        ),
+    ),
+    p(
+        "table",
+        "Open operations alerts by branch",
+        "short",
+        12,
+        "Operations incidents fired and not yet resolved, per branch (alerts of category operations: firing minus resolved).",
+        Q(OPEN_OPERATIONS.expr, instant=True, fmt="table"),
     ),
 ]
 
