@@ -358,14 +358,11 @@ class RiskmonMetrics:
 
         Pairs a transaction's ``initiated`` with its ``posted`` and an approval (at most
         ``PENDING_CAP`` transactions remembered, oldest forgotten first); the ``branch`` label is
-        capped like :attr:`alerts`'s. A branch's first event also creates its zero series of
-        ``operations`` alerts, so the dashboards' overlay shows 0 rather than nothing.
+        capped like :attr:`alerts`'s. A branch's first event creates its zero series.
         """
         label = self.branch(event.branch_id)
         if label not in self._kpi_branches:
             self._kpi_branches.add(label)
-            for severity in ("high", "info"):  # firing, resolved
-                self.alerts.labels("operations", severity, label)
             self.branch_handling.labels(label)
             self.branch_review_latency.labels(label)
             self.branch_postings.labels(label)

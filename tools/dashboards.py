@@ -172,9 +172,17 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-# Open `operations` incidents per branch: alerts fired (severity high) minus those resolved (info).
+# Open `operations` incidents per branch: alerts fired (severity high) minus those resolved
+# (info); 0 for a branch with KPI series and no operations alert yet (a series that never
+# existed is read as 0, never as "no data").
+_OPS = 'riskmon_alerts_total{instance=~"$instance", branch=~"$branch", category="operations", severity="%s"}'
+_FIRED = f"sum by (branch) ({_OPS % 'high'})"
+_RESOLVED = f"sum by (branch) ({_OPS % 'info'})"
+_BRANCHES = (
+    'sum by (branch) (riskmon_branch_postings_total{instance=~"$instance", branch=~"$branch"})'
+)
 OPEN_OPERATIONS = Q(
-    'sum by (branch) (riskmon_alerts_total{instance=~"$instance", branch=~"$branch", category="operations", severity="high"}) - sum by (branch) (riskmon_alerts_total{instance=~"$instance", branch=~"$branch", category="operations", severity="info"})',
+    f"({_FIRED} - ({_RESOLVED} or 0 * {_FIRED})) or 0 * {_BRANCHES}",
     legend="open operations alerts {{branch}}",
 )
 
