@@ -21,8 +21,9 @@ True
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -36,6 +37,10 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 from monitor.alerts import Alert
+from monitor.events import Event, OperatorAction, Transaction
+
+if TYPE_CHECKING:
+    from monitor.rules.kinds.schedule import BusinessCalendar
 
 __all__ = [
     "DEAD_LETTER_REASONS",
@@ -70,6 +75,9 @@ EVENT_BUCKETS: Final = (
 )
 BATCH_BUCKETS: Final = (1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Event time to detection: a live stream is seconds behind; deadlines fire minutes after.
+# Branch KPIs: handling time and review latency, event-time seconds (few buckets: one per branch).
+KPI_BUCKETS: Final = (30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0)
+PENDING_CAP: Final = 100_000
 DETECTION_BUCKETS: Final = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 # Scores are "higher is more anomalous", mostly in [0, 1]; a few scorers use z-like scales.
 SCORE_BUCKETS: Final = (
@@ -170,6 +178,7 @@ class RiskmonMetrics:
             ["category", "severity", "branch"],
             registry=r,
         )
+        self._branch_kpis(r)
         self.model_score = Histogram(
             "riskmon_model_score",
             "Anomaly scores per scorer (higher is more anomalous).",
@@ -294,6 +303,102 @@ class RiskmonMetrics:
         """Count one alert by rule, category, severity and branch."""
         self.rule_hits.labels(alert.rule_id, alert.category).inc()
         self.alerts.labels(alert.category, alert.severity, self.branch(alert.branch_id)).inc()
+
+    # ------------------------------------------------------------ branch managers' KPIs
+
+    def _branch_kpis(self, r: CollectorRegistry) -> None:
+        self.calendar: BusinessCalendar | None = None
+        self._initiated: OrderedDict[str, float] = OrderedDict()
+        self._kpi_branches: set[str] = set()
+        self.branch_transactions = Counter(
+            "riskmon_branch_transactions",
+            "Transactions initiated, by (capped) branch and channel.",
+            ["branch", "channel"],
+            registry=r,
+        )
+        self.branch_handling = Histogram(
+            "riskmon_branch_handling_seconds",
+            "Event time from a transaction's initiation to its posting, by (capped) branch.",
+            ["branch"],
+            buckets=KPI_BUCKETS,
+            registry=r,
+        )
+        self.branch_review_latency = Histogram(
+            "riskmon_branch_review_latency_seconds",
+            "Event time from a transaction's initiation to its approval, by (capped) branch.",
+            ["branch"],
+            buckets=KPI_BUCKETS,
+            registry=r,
+        )
+        self.branch_postings = Counter(
+            "riskmon_branch_postings",
+            "Transactions posted, by (capped) branch (the reversal rate's denominator).",
+            ["branch"],
+            registry=r,
+        )
+        self.branch_reversals = Counter(
+            "riskmon_branch_reversals",
+            "Transactions reversed, by (capped) branch.",
+            ["branch"],
+            registry=r,
+        )
+        self.branch_logins = Counter(
+            "riskmon_branch_logins",
+            "Operator log-ins by (capped) branch, inside or after business hours (hours label).",
+            ["branch", "hours"],
+            registry=r,
+        )
+
+    def set_calendar(self, calendar: BusinessCalendar) -> None:
+        """The business calendar that tells after-hours log-ins apart (the after-hours rule's)."""
+        self.calendar = calendar
+
+    def branch_kpis(self, event: Event) -> None:
+        """Feed the per-branch KPI series from one processed event, in event time.
+
+        Pairs a transaction's ``initiated`` with its ``posted`` and an approval (at most
+        ``PENDING_CAP`` transactions remembered, oldest forgotten first); the ``branch`` label is
+        capped like :attr:`alerts`'s. A branch's first event creates its zero series.
+        """
+        label = self.branch(event.branch_id)
+        if label not in self._kpi_branches:
+            self._kpi_branches.add(label)
+            self.branch_handling.labels(label)
+            self.branch_review_latency.labels(label)
+            self.branch_postings.labels(label)
+            self.branch_reversals.labels(label)
+            for hours in ("business", "after"):
+                self.branch_logins.labels(label, hours)
+        moment = event.occurred_at.timestamp()
+        if isinstance(event, Transaction):
+            if event.status == "initiated":
+                self.branch_transactions.labels(label, event.channel).inc()
+                self._initiated[event.txn_id] = moment
+                if len(self._initiated) > PENDING_CAP:
+                    self._initiated.popitem(last=False)
+            elif event.status == "posted":
+                self.branch_postings.labels(label).inc()
+                began = self._initiated.pop(event.txn_id, None)
+                if began is None:  # posted straight away: count it as one transaction
+                    self.branch_transactions.labels(label, event.channel).inc()
+                else:
+                    self.branch_handling.labels(label).observe(max(0.0, moment - began))
+            else:
+                self.branch_reversals.labels(label).inc()
+                self._initiated.pop(event.txn_id, None)
+        elif isinstance(event, OperatorAction):
+            if event.action == "approve" and event.target_txn_id is not None:
+                began = self._initiated.get(event.target_txn_id)
+                if began is not None:
+                    self.branch_review_latency.labels(label).observe(max(0.0, moment - began))
+            elif event.action == "login":
+                calendar = self.calendar
+                if calendar is None:
+                    from monitor.ops import default_calendar
+
+                    calendar = self.calendar = default_calendar()
+                inside = calendar.is_open(event.occurred_at, event.branch_id)
+                self.branch_logins.labels(label, "business" if inside else "after").inc()
 
     def branch(self, branch_id: str | None) -> str:
         """The ``branch`` label of ``branch_id``: itself while under the cap, else ``other``."""

@@ -43,6 +43,7 @@ def new_metrics(ruleset: RuleSet, stages: tuple[str, ...] = ()) -> RiskmonMetric
     metrics.set_rule_pack(ruleset.version, ruleset.pack_hash, rules)
     metrics.set_rule_modes(rule_modes(ruleset))
     metrics.registry.register(CalendarCollector(ruleset_calendar(ruleset.rules)))
+    metrics.set_calendar(ruleset_calendar(ruleset.rules))
     return metrics
 
 

@@ -195,6 +195,7 @@ class _Observer:
         alerts = self.engine.process(event, source)
         self.timer.observe(time.perf_counter() - begin)
         self.metrics.processed(event.kind)
+        self.metrics.branch_kpis(event)
         self.gauges.maybe_update()
         return alerts
 

@@ -223,6 +223,7 @@ async def _route(
             )
     if metrics is not None:
         metrics.processed(decoded.kind)
+        metrics.branch_kpis(decoded)
     return moment
 
 
