@@ -42,6 +42,10 @@ class WorkerConfig:
     commit_interval: float = 1.0
     producer_linger: float = 0.01
     """Seconds the producer waits to batch records (stage hops, changelog, alerts)."""
+    dedup_window_seconds: float = 7 * 24 * 3600.0
+    """Repeated event ids are detected within this much event time (as in replay)."""
+    dedup_max_entries: int = 1_000_000
+    """At most this many event ids are remembered per input partition."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"
     kafka: KafkaClientConfig = field(default_factory=KafkaClientConfig)
     """TLS and SASL for the worker's clients."""
