@@ -265,10 +265,13 @@ def run_worker(app: Any, guard: AgentGuard, *, loglevel: str) -> int:
     """
     import faust
 
+    from streams.worker.logsafe import RecordContentFilter
+
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             RepeatFilter().install()
+            RecordContentFilter().install()  # no event contents in DEBUG logs
             quiet = FailureTracebackFilter(guard)
             for handler in logging.getLogger().handlers:
                 handler.addFilter(quiet)
