@@ -1,8 +1,9 @@
 """What a dead letter keeps of the input it refuses: a bounded excerpt, the size and a hash.
 
 A 50 MB line must not become a 50 MB dead letter (nor a Kafka record over the producer's limit).
-Replay's dead-letter file and the worker's dead-letter records both use :func:`excerpt`; the hash
-identifies the original bytes for an investigation without copying them.
+Replay's dead-letter file and the worker's dead-letter records both use :func:`dead_letter_excerpt`,
+so the same refused line gives the same kept bytes, size and hash in both; the hash identifies the
+original bytes for an investigation without copying them.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["MAX_EXCERPT_BYTES", "Excerpt", "excerpt"]
+from monitor.events import MAX_EVENT_BYTES
+
+__all__ = ["KEEP_WHOLE_BYTES", "MAX_EXCERPT_BYTES", "Excerpt", "dead_letter_excerpt", "excerpt"]
 
 MAX_EXCERPT_BYTES = 4096
-"""At most this many bytes of a refused input are kept."""
+"""At most this many bytes of an oversized refused input are kept."""
+KEEP_WHOLE_BYTES = MAX_EVENT_BYTES
+"""A refused input up to this size (the event size limit) is kept whole: it can be fixed and sent
+again. A larger one is oversized (``too_large``) and only its first bytes are kept."""
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,17 @@ def excerpt(raw: bytes, limit: int = MAX_EXCERPT_BYTES) -> Excerpt:
         if len(data) - lead < needed:
             data = data[:lead]
     return Excerpt(data=data, size=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def dead_letter_excerpt(
+    raw: bytes, *, keep_whole: int = KEEP_WHOLE_BYTES, limit: int = MAX_EXCERPT_BYTES
+) -> Excerpt:
+    """What a dead letter keeps of ``raw``: all of it up to ``keep_whole`` bytes, else an excerpt.
+
+    >>> small, big = dead_letter_excerpt(b"x" * 10_000), dead_letter_excerpt(b"x" * 70_000)
+    >>> (len(small.data), small.truncated), (len(big.data), big.size, big.truncated)
+    ((10000, False), (4096, 70000, True))
+    """
+    if len(raw) <= keep_whole:
+        return Excerpt(data=raw, size=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+    return excerpt(raw, limit)

@@ -21,7 +21,7 @@ from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
 from monitor.events import Event, Transaction, decode_event
-from monitor.excerpt import excerpt
+from monitor.excerpt import dead_letter_excerpt
 from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
 
@@ -42,8 +42,9 @@ class DeadLetter:
     raw: str
 
     def to_json(self) -> str:
-        # A bounded excerpt of the line (bad bytes as \xNN), with the size and hash of all of it.
-        kept = excerpt(self.raw.encode("utf-8", errors="surrogateescape"))
+        # The line, or an excerpt of an oversized one (bad bytes as \xNN), with the size and hash
+        # of all of it: the same bytes, size and hash as the worker's dead-letter record.
+        kept = dead_letter_excerpt(self.raw.encode("utf-8", errors="surrogateescape"))
         return json.dumps(
             {
                 "source": self.source,

@@ -33,6 +33,13 @@ from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage
 from streams.reload import LiveRules, StageSwap
 from streams.worker.config import WorkerConfig
+from streams.worker.dedup import (
+    DecoderDedup,
+    count_redelivery,
+    decoder_dedup,
+    input_partitions,
+    partition_binder,
+)
 from streams.worker.faults import AgentGuard, dead_letter_record, split_bundle
 from streams.worker.faust_private import current_event
 from streams.worker.observe import ObservedStage, refresh
@@ -112,11 +119,19 @@ def create_app(
     renderer = AlertRenderer(ruleset.pack_hash, config.language, config.mask_accounts)
     routing = StageSwap(live, renderer)
     screen = CurrencyGate.from_rules(ruleset.rules).check  # unknown_currency, as in replay
+    dedup = decoder_dedup(  # repeated event ids, as in replay (streams/worker/dedup.py)
+        app,
+        "dedup",
+        config.partitions,
+        window_seconds=config.dedup_window_seconds,
+        max_entries=config.dedup_max_entries,
+    )
 
     @app.agent(inputs, name=f"{config.app_id}-decode", **guard.options())
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
+            dedup.prepare(input_partitions(app, input_names))
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[Any]]] = {}
             seen = []
@@ -132,11 +147,13 @@ def create_app(
                     metrics,
                     screen,
                     pending=pending,
+                    dedup=dedup,
                 )
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
             await _forward(bundles, stage_topics)
             await asyncio.gather(*pending)  # a dead letter the broker refused fails the agent
+            dedup.commit(partition_binder(batch))  # forwarded: only now remember the ids
             # Progress is reported (in ticks) only once the batch's events are on their way.
             for topic, partition, offset, moment in seen:
                 sources.processed(topic, partition, offset, moment)
@@ -189,11 +206,13 @@ async def _route(
     screen: Callable[[Any], None] | None = None,
     *,
     pending: list[Any] | None = None,
+    dedup: DecoderDedup | None = None,
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
 
     Returns the event time of a valid event. The dead letter's delivery future goes to
-    ``pending``, which the caller awaits before it acknowledges the batch.
+    ``pending``, which the caller awaits before it acknowledges the batch. ``dedup`` drops a
+    redelivered event (counted) and dead-letters a reused event id, as replay does.
     """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -201,6 +220,11 @@ async def _route(
         decoded = decode_event(raw)
         if screen is not None:
             screen(decoded)  # raises EventDecodeError (unknown_currency) like replay's screen
+        if dedup is not None and not dedup.admit(
+            message.topic, message.partition, message.offset, decoded
+        ):  # raises EventDecodeError (duplicate_event_id) for a reused id
+            count_redelivery(metrics, decoded.kind)
+            return None
     except EventDecodeError as exc:
         if metrics is not None:
             metrics.dead_letter(exc.reason)

@@ -43,6 +43,10 @@ class WorkerConfig:
     """Serve faust's web (and /metrics) on this port; ``None`` disables the web server."""
     operations: bool
     """Run the per-branch KPI stage (``operations`` alerts)."""
+    dedup_window_seconds: float
+    """Repeated event ids are detected within this much event time (as in replay)."""
+    dedup_max_entries: int
+    """At most this many event ids are remembered per input partition."""
     batch_size: int = 500
     batch_within: float = 0.05
     heartbeat_interval: float = 1.5

@@ -6,7 +6,8 @@ Three rules, each for a fault seen on the real broker:
   headers, so a record near the producer's limit made a dead letter over it, and the send raised.
   :func:`dead_letter_record` keeps the whole value when it fits and is not larger than
   ``keep_bytes``; otherwise it keeps a bounded excerpt and says so in headers (``truncated``,
-  ``original_size``, ``original_sha256``). Every dead letter carries the size and hash.
+  ``original_size``, ``original_sha256``). Every dead letter carries the size and hash. The kept
+  bytes, size and hash come from :func:`monitor.excerpt.dead_letter_excerpt`, as in replay.
 - **A failing agent stops the worker.** faust's default supervisor restarted a failed agent inside
   the process, and the new actor went on past the failed batch, whose offsets were then committed:
   events lost while the worker looked healthy. :class:`AgentGuard` makes every agent's failure
@@ -35,13 +36,15 @@ from typing import Any
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from mode import OneForOneSupervisor
 
+from monitor.excerpt import KEEP_WHOLE_BYTES, MAX_EXCERPT_BYTES, dead_letter_excerpt, excerpt
+
 log = logging.getLogger(__name__)
 
 PRODUCER_MAX_REQUEST_SIZE = 1_000_000
 """faust's default ``producer_max_request_size``: the largest record the worker may send."""
-DEAD_LETTER_KEEP_BYTES = 64 * 1024
+DEAD_LETTER_KEEP_BYTES = KEEP_WHOLE_BYTES
 """A dead-lettered value up to this size is kept whole (the event size limit)."""
-DEAD_LETTER_EXCERPT_BYTES = 4096
+DEAD_LETTER_EXCERPT_BYTES = MAX_EXCERPT_BYTES
 """What is kept of a larger value: its first bytes."""
 MAX_KEY_BYTES = 1024
 """A longer record key is replaced by its hash in the dead letter."""
@@ -85,19 +88,22 @@ def dead_letter_record(
     >>> record_size(letter.key, letter.value, letter.headers) < 1_000_000
     True
     """
-    digest = hashlib.sha256(raw).hexdigest().encode()
+    # The same kept bytes, size and hash as replay's dead-letter file (monitor.excerpt).
+    kept = dead_letter_excerpt(raw, keep_whole=keep_bytes, limit=excerpt_bytes)
     base: Headers = [(name, value[:2000]) for name, value in headers]
-    base += [("original_size", str(len(raw)).encode()), ("original_sha256", digest)]
+    base += [("original_size", str(kept.size).encode()), ("original_sha256", kept.sha256.encode())]
     if key is not None and len(key) > MAX_KEY_BYTES:
         base.append(("original_key_sha256", hashlib.sha256(key).hexdigest().encode()))
         key = key[:MAX_KEY_BYTES]
     budget = limit - _HEADROOM
-    if len(raw) <= keep_bytes and record_size(key, raw, base) <= budget:
-        return DeadLetterRecord(key, raw, base, truncated=False)
+    if not kept.truncated and record_size(key, kept.data, base) <= budget:
+        return DeadLetterRecord(key, kept.data, base, truncated=False)
     marked = [*base, ("truncated", b"1")]
     room = budget - record_size(key, b"", marked)
-    excerpt = raw[: max(0, min(excerpt_bytes, room))]
-    return DeadLetterRecord(key, excerpt, marked, truncated=True)
+    data = kept.data
+    if not kept.truncated or len(data) > room:  # only a small producer limit gets here
+        data = excerpt(raw, max(0, min(excerpt_bytes, room))).data
+    return DeadLetterRecord(key, data, marked, truncated=True)
 
 
 def split_bundle(
@@ -259,10 +265,13 @@ def run_worker(app: Any, guard: AgentGuard, *, loglevel: str) -> int:
     """
     import faust
 
+    from streams.worker.logsafe import RecordContentFilter
+
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             RepeatFilter().install()
+            RecordContentFilter().install()  # no event contents in DEBUG logs
             quiet = FailureTracebackFilter(guard)
             for handler in logging.getLogger().handlers:
                 handler.addFilter(quiet)

@@ -1,0 +1,105 @@
+"""The decoder's event-id memory without a broker: written only after forwarding, rebuilt from it.
+
+A dict stands in for the faust Table (both are mutable mappings); the real Table on the real
+broker is exercised by ``tests/integration/test_worker_dedup.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from monitor.errors import EventDecodeError
+from monitor.events import decode_event
+from streams.worker.dedup import DecoderDedup, chunk_key
+
+TOPIC = "bank.transactions"
+
+
+def event(event_id: str, minute: int = 0, amount: str = "100") -> Any:
+    return decode_event(
+        json.dumps(
+            {
+                "kind": "transaction",
+                "event_id": event_id,
+                "occurred_at": f"2026-03-03T10:{minute:02d}:00+08:00",
+                "branch_id": "BR001",
+                "txn_id": f"T-{event_id}",
+                "account_id": "6222020200001111",
+                "account_type": "individual",
+                "amount": amount,
+                "currency": "CNY",
+                "direction": "debit",
+                "channel": "counter",
+                "txn_type": "withdrawal",
+                "initiator_id": "op-t1",
+                "status": "posted",
+            }
+        )
+    )
+
+
+bound: list[int] = []
+
+
+@contextmanager
+def bind(partition: int) -> Iterator[None]:
+    bound.append(partition)
+    yield
+
+
+def memory(table: dict[str, Any], **bounds: Any) -> DecoderDedup:
+    dedup = DecoderDedup(table, window_seconds=bounds.get("window", 3600.0), max_entries=100)
+    dedup.prepare({0, 1})
+    return dedup
+
+
+def test_ids_are_written_per_partition_only_on_commit_and_survive_a_restart() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    assert dedup.admit(TOPIC, 0, 10, event("a")) and dedup.admit(TOPIC, 1, 4, event("b"))
+    assert not dedup.admit(TOPIC, 0, 11, event("a"))  # a repeat inside the batch
+    assert table == {}  # nothing is remembered before the batch is forwarded
+    bound.clear()
+    dedup.commit(bind)
+    assert sorted(bound) == [0, 1]
+    assert set(table) == {chunk_key(0, TOPIC, 10), chunk_key(1, TOPIC, 4)}
+    restarted = memory(table)
+    assert not restarted.admit(TOPIC, 0, 12, event("a"))
+    with pytest.raises(EventDecodeError, match="duplicate_event_id"):
+        restarted.admit(TOPIC, 0, 13, event("a", amount="200"))
+    assert restarted.admit(TOPIC, 1, 5, event("a"))  # memory is per input partition
+
+
+def test_a_crash_before_the_write_forgets_the_batch_so_it_is_processed_again() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    dedup.admit(TOPIC, 0, 1, event("a"))
+    dedup.commit(bind)
+    dedup.admit(TOPIC, 0, 2, event("b"))  # forwarded? never known: no commit
+    restarted = memory(table)
+    assert restarted.admit(TOPIC, 0, 2, event("b"))  # the redelivered batch is not dropped
+    assert not restarted.admit(TOPIC, 0, 3, event("a"))
+
+
+def test_an_interrupted_batch_is_forgotten_by_the_next_batch_in_the_same_process() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    dedup.admit(TOPIC, 0, 1, event("a"))  # faust cancels the agent here (rebalance)
+    dedup.prepare({0, 1})  # the next batch: same assignment
+    assert dedup.admit(TOPIC, 0, 1, event("a"))  # the same batch again: not a repeat
+
+
+def test_forgotten_ids_leave_the_table() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table, window=600.0)
+    dedup.admit(TOPIC, 0, 1, event("old", minute=0))
+    dedup.commit(bind)
+    dedup.admit(TOPIC, 0, 2, event("new", minute=30))  # 30 minutes later: "old" is forgotten
+    dedup.commit(bind)
+    assert set(table) == {chunk_key(0, TOPIC, 2)}
+    assert memory(table).admit(TOPIC, 0, 3, event("old", minute=31))
