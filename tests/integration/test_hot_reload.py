@@ -162,8 +162,10 @@ def test_hot_reload_takes_approved_packs_and_refuses_the_rest(
         alert = alert_for(pipe, send_cash(pipe, tmp_path, "d"), worker)
         assert (alert["pack_version"], alert["pack_hash"]) == ("bank-tuning@1.1.0", second)
         assert metric(port, "riskmon_rule_reloads_total", outcome="applied") == 1
-        log = worker.log.read_text(errors="replace")
-        assert "rule pack refused" in log and "not approved by a second person" in log
+        # The watcher may first see the file half-written (refused for that), then whole.
+        refusal = "not approved by a second person"
+        wait(lambda: refusal in worker.log.read_text(errors="replace"), 60, worker)
+        assert "rule pack refused" in worker.log.read_text(errors="replace")
 
         # Its approval arrives later, with no change to the folder: the worker takes it.
         third = approve(history, people, staging, version("1.2.0", "v3"))
