@@ -28,29 +28,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from alerts.errors import AlertsError
 from alerts.store.audit import GENESIS, entry_hash, serialise_appends
-from alerts.store.identity import Identity, UserDirectory, canonical
+from alerts.store.identity import Identity, UserDirectory, same_user
 from alerts.store.tables import pack_history
 
-__all__ = ["PACK_LOCK", "PackEntry", "PackHistory", "PackHistoryError", "same_person", "verify"]
+__all__ = ["PACK_LOCK", "PackEntry", "PackHistory", "PackHistoryError", "verify"]
 
 PACK_LOCK = 0x7269736B03  # "risk" + 3: the rule-pack approval log
 
 
 class PackHistoryError(AlertsError):
     """A proposal or approval was refused, or the log cannot be read."""
-
-
-def normalise(name: str) -> str:
-    """The form user ids are compared in: trimmed and case-folded.
-
-    >>> normalise("  Alice ") == normalise("ALICE")
-    True
-    """
-    return " ".join(name.split()).casefold()
-
-
-def same_person(first: str, second: str) -> bool:
-    return normalise(first) == normalise(second)
 
 
 @dataclass(frozen=True)
@@ -177,9 +164,7 @@ class PackHistory:
             if proposal is None:
                 state = "already approved" if _approved(entries, pack_hash) else "never proposed"
                 raise PackHistoryError(f"pack {pack_hash} is {state}")
-            if same_person(proposal.proposer, approver.user_id) or approver.same_as(
-                canonical(proposal.proposer)
-            ):
+            if same_user(proposal.proposer, approver.user_id):
                 raise PackHistoryError(
                     f"{approver.user_id} proposed pack {pack_hash}: the same person cannot also "
                     "approve it"
@@ -223,7 +208,7 @@ def _approved(entries: Sequence[PackEntry], pack_hash: str) -> bool:
         e.action == "approve"
         and e.pack_hash == pack_hash
         and e.approver is not None
-        and not same_person(e.proposer, e.approver)
+        and not same_user(e.proposer, e.approver)
         for e in entries
     )
 

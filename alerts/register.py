@@ -372,6 +372,14 @@ class RiskRegister:
         """A note in the register's history."""
         return self._set(event_id, by, "commented", _text(text, "a comment"))
 
+    def _proposal(self, given: str) -> str:
+        """What a remediation links to: a rule-pack proposal of the store's approval log
+        (``riskmon rules propose``) named by its pack hash or a unique prefix of it, stored as the
+        full hash; anything else (an external change ticket) is kept as given."""
+        hashes = {e.pack_hash for e in self.store.pack_history.entries() if e.action == "propose"}
+        found = [h for h in hashes if h.startswith(given)]
+        return found[0] if len(found) == 1 else given
+
     def add_action(
         self,
         event_id: str,
@@ -387,6 +395,8 @@ class RiskRegister:
         owner_id = self.store.users.identity(owner).user_id
         description = _text(description, "the action")
         proposal = proposal_id.strip() if proposal_id and proposal_id.strip() else None
+        if proposal is not None:
+            proposal = self._proposal(proposal)
         now = self.clock()
         with self.engine.begin() as connection:
             self._open_event(connection, event_id)

@@ -42,6 +42,7 @@ __all__ = [
     "UserDirectory",
     "canonical",
     "hash_token",
+    "same_user",
 ]
 
 Role = Literal["officer", "supervisor", "auditor", "admin"]
@@ -54,13 +55,27 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("riskmon-no-such-user")
 
 
+def _fold(name: str) -> str:
+    """How names are compared, everywhere: trimmed and case-folded."""
+    return name.strip().casefold()
+
+
+def same_user(first: str, second: str) -> bool:
+    """Whether two stored user names stand for one user (no validation: for reading logs).
+
+    >>> same_user(" Alice", "ALICE ")
+    True
+    """
+    return _fold(first) == _fold(second)
+
+
 def canonical(name: str) -> str:
     """The id a name stands for: trimmed and case-folded; a blank name is refused.
 
     >>> canonical("  Zhang.Min ")
     'zhang.min'
     """
-    folded = name.strip().casefold()
+    folded = _fold(name)
     if not folded:
         raise IdentityError("a user name must not be blank")
     if any(ch.isspace() or not ch.isprintable() for ch in folded) or len(folded) > 128:

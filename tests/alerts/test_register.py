@@ -164,3 +164,28 @@ def test_tampering_with_the_register_history_is_detected(store: AlertStore) -> N
             .values(actor="mallory")
         )
     assert register.verify_history() == second.entry_id
+
+
+def test_a_remediation_links_to_the_rule_change_proposed_for_it(store: AlertStore) -> None:
+    """A pack proposal named by a prefix of its hash is linked by its full hash (closing the loop
+    from an incident to a better control); an external ticket stays as written."""
+    supervisor = who(store, "wang.fang", "supervisor")
+    store.pack_history.propose(
+        who(store, "li.wei"),
+        version="bank-tuning@1.1.0",
+        pack_hash="3f9a0c1d2e4b5a69",
+        diff_summary="patch: large_cash_single threshold",
+        ticket="CHG-9",
+    )
+    event = store.register.open_event(
+        _confirmed(store), owner="wang.fang", title="cash structuring", by=supervisor
+    )
+    linked = store.register.add_action(
+        event.event_id, description="lower the cash line", owner="li.wei",
+        due=date(2026, 3, 31), proposal_id="3f9a0c", by=supervisor,
+    )  # fmt: skip
+    ticket = store.register.add_action(
+        event.event_id, description="retrain tellers", owner="li.wei",
+        due=date(2026, 3, 31), proposal_id="HR-12", by=supervisor,
+    )  # fmt: skip
+    assert (linked.proposal_id, ticket.proposal_id) == ("3f9a0c1d2e4b5a69", "HR-12")
