@@ -1,9 +1,10 @@
-"""Chaos on event time: a simulated day shuffled within the allowed lateness, through a worker.
+"""Chaos on event time: a simulated day shuffled within the allowed lateness, and one with
+events arriving far beyond it, through a worker.
 
-The branch this suite was written on has no ``late_event`` dead letter yet, so only the part
-within the allowed lateness (5 minutes) is asserted here: the worker gives exactly the alerts
-replay gives for the same shuffled events. How many alerts differ from the day in time order is
-printed, not asserted (see the note in the test).
+Within the lateness (5 minutes) the worker gives exactly the alerts replay gives for the same
+shuffled events. Beyond it, replay and the worker dead-letter the same events as ``late_event``
+(judged per input partition in both) and give the same alerts. How many alerts differ from the day
+in time order is printed, not asserted (see the note in the test).
 """
 
 from __future__ import annotations
@@ -11,18 +12,23 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.rules.loader import load_rules
+from riskmon.settings import Settings
 from streams.replay import SourceLine
+from streams.runs import run_replay
 from tests.chaos.chaos_harness import (
     Figures,
     Pipeline,
     WorkerProcess,
+    dead_letters,
     expected_alerts,
     file_lines,
+    reason_counts,
     simulated_day,
     wait_for,
 )
@@ -81,4 +87,58 @@ def test_out_of_order_within_lateness(kafka_bootstrap: str, tmp_path: Path) -> N
     )
     Figures(
         "out_of_order", len(lines), expected, delivered, time.monotonic() - began, note
+    ).report()
+
+
+LATE_SECONDS = 900
+"""Three times the allowed lateness: these events arrive after their partition moved on."""
+
+
+def delayed(lines: list[SourceLine], every: int) -> tuple[list[SourceLine], int]:
+    """``lines`` in time order, but every ``every``-th business-hours event arrives
+    ``LATE_SECONDS`` late (after the events of the next quarter of an hour)."""
+    keyed = []
+    moved = 0
+    for n, line in enumerate(lines):
+        at = occurred(line)
+        hour = datetime.fromtimestamp(at, UTC).hour
+        late = n % every == 0 and 2 <= hour <= 8  # UTC: 10:00-16:00 in the branches' +08:00
+        moved += late
+        keyed.append((at + (LATE_SECONDS if late else 0), n, line))
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [SourceLine(x.source, n, x.text) for n, (_, _, x) in enumerate(keyed, 1)], moved
+
+
+def test_events_beyond_the_lateness(kafka_bootstrap: str, tmp_path: Path) -> None:
+    lines = file_lines(simulated_day(tmp_path, seed=37))
+    arriving, moved = delayed(lines, every=97)
+    path = tmp_path / "arriving.jsonl"
+    path.write_text("".join(line.text + "\n" for line in arriving), encoding="utf-8")
+    pipe = Pipeline(kafka_bootstrap, tmp_path)
+    settings = Settings()
+    stats, alerts = run_replay(  # replay as the CLI runs it: lateness per input partition
+        [str(path)],
+        load_rules(),
+        lateness_seconds=settings.lateness_seconds,
+        language="en",
+        mask=True,
+        bounds=settings.time_bounds(),
+        partitions=pipe.partitions,
+    )
+    late = stats.dead_by_reason.get("late_event", 0)
+    assert moved > 5 and late > 0, (moved, dict(stats.dead_by_reason))
+    expected = {a.alert_id for a in alerts}
+    pipe.create_topics(broker_tool)
+    worker = WorkerProcess(pipe, "late2").start()
+    began = time.monotonic()
+    try:
+        pipe.produce_lines(arriving)
+        delivered = wait_for(pipe, expected, 150, [worker])
+        reasons = reason_counts(dead_letters(pipe, stats.dead_letters, 60))
+    finally:
+        worker.stop()
+    assert reasons == dict(stats.dead_by_reason)  # the same events refused, for the same reason
+    note = f"{moved} events sent {LATE_SECONDS} s late; {late} dead-lettered late_event in both"
+    Figures(
+        "beyond_lateness", len(lines), expected, delivered, time.monotonic() - began, note
     ).report()
