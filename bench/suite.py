@@ -519,7 +519,7 @@ def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> 
 def tables(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
-        f"Run: `{results['command']}` at {results['finished']} (UTC).",
+        f"Last run: `{results['command']}` at {results['finished']} (UTC).",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']},"
         f" {m['platform']}; load average at start {m['load_average_at_start']} (a shared machine:"
         " other jobs were running; CPU-second figures are the steadier ones).",
@@ -529,6 +529,8 @@ def tables(results: dict[str, Any]) -> str:
     if replay:
         lines += [
             f"### Replay, {replay['events']:,} simulated events (median of {replay['repeat']})",
+            "",
+            f"From {replay.get('run', 'this run')}.",
             "",
             "| configuration | events/s (wall) | events per CPU second | time vs floor |",
             "|---|---:|---:|---:|",
@@ -550,6 +552,8 @@ def tables(results: dict[str, Any]) -> str:
         lines += [
             f"### Per-stage cost, {stages['events']:,} events (median of {stages['repeat']})",
             "",
+            f"From {stages.get('run', 'this run')}.",
+            "",
             "| what | CPU µs per event |",
             "|---|---:|",
             *[f"| {k} | {v:,.2f} |" for k, v in stages["per_event_us"].items()],
@@ -559,6 +563,8 @@ def tables(results: dict[str, Any]) -> str:
     if state:
         lines += [
             f"### State at {state['entities']:,} entities of each kind",
+            "",
+            f"From {state.get('run', 'this run')}.",
             "",
             "| kind | live after replay | memory B/entity | memory RSS | RocksDB B/entity (SST) |",
             "|---|---:|---:|---:|---:|",
@@ -575,6 +581,8 @@ def tables(results: dict[str, Any]) -> str:
         lines += [
             f"### Kafka worker, {worker['events']:,} events, {worker['partitions']} partitions"
             f" (median of {worker['repeat']})",
+            "",
+            f"From {worker.get('run', 'this run')}.",
             "",
             "| consumer | events/s | riskmon worker / this |",
             "|---|---:|---:|",
@@ -637,9 +645,8 @@ def main() -> int:
     if args.only != parser.get_default("only"):
         command += f" (only {args.only})"
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results: dict[str, Any] = {"command": command, "machine": machine()}
-    if previous.get("command") == command:  # keep sections this run did not measure
-        results = previous | results
+    # Sections this run does not measure are kept from the previous run; each says its run.
+    results: dict[str, Any] = previous | {"command": command, "machine": machine()}
     if "replay" in sections:
         print("replay ...", file=sys.stderr)
         results["replay"] = bench_replay(events_file(sizes["replay"], args.data), args.repeat)
@@ -656,6 +663,8 @@ def main() -> int:
             sizes["worker"], 1 if quick else args.repeat, rates, 4.0 if quick else 20.0
         )
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    for section in sections & set(results):
+        results[section]["run"] = f"`{command}`, finished {results['finished']} UTC"
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_readme(results)
     print(tables(results))
