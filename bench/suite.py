@@ -631,7 +631,7 @@ def tables(results: dict[str, Any]) -> str:
             "",
             f"From {worker.get('run', 'this run')}.",
             "",
-            "| consumer | events/s | riskmon worker / this |",
+            "| consumer | events/s | riskmon worker (1 process) / this |",
             "|---|---:|---:|",
             f"| bare counting faust agent | {worker['bare']['events_per_s']:,.0f} | "
             f"{worker['worker_vs_bare']:.2f} |",
@@ -650,12 +650,12 @@ def tables(results: dict[str, Any]) -> str:
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for row in worker["latency"]:
-            rate = f"{row['rate']:,}"
+            rate = f"{row['rate']:,}/s"
             if row.get("sustained_rate_row"):
                 rate += " (80% of the worker's throughput)"
             cells = [f"{row.get(k, float('nan')):,.0f} ms" for k in ("p50_ms", "p95_ms", "p99_ms")]
             lines.append(
-                f"| {rate}/s | {row['achieved_input_rate']:,.0f}/s | {row['alerts']:,} | "
+                f"| {rate} | {row['achieved_input_rate']:,.0f}/s | {row['alerts']:,} | "
                 + " | ".join(cells)
                 + " |"
             )
@@ -681,7 +681,11 @@ def main() -> int:
     parser.add_argument("--only", default="replay,stages,state,worker")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=REPO / "out" / "bench")
+    parser.add_argument("--render", action="store_true", help="only rewrite the README tables")
     args = parser.parse_args()
+    if args.render:
+        write_readme(json.loads(RESULTS.read_text(encoding="utf-8")))
+        return 0
     sections = set(args.only.split(","))
     quick = args.quick
     sizes = {
