@@ -7,7 +7,6 @@ split in two and replayed with state carried over gives the same alerts as one p
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -184,16 +183,10 @@ def kafka_source(event: Event, partitions: int) -> str:
     Replay judges lateness and moves its watermark per such source, exactly as the worker does
     per input partition, so that both give the same alerts and dead letters for one file.
     """
-    key = event.account_id if isinstance(event, Transaction) else event.operator_id
-    return f"{event.kind}:{_partition(key, partitions)}"
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _partition(key: str, partitions: int) -> int:
-    """Kafka's partitioner (murmur2 in pure Python, ~25 µs), remembered for recent keys."""
     from streams.worker.runner import partition_for  # Kafka's partitioner, without faust
 
-    return partition_for(key, partitions)
+    key = event.account_id if isinstance(event, Transaction) else event.operator_id
+    return f"{event.kind}:{partition_for(key, partitions)}"
 
 
 def load_state(path: Path) -> dict[str, MutableMapping[str, Any]]:
