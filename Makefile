@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint check venv kafka-up kafka-down kafka-wipe clean services-install services-status
+.PHONY: demo test test-fast lint check venv bench bench-quick kafka-up kafka-down kafka-wipe clean services-install services-status
 
 venv: $(STAMP)
 
@@ -32,6 +32,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 check: lint test
+
+# Every benchmark, medians of 3 runs: writes bench/results.json and the tables in bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench.suite
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench.suite --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

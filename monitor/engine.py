@@ -44,6 +44,7 @@ __all__ = [
 
 STAGES = ("transaction", "account", "operator")
 META_KEY = "__meta__"
+_EMPTY: dict[str, Any] = {}
 
 
 def _key_transaction(event: Event) -> str | None:
@@ -76,29 +77,47 @@ class Stage:
 
     def __post_init__(self) -> None:
         self._key = KEY_FUNCTIONS[self.name]
+        # Per event class, the rules that may take it, each with whether its ``accepts`` must
+        # still be asked (only rules that look into the event override it): no per-event
+        # isinstance test per rule on the hot path.
+        self._candidates: dict[type, tuple[tuple[CompiledRule, bool], ...]] = {}
+        for kind in (Transaction, OperatorAction):
+            self._for(kind)
+
+    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool], ...]:
+        found = self._candidates.get(kind)
+        if found is None:
+            found = self._candidates[kind] = tuple(
+                (rule, type(rule).accepts is not CompiledRule.accepts)
+                for rule in self.rules
+                if issubclass(kind, rule.consumes)
+            )
+        return found
 
     def key_for(self, event: Event) -> str | None:
-        for rule in self.rules:
-            if rule.accepts(event):
+        for rule, ask in self._candidates.get(type(event)) or self._for(type(event)):
+            if not ask or rule.accepts(event):
                 return self._key(event)
         return None
 
     def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
         """Run every rule of the stage on ``event``; writes the new value back (or deletes it)."""
         old = state.get(key)
+        current: dict[str, Any] = old if old else _EMPTY  # read from; never written
         value: dict[str, Any] | None = None  # copied on the first change only
         findings: list[Finding] = []
-        for rule in self.rules:
-            if not rule.accepts(event):
+        for rule, ask in self._candidates.get(type(event)) or self._for(type(event)):
+            if ask and not rule.accepts(event):
                 continue
             rule_id = rule.meta.id
-            before = (value if value is not None else old or {}).get(rule_id)
+            before = current.get(rule_id)
             rule_state, found = rule.on_event(before, key, event)
             if rule_state is not before:
                 if value is None:
-                    value = dict(old) if old else {}
+                    value = current = dict(old) if old else {}
                 _put(value, rule_id, rule_state)
-            findings.extend(found)
+            if found:
+                findings.extend(found)
         if value is not None:
             _write_back(state, key, old, value)
         return findings

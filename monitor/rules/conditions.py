@@ -118,11 +118,8 @@ class ConditionCompiler:
             raise self._error(f"'{key}' takes a non-empty list of conditions", path)
         compiled = [self.compile(child, (*path, i)) for i, child in enumerate(children)]
         fields = frozenset().union(*(f for _, f in compiled))
-        combine = _both if key == "all" else _either
-        predicate = compiled[0][0]
-        for other, _ in compiled[1:]:
-            predicate = combine(predicate, other)
-        return predicate, fields
+        predicates = [p for p, _ in compiled]
+        return (_all(predicates) if key == "all" else _any(predicates)), fields
 
     def _compile_macro(self, name: Any, path: Path) -> tuple[Predicate, frozenset[str]]:
         if not isinstance(name, str) or name not in self._macros:
@@ -218,13 +215,38 @@ class ConditionCompiler:
             )
 
 
-def _both(first: Predicate, second: Predicate) -> Predicate:
-    # Chained closures short-circuit without a generator per call: this is the hot path.
-    return lambda e: first(e) and second(e)
+def _all(predicates: list[Predicate]) -> Predicate:
+    """One closure over every child: it short-circuits without a generator or a nested call per
+    child (conditions are the hot path)."""
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        a, b = predicates
+        return lambda e: a(e) and b(e)
+    if len(predicates) == 3:
+        a, b, c = predicates
+        return lambda e: a(e) and b(e) and c(e)
+    if len(predicates) == 4:
+        a, b, c, d = predicates
+        return lambda e: a(e) and b(e) and c(e) and d(e)
+    head, tail = _all(predicates[:4]), _all(predicates[4:])
+    return lambda e: head(e) and tail(e)
 
 
-def _either(first: Predicate, second: Predicate) -> Predicate:
-    return lambda e: first(e) or second(e)
+def _any(predicates: list[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        a, b = predicates
+        return lambda e: a(e) or b(e)
+    if len(predicates) == 3:
+        a, b, c = predicates
+        return lambda e: a(e) or b(e) or c(e)
+    if len(predicates) == 4:
+        a, b, c, d = predicates
+        return lambda e: a(e) or b(e) or c(e) or d(e)
+    head, tail = _any(predicates[:4]), _any(predicates[4:])
+    return lambda e: head(e) or tail(e)
 
 
 def _membership(name: str, base: type | None, values: frozenset[str], inside: bool) -> Predicate:

@@ -31,7 +31,7 @@ class ConditionRuleRuntime(UntilRule):
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if state is not None or not self.predicate(event):
             return state, []
-        values = event_values(event)
+        line = None
         if isinstance(event, Transaction):
             if event.status == "reversed":
                 return state, []
@@ -39,10 +39,12 @@ class ConditionRuleRuntime(UntilRule):
                 line = self.threshold.line(event.amount, event.currency)
                 if line is None or not line.reached:
                     return state, []
-                values |= {
-                    "threshold": f"{line.currency} {line.limit:,.2f}",
-                    "measured": f"{line.currency} {line.measured:,.2f}",
-                }
+        values = event_values(event)  # only once the rule fires
+        if line is not None:
+            values |= {
+                "threshold": f"{line.currency} {line.limit:,.2f}",
+                "measured": f"{line.currency} {line.measured:,.2f}",
+            }
         finding = self.event_finding(key, event, values)
         if self.meta.entity != "transaction":
             return state, [finding]
