@@ -182,11 +182,16 @@ class AgentGuard:
             self.stop()
 
 
+OWN_LOGGERS = frozenset({"riskmon", "streams", "monitor", "alerts"})
+"""riskmon's own loggers: every line of theirs counts (a second pack refusal is news)."""
+
+
 class RepeatFilter(logging.Filter):
-    """Let one message (by logger and format) through per ``interval`` seconds.
+    """Let one message of the clients (by logger and format) through per ``interval`` seconds.
 
     While the broker is away, the clients log the same connection error many times a second; one
     line per interval says the same, with a count of the lines held back since the last one.
+    riskmon's own lines are never held back.
     """
 
     def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -197,7 +202,7 @@ class RepeatFilter(logging.Filter):
         self.held: dict[tuple[str, object], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS:
             return True
         key = (record.name, record.msg)
         now = self.clock()

@@ -121,3 +121,14 @@ def test_repeat_filter_lets_one_line_per_interval_through_and_counts_the_rest() 
     assert passed[1].endswith("[499 like it in the last 10 s]")
     assert repeat.filter(record("another message"))
     assert all(repeat.filter(record("debug", logging.INFO)) for _ in range(5))
+
+
+def test_repeat_filter_never_holds_back_riskmons_own_lines() -> None:
+    """Two rule-pack refusals a second apart are two events an SRE must see (hot reload)."""
+    repeat = RepeatFilter(interval=10.0, clock=lambda: 0.0)
+    fmt = "rule pack refused, keeping %s (%s): %s"
+    records = [
+        logging.LogRecord("riskmon.reload", logging.ERROR, __file__, 1, fmt, ("v", "h", n), None)
+        for n in ("invalid", "not approved")
+    ]
+    assert all(repeat.filter(r) for r in records)
