@@ -76,7 +76,7 @@ def run_example(ruleset: RuleSet, rule_id: str, index: int, example: Example) ->
         events = example_events(example)
     except (ValidationError, ValueError) as exc:
         return ExampleResult(rule_id, index, example.desc, False, f"bad example event: {exc}", ())
-    engine = Engine(ruleset.only(rule_id))
+    engine = Engine(ruleset.only(rule_id), operations=False)
     alerts: list[Alert] = []
     for event in events:
         alerts.extend(engine.process(event))

@@ -35,7 +35,7 @@ def run_models(
     if not rules:
         ruleset = RuleSet(rules=(), specs={}, pack_hash=ruleset.pack_hash, packs=ruleset.packs)
     stages = default_model_stages(config)
-    engine = Engine(ruleset, extra_stages=stages)
+    engine = Engine(ruleset, extra_stages=stages, operations=False)  # ops: riskmon ops-eval
     return score_stream(events, engine, stages, watched=watched)
 
 
