@@ -227,5 +227,10 @@ def decode_event(raw: bytes | str) -> Event:
 
 
 def encode_event(event: Event) -> str:
-    """Encode an event as one compact JSON line (amount as a decimal string)."""
-    return event.model_dump_json(exclude_none=True)
+    """Encode an event as one compact JSON line (amount as a decimal string).
+
+    Optional contract fields that are unset are left out; extra fields are kept as they came,
+    ``null`` included, so that decoding the line gives the same event back.
+    """
+    unset = {name for name in type(event).model_fields if getattr(event, name) is None}
+    return event.model_dump_json(exclude=unset or None)

@@ -175,3 +175,15 @@ def test_currency_must_be_iso_4217(code: str, ok: bool) -> None:
     else:
         with pytest.raises(EventDecodeError, match="ISO 4217"):
             decode_event(data)
+
+
+def test_an_extra_field_that_is_null_survives_a_round_trip() -> None:
+    """Found by the fuzzer: ``"extra": null`` was dropped on encoding, so the event changed."""
+    line = json.dumps(
+        {"event_id": "e1", "kind": "operator_action", "occurred_at": "2026-03-03T10:00:00+08:00",
+         "branch_id": "BR1", "operator_id": "op-1", "role": "teller", "action": "login",
+         "terminal_id": "T-1", "outcome": "success", "note": None}
+    )  # fmt: skip
+    event = decode_event(line)
+    assert decode_event(encode_event(event)) == event
+    assert '"note":null' in encode_event(event) and "target_txn_id" not in encode_event(event)
