@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from monitor.backtest import diff_alerts, run_rules
@@ -71,6 +72,7 @@ def test_nothing_to_compare_is_refused(tmp_path: Path) -> None:
     assert "nothing to compare" in result.output
 
 
+@pytest.mark.slow
 def test_raised_threshold_on_a_simulated_week_with_labels_and_decisions(tmp_path: Path) -> None:
     """Issue 13's "done when": a copy of the shipped pack with a higher large-cash threshold and
     a severity-only change, backtested against the baseline on a small simulated week."""

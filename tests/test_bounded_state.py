@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from monitor.engine import STAGES, Engine
 from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 
 
+@pytest.mark.slow
 def test_rule_state_and_deadline_queues_level_off_over_eight_weeks() -> None:
     sim = simulate(SimConfig(days=56, branches=2, customers_per_branch=150, seed=3))
     engine = Engine(load_rules())

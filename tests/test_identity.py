@@ -152,6 +152,7 @@ def test_an_iso_currency_without_a_rate_is_dead_lettered_unknown_currency() -> N
     assert not dead_usd and [a.rule_id for a in usd] == ["large_cash_single"]
 
 
+@pytest.mark.slow
 def test_rates_file_setting_adds_a_currency(tmp_path: Path) -> None:
     rates = tmp_path / "rates.yaml"
     rates.write_text("base: CNY\nrates: {USD: 7.10, NGN: 0.0045}\n", encoding="utf-8")
@@ -200,6 +201,7 @@ def test_an_oversized_line_keeps_an_excerpt_its_size_and_hash() -> None:
     assert len(letter.to_json()) < MAX_EXCERPT_BYTES + 1000
 
 
+@pytest.mark.slow
 def test_a_non_utf8_line_with_dead_letter_file_does_not_stop_replay(tmp_path: Path) -> None:
     """The issue's crash: UnicodeEncodeError 'surrogates not allowed' aborted the run."""
     events = tmp_path / "events.jsonl"

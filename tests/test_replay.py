@@ -70,6 +70,7 @@ def corrupt(text: str, how: str, cut: int) -> str:
         max_size=12,
     )
 )
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_bad_lines_land_in_dead_letters_and_the_rest_is_processed(
     bad: list[tuple[int, str, int]],
@@ -109,6 +110,7 @@ def test_replaying_twice_gives_byte_identical_alerts(tmp_path: Path) -> None:
     assert outputs[0].count(b"\n") >= 5
 
 
+@pytest.mark.slow
 def test_two_halves_with_state_carried_over_equal_one_pass(tmp_path: Path) -> None:
     lines = list(sim_lines())
     whole, _, _, _ = run(lines)

@@ -133,6 +133,7 @@ def token_env(store_url: str, name: str, role: Role) -> dict[str, str]:
     return {"RISKMON_ALERT_STORE_URL": store_url, "RISKMON_TOKEN": token, "COLUMNS": "250"}
 
 
+@pytest.mark.slow
 def test_cli_propose_approve_history_verify(store_url: str, tmp_path: Path) -> None:
     tuned = tmp_path / "tuned.yaml"
     tuned.write_text("- override: large_cash_single\n  severity: high\n", encoding="utf-8")
@@ -205,6 +206,7 @@ def test_worker_refuses_an_unapproved_pack_when_approval_is_required(
     require_approval(ruleset, settings)  # approved: the worker may start
 
 
+@pytest.mark.slow
 def test_with_api_url_the_cli_proposes_and_approves_over_http(
     store_url: str, tmp_path: Path
 ) -> None:

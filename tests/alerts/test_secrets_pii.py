@@ -61,6 +61,7 @@ def _events() -> list[SourceLine]:
     return [SourceLine("sim", n, e.model_dump_json()) for n, e in enumerate(sim.events, 1)]
 
 
+@pytest.mark.slow
 def test_a_replay_and_dispatch_run_logs_no_secret_and_no_account_number(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from alerts.store import AlertStore
@@ -21,6 +22,7 @@ LAUNCH = "from riskmon.alerts_cli import alerts_app; alerts_app()"
 TOKENS = {"rw": {"owner": "li.wei", "scope": "read-write"}, "ro": {"owner": "a", "scope": "read"}}
 
 
+@pytest.mark.slow
 def test_serve_answers_with_token_scopes(tmp_path: Path, http_client: httpx.Client) -> None:
     url = f"sqlite:///{tmp_path / 'alerts.db'}"
     alert = make_alert()
@@ -91,6 +93,7 @@ def _serve(url: str, http_client: httpx.Client) -> tuple[subprocess.Popen[bytes]
             time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_with_api_url_the_cli_talks_to_the_server_as_the_token_user(
     tmp_path: Path, http_client: httpx.Client
 ) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -165,6 +166,7 @@ def test_sizes_around_the_limit(size: int) -> None:
         assert exc.reason == ("too_large" if len(raw) > MAX_EVENT_BYTES else "schema")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(events, min_size=1, max_size=30), st.data())
 def test_the_admission_screen_only_admits_drops_or_dead_letters(

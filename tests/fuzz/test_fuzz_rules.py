@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,7 @@ def load(text: str, shipped: bool = False) -> None:
         assert ruleset.pack_hash
 
 
+@pytest.mark.slow
 @FUZZ
 @given(items)
 def test_random_rule_structures_load_or_fail_cleanly(data: list[dict[str, Any]]) -> None:
@@ -76,6 +78,7 @@ def test_random_rule_structures_load_or_fail_cleanly(data: list[dict[str, Any]])
 
 
 # Loading the shipped packs takes ~0.3 s, so overrides of shipped rules get fewer examples.
+@pytest.mark.slow
 @settings(FUZZ, max_examples=max(10, EXAMPLES // 10))
 @given(items.map(lambda xs: [{"override": "large_cash_single", **x} for x in xs]))
 def test_random_overrides_of_a_shipped_rule(data: list[dict[str, Any]]) -> None:

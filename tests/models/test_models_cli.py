@@ -44,6 +44,7 @@ def test_train_writes_a_versioned_artefact_and_its_checksum(
         loads(data + b"x", checksum)
 
 
+@pytest.mark.slow
 def test_eval_prints_the_tables_and_writes_the_plots(
     week_files: tuple[Path, Path], tmp_path: Path
 ) -> None:

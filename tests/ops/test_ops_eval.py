@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streams.ops_eval import run_ops_eval
 
 
+@pytest.mark.slow
 def test_operations_alerts_on_a_small_simulated_month() -> None:
     report, _ = run_ops_eval(days=18, branches=4, seed=11, rate=0.3)
     assert report.incidents >= 6

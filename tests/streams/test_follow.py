@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitor.events import encode_event
 from monitor.rule_examples import example_events
 from monitor.rules.schema import Example
@@ -158,6 +160,7 @@ class Follower:
             self.process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_replay_follow_takes_only_approved_packs_when_approval_is_on(tmp_path: Path) -> None:
     from alerts.store import AlertStore
     from monitor.rules.loader import load_rules
@@ -197,6 +200,7 @@ def test_replay_follow_takes_only_approved_packs_when_approval_is_on(tmp_path: P
         store.close()
 
 
+@pytest.mark.slow
 def test_replay_follow_swaps_a_valid_pack_and_refuses_an_invalid_one(tmp_path: Path) -> None:
     follower = Follower(tmp_path)
     port = follower.port
