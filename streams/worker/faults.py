@@ -266,11 +266,16 @@ def count_failures(registry: Any) -> Callable[[str, BaseException], None]:
 def run_worker(app: Any, guard: AgentGuard, *, loglevel: str) -> int:
     """Run the faust worker until it stops; returns its exit status (non-zero after a failure).
 
-    Connection errors repeated while the broker is away are rate-limited by :class:`RepeatFilter`.
+    While the broker is away, aiokafka's metadata retries are paced by its backoff
+    (:func:`~streams.worker.aiokafka_private.throttle_failed_metadata_updates`) and the connection
+    errors they log are rate-limited by :class:`RepeatFilter`.
     """
     import faust
 
+    from streams.worker.aiokafka_private import throttle_failed_metadata_updates
     from streams.worker.logsafe import RecordContentFilter
+
+    throttle_failed_metadata_updates()
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
