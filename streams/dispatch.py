@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
@@ -223,25 +224,36 @@ def dispatch(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DispatchStats:
-    """Consume alerts (a kafka-python consumer, auto-commit off) until ``should_stop``."""
+    """Consume alerts (a kafka-python consumer, auto-commit off) until ``should_stop``.
+
+    Notifications a rate limit holds back are handed over by later flushes, on quiet polls too;
+    until then the committed offset of their partition stays at the first record they came from,
+    so a crash redelivers them instead of losing them.
+    """
     stats = DispatchStats()
+    sources: dict[str, tuple[TopicPartition, int]] = {}  # alert id -> the record it came from
     while not should_stop(stats):
         batches = consumer.poll(timeout_ms=poll_ms, max_records=500)
         records = [r for rs in batches.values() for r in rs]
-        if not records:
+        if not records and not pipeline.pending():
             continue
         for record in records:
             try:
-                pipeline.add(Alert.from_json(record.value))
-                stats.received += 1
+                alert = Alert.from_json(record.value)
             except ValidationError as exc:
                 # Not an alert: nothing can deliver it; it is logged, counted and skipped.
                 stats.rejected += 1
                 log.error("not an alert at %s:%s: %s", record.topic, record.offset, exc)
+                continue
+            pipeline.add(alert)
+            sources.setdefault(
+                alert.alert_id, (TopicPartition(record.topic, record.partition), record.offset)
+            )
+            stats.received += 1
         report = pipeline.flush()
         stats.flushes += 1
         if report.ok:
-            consumer.commit()
+            _commit_below_held(consumer, sources, pipeline.held())
         else:
             stats.failed_flushes += 1
             log.warning("flush failed (%s); redelivering from committed offsets", report.failed)
@@ -253,3 +265,22 @@ def dispatch(
                     consumer.seek_to_beginning(tp)
             sleep(backoff)
     return stats
+
+
+def _commit_below_held(
+    consumer: Any, sources: dict[str, tuple[TopicPartition, int]], held: set[str]
+) -> None:
+    """Commit every assigned partition up to what was consumed, but never past the first record
+    of an alert the pipeline still holds; forget where the handed-over alerts came from."""
+    for alert_id in [a for a in sources if a not in held]:
+        del sources[alert_id]
+    lowest: dict[TopicPartition, int] = {}
+    for tp, offset in sources.values():
+        lowest[tp] = min(offset, lowest.get(tp, offset))
+    offsets = {}
+    for tp in consumer.assignment():
+        position = consumer.position(tp)
+        offset = min(position, lowest[tp]) if tp in lowest else position
+        offsets[tp] = OffsetAndMetadata(offset, "", -1)
+    if offsets:
+        consumer.commit(offsets)
