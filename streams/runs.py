@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from monitor.alerts import Alert
 from monitor.currency import CurrencyGate
-from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
+from monitor.dedup import (
+    DEDUP_MAX_ENTRIES,
+    DEDUP_STATE_KEY,
+    DEDUP_WINDOW_SECONDS,
+    EventDeduplicator,
+    admission,
+)
 from monitor.engine import Engine
 from monitor.metrics import RiskmonMetrics
 from monitor.models import ModelStage, default_model_stages
@@ -49,8 +55,8 @@ def run_replay(
     bounds: TimeBounds | None = None,
     partitions: int | None = None,
     operations: bool = True,
-    dedup_window_seconds: float = 7 * 24 * 3600.0,
-    dedup_max_entries: int = 1_000_000,
+    dedup_window_seconds: float = DEDUP_WINDOW_SECONDS,
+    dedup_max_entries: int = DEDUP_MAX_ENTRIES,
     metrics: RiskmonMetrics | None = None,
     model_stages: Sequence[ModelStage] = (),
     on_dead_letter: Callable[[DeadLetter], None] | None = None,

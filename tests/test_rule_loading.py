@@ -1,0 +1,74 @@
+"""One rule loader for every command: shipped packs, rule folders, the currency rates file."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.currency import CurrencyGate
+from monitor.dedup import DEDUP_MAX_ENTRIES, DEDUP_WINDOW_SECONDS, EventDeduplicator
+from riskmon.cli import app
+from riskmon.rules_cli import load_or_exit
+from riskmon.settings import Settings
+from streams.runs import run_replay
+from tests.test_identity import line
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def rates(tmp_path: Path) -> Path:
+    path = tmp_path / "rates.yaml"
+    path.write_text("base: CNY\nrates: {USD: 7.10, NGN: 0.0045}\n", encoding="utf-8")
+    return path
+
+
+def test_the_rates_file_replaces_the_default_table(rates: Path) -> None:
+    plain = CurrencyGate.from_rules(load_or_exit(None, Settings()).rules).known
+    with_rates = CurrencyGate.from_rules(
+        load_or_exit(None, Settings(currency_rates_file=rates)).rules
+    ).known
+    assert plain is not None and with_rates is not None
+    assert "NGN" not in plain and "EUR" in plain
+    assert "NGN" in with_rates and "EUR" not in with_rates  # replaced, not merged
+
+
+def test_replay_and_the_rules_commands_read_the_rates_file(rates: Path, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(line(currency="NGN", amount="20000000") + "\n", encoding="utf-8")
+    out, dead = tmp_path / "alerts.jsonl", tmp_path / "dead.jsonl"
+    args = ["replay", str(events), "--alerts-out", str(out), "--dead-letter", str(dead)]
+    env = {"RISKMON_CURRENCY_RATES_FILE": str(rates), "COLUMNS": "200"}
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    # 20,000,000 NGN x 0.0045 = 90,000 CNY: a large cash withdrawal once a rate is known.
+    assert [json.loads(x)["rule_id"] for x in out.read_text().splitlines()] == ["large_cash_single"]
+    assert dead.read_text() == ""
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("base: CNY\nrates: {USD: -1}\n", encoding="utf-8")
+    for command in (["replay", str(events)], ["rules", "validate"], ["rules", "test"]):
+        failed = runner.invoke(
+            app, command, env={**env, "RISKMON_CURRENCY_RATES_FILE": str(broken)}
+        )
+        assert failed.exit_code == 2, (command, failed.output)
+        assert "rates.USD" in failed.output, (command, failed.output)
+
+
+def test_replay_takes_its_dedup_defaults_from_the_deduplicator_as_the_settings_do() -> None:
+    defaults = inspect.signature(run_replay).parameters
+    settings = Settings()
+    assert (defaults["dedup_window_seconds"].default, defaults["dedup_max_entries"].default) == (
+        settings.dedup_window_seconds,
+        settings.dedup_max_entries,
+    )
+    seen = EventDeduplicator()
+    assert (seen.window, seen.max_entries) == (DEDUP_WINDOW_SECONDS, DEDUP_MAX_ENTRIES)
+    assert (settings.dedup_window_seconds, settings.dedup_max_entries) == (
+        DEDUP_WINDOW_SECONDS,
+        DEDUP_MAX_ENTRIES,
+    )
