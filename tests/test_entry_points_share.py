@@ -1,4 +1,4 @@
-"""One rule loader for every command: shipped packs, rule folders, the currency rates file."""
+"""The entry points share one rule loader (rates file included) and take defaults from one place."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from monitor.dedup import DEDUP_MAX_ENTRIES, DEDUP_WINDOW_SECONDS, EventDeduplic
 from riskmon.cli import app
 from riskmon.rules_cli import load_or_exit
 from riskmon.settings import Settings
+from streams.kafka_client import KafkaClientConfigError
 from streams.runs import run_replay
 from tests.test_identity import line
 
@@ -72,3 +73,27 @@ def test_replay_takes_its_dedup_defaults_from_the_deduplicator_as_the_settings_d
         DEDUP_WINDOW_SECONDS,
         DEDUP_MAX_ENTRIES,
     )
+
+
+def test_the_kafka_client_config_comes_from_the_settings(tmp_path: Path) -> None:
+    password_file = tmp_path / "kafka-password"
+    password_file.write_text("hunter2\n", encoding="utf-8")
+    env = {
+        "RISKMON_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "RISKMON_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "RISKMON_KAFKA_SASL_USERNAME": "riskmon",
+        "RISKMON_KAFKA_SASL_PASSWORD_FILE": str(password_file),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        client = Settings().kafka_client()
+    assert (client.security_protocol, client.sasl_mechanism, client.sasl_username) == (
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-512",
+        "riskmon",
+    )
+    assert client.sasl_password == "hunter2"
+    assert Settings().kafka_client().security_protocol == "PLAINTEXT"
+    with pytest.raises(KafkaClientConfigError, match="user name and password"):
+        Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN").kafka_client()
