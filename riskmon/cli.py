@@ -115,7 +115,7 @@ def _replay(
             dedup_window_seconds=settings.dedup_window_seconds,
             dedup_max_entries=settings.dedup_max_entries,
             metrics=metrics,
-            model_stages=_model_stages(settings, models, metrics),
+            model_stages=_model_stages(settings, ruleset, models, metrics),
             on_dead_letter=show_dead,
             progress=lambda n: progress.advance(task, n),
         )
@@ -160,11 +160,16 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _model_stages(
-    settings: Settings, flag: bool = False, metrics: RiskmonMetrics | None = None
+    settings: Settings,
+    ruleset: RuleSet,
+    flag: bool = False,
+    metrics: RiskmonMetrics | None = None,
 ) -> list[ModelStage]:
-    """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
+    """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``),
+    converting amounts with ``ruleset``'s currency table."""
     return model_stages_for(
         flag or settings.models_enabled,
+        ruleset,
         alerts_per_day=settings.models_alerts_per_day,
         alerts_per_10k=settings.models_alerts_per_10k,
         metrics=metrics,
@@ -453,7 +458,7 @@ def worker_command(
         app_ = create_app(
             dataclasses.replace(settings.worker_config(), kafka=_kafka_client(settings)),
             ruleset,
-            extra_stages=_model_stages(settings, metrics=metrics),
+            extra_stages=_model_stages(settings, ruleset, metrics=metrics),
             metrics=metrics,
             live=start_reloader(rules, ruleset, settings, metrics),
             guard=guard,

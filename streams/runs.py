@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.alerts import Alert
-from monitor.currency import CurrencyGate
+from monitor.currency import CurrencyGate, cny_per_unit
 from monitor.dedup import (
     DEDUP_MAX_ENTRIES,
     DEDUP_STATE_KEY,
@@ -130,15 +130,19 @@ def run_replay(
 
 def model_stages_for(
     enabled: bool,
+    ruleset: RuleSet,
     *,
     alerts_per_day: float | None = None,
     alerts_per_10k: float | None = None,
     metrics: RiskmonMetrics | None = None,
 ) -> list[ModelStage]:
-    """The anomaly-model stages when ``enabled`` (else none), reporting to ``metrics``."""
+    """The anomaly-model stages when ``enabled`` (else none), reporting to ``metrics``; they
+    convert amounts with ``ruleset``'s currency table."""
     if not enabled:
         return []
-    config = models_config(alerts_per_day, enabled=True, alerts_per_10k=alerts_per_10k)
+    config = models_config(
+        alerts_per_day, enabled=True, alerts_per_10k=alerts_per_10k
+    ).with_currency_table(cny_per_unit(ruleset.rules))
     stages = default_model_stages(config)
     if metrics is not None:
         catalogue = metrics

@@ -1,21 +1,25 @@
-"""The entry points share one rule loader (rates file included) and take defaults from one place."""
+"""The entry points share one rule loader (rates file included), one currency table (the models
+convert with the rule set's) and take defaults from one place."""
 
 from __future__ import annotations
 
 import inspect
 import json
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
-from monitor.currency import CurrencyGate
+from monitor.currency import CurrencyGate, cny_per_unit
 from monitor.dedup import DEDUP_MAX_ENTRIES, DEDUP_WINDOW_SECONDS, EventDeduplicator
+from monitor.rules.money import CurrencyTable
 from riskmon.cli import app
 from riskmon.rules_cli import load_or_exit
 from riskmon.settings import Settings
 from streams.kafka_client import KafkaClientConfigError
-from streams.runs import run_replay
+from streams.runs import model_stages_for, run_replay
 from tests.test_identity import line
 
 runner = CliRunner()
@@ -97,3 +101,28 @@ def test_the_kafka_client_config_comes_from_the_settings(tmp_path: Path) -> None
     assert Settings().kafka_client().security_protocol == "PLAINTEXT"
     with pytest.raises(KafkaClientConfigError, match="user name and password"):
         Settings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN").kafka_client()
+
+
+def test_the_models_convert_amounts_with_the_rule_sets_currency_table(rates: Path) -> None:
+    shipped = load_or_exit(None, Settings())
+    table = cny_per_unit(shipped.rules)
+    rule_table = next(r.threshold.table for r in shipped.rules if getattr(r, "threshold", None))
+    assert rule_table.base == "CNY"
+    assert table == {code: float(rate) for code, rate in rule_table.rates.items()}
+    (account,) = [s for s in model_stages_for(True, shipped) if s.config.entity == "account"]
+    assert account.kind.cny_per_unit == table
+    assert model_stages_for(False, shipped) == []
+
+    replaced = load_or_exit(None, Settings(currency_rates_file=rates))
+    (account,) = [s for s in model_stages_for(True, replaced) if s.config.entity == "account"]
+    assert account.kind.cny_per_unit == {"USD": 7.10, "NGN": 0.0045}
+
+
+def test_a_table_on_another_base_is_turned_into_cny_per_unit() -> None:
+    rule = SimpleNamespace(
+        threshold=SimpleNamespace(
+            table=CurrencyTable("USD", {"CNY": Decimal("0.125"), "EUR": Decimal("1.25")})
+        )
+    )
+    assert cny_per_unit([SimpleNamespace(threshold=None), rule]) == {"USD": 8.0, "EUR": 10.0}
+    assert cny_per_unit([]) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +45,10 @@ class ModelConfig(BaseModel):
     window_size: int = Field(default=2_000, ge=10)
     reservoir: int = Field(default=4_096, ge=64)
     refit_every: int = Field(default=20_000, ge=100)
+    cny_per_unit: dict[str, float] = Field(default_factory=dict)
+    """CNY per one unit of each currency, to compare amounts with their history: the rule set's
+    currency table (:func:`monitor.currency.cny_per_unit`, set by
+    :meth:`ModelsConfig.with_currency_table`). A currency missing here counts as CNY."""
 
 
 class ModelsConfig(BaseModel):
@@ -58,3 +63,9 @@ class ModelsConfig(BaseModel):
             entity="operator", alerts_per_10k=2.5, warmup=1_000, warmup_days=7.0, window_size=500
         ),
     )
+
+    def with_currency_table(self, cny_per_unit: Mapping[str, float]) -> ModelsConfig:
+        """This configuration with every stage converting amounts with ``cny_per_unit``."""
+        table = dict(cny_per_unit)
+        stages = tuple(s.model_copy(update={"cny_per_unit": table}) for s in self.stages)
+        return self.model_copy(update={"stages": stages})
