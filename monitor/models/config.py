@@ -40,15 +40,15 @@ class ModelConfig(BaseModel):
     """Evidence above the (1 - this) quantile of recent scores carries over to the next event."""
     seed: int = 0
     home_country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    cny_per_unit: dict[str, float] = Field(default_factory=dict)
+    """CNY per one unit of each currency, to compare amounts with their history: the rule set's
+    currency table (:func:`monitor.currency.cny_per_unit`, set by
+    :meth:`ModelsConfig.with_currency_table`). A currency missing here counts as CNY."""
     n_trees: int = Field(default=25, ge=1)
     height: int = Field(default=8, ge=1, le=12)
     window_size: int = Field(default=2_000, ge=10)
     reservoir: int = Field(default=4_096, ge=64)
     refit_every: int = Field(default=20_000, ge=100)
-    cny_per_unit: dict[str, float] = Field(default_factory=dict)
-    """CNY per one unit of each currency, to compare amounts with their history: the rule set's
-    currency table (:func:`monitor.currency.cny_per_unit`, set by
-    :meth:`ModelsConfig.with_currency_table`). A currency missing here counts as CNY."""
 
 
 class ModelsConfig(BaseModel):
