@@ -21,9 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Unit tests and doctests only: no broker, no servers, nothing slow (under a minute).
+# Unit tests and doctests only: no broker, no servers, nothing slow (under a minute). They run on
+# every core (pytest-xdist), one test file per worker at a time so module fixtures are made once.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not kafka and not services and not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not kafka and not services and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

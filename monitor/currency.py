@@ -21,7 +21,28 @@ from monitor.contract import check_currency
 from monitor.errors import EventDecodeError
 from monitor.events import Event, Transaction
 
-__all__ = ["CurrencyGate", "parse_rates", "rates_override_text"]
+__all__ = ["CurrencyGate", "cny_per_unit", "parse_rates", "rates_override_text"]
+
+
+def cny_per_unit(rules: Iterable[object]) -> dict[str, float]:
+    """CNY per one unit of each currency, from the currency table the rules' money thresholds
+    use (the packs' ``currency_table: default``, or ``RISKMON_CURRENCY_RATES_FILE``'s).
+
+    The anomaly models compare amounts in CNY but may not import the rules: whoever builds their
+    stages passes this (:meth:`monitor.models.ModelsConfig.with_currency_table`), so the rule set
+    holds the only table. Empty if no rule has a threshold or the table has no CNY rate.
+    """
+    for rule in rules:
+        threshold = getattr(rule, "threshold", None)
+        if threshold is None:
+            continue
+        table = threshold.table
+        rates = {**table.rates, table.base: Decimal(1)}
+        per_cny = rates.get("CNY")
+        if per_cny is None:
+            return {}
+        return {code: float(rate / per_cny) for code, rate in rates.items() if code != "CNY"}
+    return {}
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,21 @@ from typing import Any
 from monitor.errors import EventDecodeError
 from monitor.events import Event
 
-__all__ = ["DEDUP_STATE_KEY", "EventDeduplicator", "admission", "content_hash"]
+__all__ = [
+    "DEDUP_MAX_ENTRIES",
+    "DEDUP_STATE_KEY",
+    "DEDUP_WINDOW_SECONDS",
+    "EventDeduplicator",
+    "admission",
+    "content_hash",
+]
 
 DEDUP_STATE_KEY = "__dedup__"
 """Where replay keeps the deduplicator's memory inside the engine state."""
+DEDUP_WINDOW_SECONDS = 7 * 24 * 3600.0
+"""Default event-time window in which a repeated ``event_id`` is recognised (one week)."""
+DEDUP_MAX_ENTRIES = 1_000_000
+"""Default number of event ids remembered (oldest forgotten first)."""
 
 
 def content_hash(event: Event) -> str:
@@ -70,8 +81,8 @@ class EventDeduplicator:
         self,
         state: MutableMapping[str, Any] | None = None,
         *,
-        window_seconds: float = 7 * 24 * 3600.0,
-        max_entries: int = 1_000_000,
+        window_seconds: float = DEDUP_WINDOW_SECONDS,
+        max_entries: int = DEDUP_MAX_ENTRIES,
     ) -> None:
         if window_seconds <= 0 or max_entries <= 0:
             raise ValueError("window_seconds and max_entries must be positive")

@@ -19,15 +19,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from monitor.alerts import Alert
-from monitor.errors import RulePackError
-from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.identity_cli import users_app
 from riskmon.models_cli import eval_command, models_app
 from riskmon.observability import Exposure, exposed
 from riskmon.register_cli import register_app
-from riskmon.rules_cli import require_approval, rules_app, start_reloader
+from riskmon.rules_cli import load_or_exit, require_approval, rules_app, start_reloader
 from riskmon.serve_cli import evidence_events, serve_command
 from riskmon.settings import Settings, prepare_store
 from streams.replay import DeadLetter, ReplayStats, load_state, read_lines
@@ -65,33 +63,6 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     """One clear line on stderr and a non-zero exit: how every expected failure ends."""
     err.print(f"riskmon: error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def _load(rules: list[Path] | None, settings: Settings) -> RuleSet:
-    paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
-    try:
-        if settings.currency_rates_file is None:
-            return load_rules(paths)
-        from monitor.rules.loader import load_rule_texts, rule_files, shipped_pack_texts
-
-        rates = _rates_item(settings.currency_rates_file)
-        return load_rule_texts(shipped_pack_texts() + rule_files(paths) + [rates])
-    except RulePackError as exc:
-        err.print(f"rule pack rejected: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def _rates_item(path: Path) -> tuple[str, str]:
-    """``RISKMON_CURRENCY_RATES_FILE`` as a rule item replacing the default currency table."""
-    from monitor.currency import parse_rates, rates_override_text
-    from monitor.rules.source import load_safe_yaml, read_rule_file
-
-    name = f"RISKMON_CURRENCY_RATES_FILE={path}"
-    try:  # same limits as rule files: size, no aliases, plain types
-        base, rates = parse_rates(load_safe_yaml(read_rule_file(path), str(path)), name)
-    except ValueError as exc:
-        _fail(str(exc))
-    return name, rates_override_text(base, rates)
 
 
 def _progress(total: int | None) -> Progress:
@@ -144,7 +115,7 @@ def _replay(
             dedup_window_seconds=settings.dedup_window_seconds,
             dedup_max_entries=settings.dedup_max_entries,
             metrics=metrics,
-            model_stages=_model_stages(settings, models, metrics),
+            model_stages=_model_stages(settings, ruleset, models, metrics),
             on_dead_letter=show_dead,
             progress=lambda n: progress.advance(task, n),
         )
@@ -189,11 +160,16 @@ def _os_reason(exc: BaseException) -> str:
 
 
 def _model_stages(
-    settings: Settings, flag: bool = False, metrics: RiskmonMetrics | None = None
+    settings: Settings,
+    ruleset: RuleSet,
+    flag: bool = False,
+    metrics: RiskmonMetrics | None = None,
 ) -> list[ModelStage]:
-    """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``)."""
+    """The anomaly-model stages if models are on (``--models`` or ``RISKMON_MODELS_ENABLED``),
+    converting amounts with ``ruleset``'s currency table."""
     return model_stages_for(
         flag or settings.models_enabled,
+        ruleset,
         alerts_per_day=settings.models_alerts_per_day,
         alerts_per_10k=settings.models_alerts_per_10k,
         metrics=metrics,
@@ -262,7 +238,7 @@ def replay_command(
 ) -> None:
     """Replay events through the rules on an in-process state and write the alerts."""
     settings = Settings()
-    ruleset = _load(rules, settings)
+    ruleset = load_or_exit(rules, settings)
     lang = _language(language)
     if follow and (len(files) != 1 or files[0] == "-" or models):
         err.print("[red]--follow takes exactly one file (not stdin) and no --models[/]")
@@ -357,7 +333,7 @@ def simulate_command(
         inject_rate=inject_rate,
         start=date.fromisoformat(start),
     )
-    ruleset = _load(rules, Settings())
+    ruleset = load_or_exit(rules, Settings())
     with console.status(f"simulating {days} days of a {branches}-branch bank..."):
         sim = simulate(config, ruleset)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -393,7 +369,7 @@ def demo_command(
     """Simulate a week of a 20-branch bank, replay it and show the alerts (no broker needed)."""
     simulate_command(out_dir=out_dir, days=days, branches=branches, seed=7, inject_rate=1.0)
     settings = Settings()
-    ruleset = _load(None, settings)
+    ruleset = load_or_exit(None, settings)
     exposure = _exposure(settings, metrics_port, metrics_linger, pushgateway, instance)
     with exposed(exposure, ruleset, ("engine",)) as metrics:
         stats, alerts = _replay(
@@ -474,7 +450,7 @@ def worker_command(
     from streams.worker.faults import AgentGuard, count_failures, run_worker
 
     settings = Settings()
-    ruleset = _load(rules, settings)
+    ruleset = load_or_exit(rules, settings)
     require_approval(ruleset, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
     with exposed(exposure, ruleset) as metrics:
@@ -482,7 +458,7 @@ def worker_command(
         app_ = create_app(
             dataclasses.replace(settings.worker_config(), kafka=_kafka_client(settings)),
             ruleset,
-            extra_stages=_model_stages(settings, metrics=metrics),
+            extra_stages=_model_stages(settings, ruleset, metrics=metrics),
             metrics=metrics,
             live=start_reloader(rules, ruleset, settings, metrics),
             guard=guard,
@@ -523,11 +499,10 @@ def _kafka_client(settings: Settings, *, check: bool = False) -> KafkaClientConf
 
     With ``check``, connect once first, so that a wrong address or password fails fast.
     """
-    from riskmon.kafka_settings import kafka_client
     from streams.kafka_client import KafkaClientConfigError, KafkaConnectError, preflight
 
     try:
-        client = kafka_client(settings)
+        client = settings.kafka_client()
         if check:
             preflight(settings.kafka_bootstrap, client)
     except (KafkaClientConfigError, KafkaConnectError) as exc:

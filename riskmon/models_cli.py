@@ -114,11 +114,15 @@ def train_command(
     rows: Annotated[int, typer.Option(help="Reservoir rows per entity kind.")] = 4096,
 ) -> None:
     """Fit an IsolationForest per entity kind on features of HISTORY; write OUT and OUT.sha256."""
+    from monitor.currency import cny_per_unit
     from monitor.models.artifact import checksum_line, dumps
     from monitor.models.training import train_artifact
+    from riskmon.rules_cli import load_or_exit
+    from riskmon.settings import Settings
 
+    table = cny_per_unit(load_or_exit(None, Settings()).rules)  # the rules' currency table
     stream = read_events(history)
-    artifact = train_artifact(stream, seed=seed, rows=rows)
+    artifact = train_artifact(stream, seed=seed, rows=rows, cny_per_unit=table)
     data = dumps(artifact)
     out.write_bytes(data)
     out.with_name(out.name + ".sha256").write_text(checksum_line(data, out.name), encoding="utf-8")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import RulePackError, RulePackErrors
 from monitor.rule_examples import run_examples
-from monitor.rules.loader import load_rules
+from monitor.rules.loader import load_rule_texts, load_rules, rule_files, shipped_pack_texts
 from monitor.rules.ruleset import RuleSet
 from riskmon.settings import Settings
 from streams.replay import read_lines
@@ -38,10 +38,16 @@ err = Console(stderr=True)
 
 
 def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
-    """The shipped packs plus ``rules`` (or the configured rule folder); exit 2 if invalid."""
+    """The one rule loader of the command line: the shipped packs plus ``rules`` (or the
+    configured rule folder), with ``RISKMON_CURRENCY_RATES_FILE`` replacing the default currency
+    table if it is set. Warnings go to stderr; if the packs are invalid, every problem does and
+    the command exits 2."""
     paths = list(rules or ([] if settings.rules_dir is None else [settings.rules_dir]))
     try:
-        ruleset = load_rules(paths)
+        texts = shipped_pack_texts() + rule_files(paths)
+        if settings.currency_rates_file is not None:
+            texts.append(_rates_item(settings.currency_rates_file))
+        ruleset = load_rule_texts(texts)
     except RulePackErrors as exc:
         for warning in exc.warnings:
             plain(err, str(warning))
@@ -59,6 +65,20 @@ def load_or_exit(rules: list[Path] | None, settings: Settings) -> RuleSet:
     for warning in ruleset.warnings:
         plain(err, str(warning))
     return ruleset
+
+
+def _rates_item(path: Path) -> tuple[str, str]:
+    """``RISKMON_CURRENCY_RATES_FILE`` as a rule item replacing the default currency table."""
+    from monitor.currency import parse_rates, rates_override_text
+    from monitor.rules.source import load_safe_yaml, read_rule_file
+
+    name = f"RISKMON_CURRENCY_RATES_FILE={path}"
+    try:  # same limits as rule files: size, no aliases, plain types
+        base, rates = parse_rates(load_safe_yaml(read_rule_file(path), str(path)), name)
+    except ValueError as exc:
+        plain(err, f"riskmon: error: {exc}")
+        raise typer.Exit(2) from None
+    return name, rates_override_text(base, rates)
 
 
 def open_approval_store(settings: Settings) -> AlertStore:

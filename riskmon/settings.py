@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from monitor.dedup import DEDUP_MAX_ENTRIES, DEDUP_WINDOW_SECONDS
 from monitor.watermark import TimeBounds
 from riskmon.secrets import FileSecretSettings
 
 if TYPE_CHECKING:
     from streams.dispatch import DispatchConfig
+    from streams.kafka_client import KafkaClientConfig
     from streams.worker.config import WorkerConfig
 
 # WorkerConfig fields whose setting has another name; the others are `name` or `worker_<name>`.
@@ -80,9 +82,9 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     event_time_max_ahead_seconds: float = Field(default=7 * 86400, gt=0)
     """How far an event may be ahead of the stream's progress (replay) or of the wall clock
     (worker); further ahead is ``time_out_of_range``."""
-    dedup_window_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    dedup_window_seconds: float = Field(default=DEDUP_WINDOW_SECONDS, gt=0)
     """Event-time window in which a repeated ``event_id`` is recognised (redelivery/collision)."""
-    dedup_max_entries: int = Field(default=1_000_000, gt=0)
+    dedup_max_entries: int = Field(default=DEDUP_MAX_ENTRIES, gt=0)
     """At most this many event ids are remembered (oldest forgotten first)."""
     currency_rates_file: Path | None = None
     """YAML/JSON ``{base: CNY, rates: {USD: 7.10, ...}}`` replacing the packs' default table."""
@@ -206,6 +208,24 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
             alerts_topic=self.topic_alerts,
             jsonl_file=self.dispatch_jsonl_file,
         )
+
+    def kafka_client(self) -> KafkaClientConfig:
+        """The checked Kafka client security config (TLS, SASL); raises
+        :class:`~streams.kafka_client.KafkaClientConfigError` with one clear line."""
+        from streams.kafka_client import KafkaClientConfig
+
+        # RISKMON_KAFKA_SASL_PASSWORD_FILE works like every other *_FILE setting (riskmon.secrets).
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return KafkaClientConfig(
+            security_protocol=self.kafka_security_protocol,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password,
+        ).validate()
 
     def time_bounds(self) -> TimeBounds:
         """Which event times replay and the worker admit (the rest is dead-lettered)."""

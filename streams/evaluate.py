@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from monitor.currency import cny_per_unit
 from monitor.engine import Engine
 from monitor.errors import EventDecodeError
 from monitor.events import Event, decode_event
@@ -32,9 +33,10 @@ def run_models(
 ) -> EvalRun:
     """Replay ``events`` through the shipped rules (or none) and the models, recording scores."""
     ruleset = load_rules([])
+    table = cny_per_unit(ruleset.rules)  # the models convert with the packs' table either way
     if not rules:
         ruleset = RuleSet(rules=(), specs={}, pack_hash=ruleset.pack_hash, packs=ruleset.packs)
-    stages = default_model_stages(config)
+    stages = default_model_stages(config.with_currency_table(table))
     engine = Engine(ruleset, extra_stages=stages, operations=False)  # ops: riskmon ops-eval
     return score_stream(events, engine, stages, watched=watched)
 

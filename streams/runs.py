@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.alerts import Alert
-from monitor.currency import CurrencyGate
-from monitor.dedup import DEDUP_STATE_KEY, EventDeduplicator, admission
+from monitor.currency import CurrencyGate, cny_per_unit
+from monitor.dedup import (
+    DEDUP_MAX_ENTRIES,
+    DEDUP_STATE_KEY,
+    DEDUP_WINDOW_SECONDS,
+    EventDeduplicator,
+    admission,
+)
 from monitor.engine import Engine
 from monitor.metrics import RiskmonMetrics
 from monitor.models import ModelStage, default_model_stages
@@ -49,8 +55,8 @@ def run_replay(
     bounds: TimeBounds | None = None,
     partitions: int | None = None,
     operations: bool = True,
-    dedup_window_seconds: float = 7 * 24 * 3600.0,
-    dedup_max_entries: int = 1_000_000,
+    dedup_window_seconds: float = DEDUP_WINDOW_SECONDS,
+    dedup_max_entries: int = DEDUP_MAX_ENTRIES,
     metrics: RiskmonMetrics | None = None,
     model_stages: Sequence[ModelStage] = (),
     on_dead_letter: Callable[[DeadLetter], None] | None = None,
@@ -124,15 +130,19 @@ def run_replay(
 
 def model_stages_for(
     enabled: bool,
+    ruleset: RuleSet,
     *,
     alerts_per_day: float | None = None,
     alerts_per_10k: float | None = None,
     metrics: RiskmonMetrics | None = None,
 ) -> list[ModelStage]:
-    """The anomaly-model stages when ``enabled`` (else none), reporting to ``metrics``."""
+    """The anomaly-model stages when ``enabled`` (else none), reporting to ``metrics``; they
+    convert amounts with ``ruleset``'s currency table."""
     if not enabled:
         return []
-    config = models_config(alerts_per_day, enabled=True, alerts_per_10k=alerts_per_10k)
+    config = models_config(
+        alerts_per_day, enabled=True, alerts_per_10k=alerts_per_10k
+    ).with_currency_table(cny_per_unit(ruleset.rules))
     stages = default_model_stages(config)
     if metrics is not None:
         catalogue = metrics

@@ -24,10 +24,10 @@ from monitor.engine import Engine
 from monitor.errors import EventDecodeError
 from monitor.events import decode_event
 from monitor.excerpt import MAX_EXCERPT_BYTES
-from monitor.rules.loader import load_rules
 from streams.replay import DeadLetter, SourceLine, load_state, replay, save_state
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 TXN = {
     "kind": "transaction",
     "event_id": "e1",

@@ -29,9 +29,9 @@ from monitor.i18n import (
 )
 from monitor.models.explain import PHRASES, explain_features
 from monitor.rule_examples import example_events
-from monitor.rules.loader import load_rules
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 CODE_FIELDS = (
     "event_id", "txn_id", "account_id", "counterparty_account", "target_account_id",
     "target_txn_id", "operator_id", "initiator_id", "branch_id", "terminal_id", "currency",

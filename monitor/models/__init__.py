@@ -13,7 +13,10 @@ Conventions
 - This package never imports :mod:`monitor.rules` (nor :mod:`monitor.engine`, which does); the
   import-linter contract checks it.
 
-Wiring: ``Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=True)))``.
+Wiring: ``Engine(ruleset, extra_stages=default_model_stages(config))`` with ``config =
+ModelsConfig(enabled=True).with_currency_table(cny_per_unit(ruleset.rules))``: the models convert
+amounts to CNY with the rule set's currency table (:func:`monitor.currency.cny_per_unit`), the only
+one there is.
 """
 
 from __future__ import annotations

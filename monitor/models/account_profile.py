@@ -36,12 +36,6 @@ MAX_CPS = 32
 MAX_COUNTRIES = 8
 HOUR = 3600.0
 DAY = 86_400.0
-CNY_PER_UNIT = {
-    # The ``currency_table: default`` of the shipped base pack; the models may not import the
-    # rules, and an approximate rate is enough to compare amounts with their history.
-    "USD": 7.10, "EUR": 7.75, "GBP": 9.05, "HKD": 0.91, "JPY": 0.048,
-    "SGD": 5.30, "AUD": 4.65, "CAD": 5.15, "CHF": 8.10, "KRW": 0.0052,
-}  # fmt: skip
 ACCOUNT_FEATURES = (
     "amount_vs_usual",
     "amount_vs_peers",
@@ -65,8 +59,13 @@ SESSION = 6 * HOUR
 """Activity this close to the previous one continues its session (and keeps its idle time)."""
 
 
-def log_cny(amount: Decimal, currency: str) -> float:
-    return math.log(max(float(amount) * CNY_PER_UNIT.get(currency, 1.0), 0.01))
+def log_cny(amount: Decimal, currency: str, cny_per_unit: Mapping[str, float]) -> float:
+    """The log of ``amount`` in CNY, with the rule set's table (a currency missing counts as CNY).
+
+    >>> round(log_cny(Decimal("100"), "USD", {"USD": 7.1}), 4) == round(math.log(710.0), 4)
+    True
+    """
+    return math.log(max(float(amount) * cny_per_unit.get(currency, 1.0), 0.01))
 
 
 def clip01(value: float) -> float:
@@ -96,14 +95,14 @@ class AccountPopulation:
         if self.first is None:
             self.first = moment
 
-    def learn(self, event: Transaction, log_amount: float | None = None) -> None:
-        """Count a learned debit; ``log_amount`` is its :func:`log_cny` when already known."""
+    def learn(self, event: Transaction, log_amount: float) -> None:
+        """Count a learned debit; ``log_amount`` is its :func:`log_cny`."""
         self.hours.add(event.occurred_at.hour)
         group = _peer_group(event)
         hist = self.amounts.get(group)
         if hist is None:
             hist = self.amounts[group] = Histogram(0.0, 0.25, 80)
-        hist.add(log_cny(event.amount, event.currency) if log_amount is None else log_amount)
+        hist.add(log_amount)
         country = event.counterparty_country
         home = self.home
         if country not in (None, home) and (country in self.countries or len(self.countries) < 250):
@@ -162,6 +161,7 @@ def account_features(
     pop: AccountPopulation,
     home: str = "CN",
     moment: float | None = None,
+    cny_per_unit: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Features in [0, 1] (higher is more unusual) and the raw details that explain them.
 
@@ -171,7 +171,7 @@ def account_features(
     if moment is None:
         moment = event.occurred_at.timestamp()
     n = int(profile.get("n", 0))
-    amount = log_cny(event.amount, event.currency)
+    amount = log_cny(event.amount, event.currency, cny_per_unit or {})
     usual = _usual_amounts(profile, event.channel)
     ordered = sorted(usual) if usual else None
     usual_p90 = _sorted_quantile(ordered, 0.9) if ordered else None
@@ -265,13 +265,11 @@ def observe_account(
 
 
 def learn_account(
-    profile: Mapping[str, Any] | None, event: Transaction, log_amount: float | None = None
+    profile: Mapping[str, Any] | None, event: Transaction, log_amount: float
 ) -> dict[str, Any]:
     """A new profile with the debit ``event`` learned (call after :func:`observe_account`)."""
     new = dict(profile or {})
     new["n"] = int(new.get("n", 0)) + 1
-    if log_amount is None:
-        log_amount = log_cny(event.amount, event.currency)
     amt = dict(new.get("amt", {}))  # only the event's channel ring changes: copy that one
     ring = [*amt.get(event.channel, ()), round(log_amount, 4)]
     amt[event.channel] = ring[-RING:]

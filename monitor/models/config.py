@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,10 @@ class ModelConfig(BaseModel):
     """Evidence above the (1 - this) quantile of recent scores carries over to the next event."""
     seed: int = 0
     home_country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    cny_per_unit: dict[str, float] = Field(default_factory=dict)
+    """CNY per one unit of each currency, to compare amounts with their history: the rule set's
+    currency table (:func:`monitor.currency.cny_per_unit`, set by
+    :meth:`ModelsConfig.with_currency_table`). A currency missing here counts as CNY."""
     n_trees: int = Field(default=25, ge=1)
     height: int = Field(default=8, ge=1, le=12)
     window_size: int = Field(default=2_000, ge=10)
@@ -58,3 +63,9 @@ class ModelsConfig(BaseModel):
             entity="operator", alerts_per_10k=2.5, warmup=1_000, warmup_days=7.0, window_size=500
         ),
     )
+
+    def with_currency_table(self, cny_per_unit: Mapping[str, float]) -> ModelsConfig:
+        """This configuration with every stage converting amounts with ``cny_per_unit``."""
+        table = dict(cny_per_unit)
+        stages = tuple(s.model_copy(update={"cny_per_unit": table}) for s in self.stages)
+        return self.model_copy(update={"stages": stages})

@@ -78,8 +78,11 @@ class AccountKind:
     features: tuple[str, ...] = ACCOUNT_FEATURES
     held_details: tuple[str, ...] = ()
 
-    def __init__(self, home_country: str = "CN") -> None:
+    def __init__(
+        self, home_country: str = "CN", cny_per_unit: Mapping[str, float] | None = None
+    ) -> None:
         self.home_country = home_country
+        self.cny_per_unit = dict(cny_per_unit or {})  # the rule set's currency table
 
     def key_for(self, event: Event) -> str | None:
         return event.account_id if isinstance(event, Transaction) else None
@@ -100,7 +103,9 @@ class AccountKind:
     def features_of(
         self, profile: Profile, event: Event, pop: Any, moment: float
     ) -> tuple[dict[str, float], dict[str, Any]]:
-        return account_features(profile, _txn(event), pop, self.home_country, moment)
+        return account_features(
+            profile, _txn(event), pop, self.home_country, moment, self.cny_per_unit
+        )
 
     def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:
         event = _txn(event)
@@ -115,7 +120,7 @@ class AccountKind:
         self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
     ) -> dict[str, Any]:
         event = _txn(event)
-        amount = log_cny(event.amount, event.currency)
+        amount = log_cny(event.amount, event.currency, self.cny_per_unit)
         pop.learn(event, amount)
         return learn_account(profile, event, amount)
 

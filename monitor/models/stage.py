@@ -143,7 +143,9 @@ class ModelStage:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.kind: EntityKind = (
-            AccountKind(config.home_country) if config.entity == "account" else OperatorKind()
+            AccountKind(config.home_country, config.cny_per_unit)
+            if config.entity == "account"
+            else OperatorKind()
         )
         self.name = f"model_{config.entity}"
         self.meta = MODEL_META[config.entity]

@@ -7,7 +7,7 @@ seed give the same artefact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from monitor.events import Event
@@ -19,9 +19,17 @@ from monitor.models.stage import ModelStage
 __all__ = ["train_artifact"]
 
 
-def train_artifact(events: Iterable[Event], *, seed: int = 0, rows: int = 4096) -> Artifact:
-    """Features of every scored event of ``events``, sampled, then one forest per entity kind."""
-    stages = [ModelStage(config) for config in ModelsConfig().stages]
+def train_artifact(
+    events: Iterable[Event],
+    *,
+    seed: int = 0,
+    rows: int = 4096,
+    cny_per_unit: Mapping[str, float] | None = None,
+) -> Artifact:
+    """Features of every scored event of ``events``, sampled, then one forest per entity kind;
+    amounts are converted with ``cny_per_unit`` (the rule set's currency table)."""
+    config = ModelsConfig().with_currency_table(cny_per_unit or {})
+    stages = [ModelStage(stage) for stage in config.stages]
     states: list[dict[str, Any]] = [{} for _ in stages]
     samples: list[list[list[float]]] = [[] for _ in stages]
     seen = [0 for _ in stages]

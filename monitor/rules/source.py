@@ -17,7 +17,9 @@ Rule files are untrusted input (whoever can edit them is not necessarily whoever
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -146,8 +148,14 @@ def _scalar(node: yaml.Node) -> Any:
 
 
 def parse_rule_text(text: str, file: str) -> SourceDoc:
-    """Parse YAML text into a :class:`SourceDoc`; errors name the file and line."""
-    data, lines = _parse(text, file)
+    """Parse YAML text into a :class:`SourceDoc`; errors name the file and line.
+
+    The same text of the same file is parsed once (PyYAML's pure-Python composer is most of
+    the cost of loading rules, and the shipped packs are loaded on every validation, rule test
+    and hot reload); each call gets its own copy of the values.
+    """
+    parsed, parsed_lines = _parse_once(text, file)
+    data, lines = copy.deepcopy(parsed), dict(parsed_lines)
     if data is None:
         return SourceDoc(file=file, items=[], text=text)
     if not isinstance(data, list):
@@ -166,6 +174,12 @@ def load_safe_yaml(text: str, file: str) -> Any:
     {'base': 'CNY', 'rates': {'USD': 7.1}}
     """
     return _parse(text, file)[0]
+
+
+@lru_cache(maxsize=64)
+def _parse_once(text: str, file: str) -> tuple[Any, dict[Path, int]]:
+    """:func:`_parse`, remembered for the last 64 texts that parsed (never handed out as is)."""
+    return _parse(text, file)
 
 
 def _parse(text: str, file: str) -> tuple[Any, dict[Path, int]]:

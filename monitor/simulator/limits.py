@@ -171,6 +171,7 @@ def limits_from_rules(ruleset: RuleSet) -> Limits:
 
 
 @cache
+@cache
 def shipped_limits() -> Limits:
     """The limits of the shipped packs (loaded once)."""
     from monitor.rules.loader import load_rules

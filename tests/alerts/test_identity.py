@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, extract_parameters, profiles
 
 from alerts.errors import IdentityError, InvalidSilenceError, PermissionDeniedError
 from alerts.identity import Identity, canonical, hash_token
 from alerts.silences import SilenceMatchers
 from alerts.store import AlertStore
+from alerts.store import identity as store_identity
 from alerts.store.tables import api_tokens, users
 from tests.alerts.alertkit import PASSWORD, T0, make_alert, who
 
@@ -35,6 +37,20 @@ def test_passwords_are_argon2_hashes_and_authenticate(store: AlertStore) -> None
     for name, password in (("li.wei", "wrong password"), ("nobody", PASSWORD), ("", PASSWORD)):
         with pytest.raises(IdentityError, match="unknown user or wrong password"):
             store.users.authenticate(name, password)
+
+
+def test_the_shipped_hasher_is_argon2id_at_the_rfc_9106_low_memory_cost(
+    store: AlertStore, shipped_password_hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite hashes at the cheapest cost (tests/conftest.py); this test uses the shipped one."""
+    monkeypatch.setattr(store_identity, "_HASHER", shipped_password_hasher)
+    store.users.add_user("li.wei", "officer", PASSWORD)
+    with store.engine.connect() as connection:
+        stored = connection.execute(sa.select(users.c.password_hash)).scalar_one()
+    assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
+    assert store.users.authenticate("li.wei", PASSWORD).user_id == "li.wei"
+    with pytest.raises(IdentityError, match="unknown user or wrong password"):
+        store.users.authenticate("li.wei", "wrong password")
 
 
 def test_a_user_name_is_unique_whatever_its_case(store: AlertStore) -> None:

@@ -9,8 +9,8 @@ from alerts.store.migrate import HEAD, current_revision, upgrade
 from tests.alerts.alertkit import make_alert, who
 
 
-def test_an_older_store_upgrades_and_its_alerts_can_be_worked(store_url: str) -> None:
-    engine = sa.create_engine(engine_url(store_url))
+def test_an_older_store_upgrades_and_its_alerts_can_be_worked(empty_store_url: str) -> None:
+    engine = sa.create_engine(engine_url(empty_store_url))
     alert = make_alert(severity="low")
     try:
         upgrade(engine, "0002")

@@ -20,12 +20,12 @@ from alerts.store.tables import history
 from tests.alerts.alertkit import T0, SettableClock, make_alert, who
 
 
-def test_open_migrates_to_head_and_reopening_keeps_data(store_url: str) -> None:
+def test_open_migrates_to_head_and_reopening_keeps_data(empty_store_url: str) -> None:
     alert = make_alert()
-    with AlertStore.open(store_url) as first:
+    with AlertStore.open(empty_store_url) as first:
         assert current_revision(first.engine) == HEAD
         first.upsert(alert)
-    with AlertStore.open(store_url) as second:
+    with AlertStore.open(empty_store_url) as second:
         assert second.get(alert.alert_id).alert == alert
 
 
@@ -274,8 +274,8 @@ def test_without_maker_checker_a_silence_is_in_force_at_once(store_url: str) -> 
         assert store.list_silences(active_at=store.clock()) == [silence]
 
 
-def test_migration_0002_keeps_older_silences_in_force(store_url: str) -> None:
-    engine = sa.create_engine(engine_url(store_url))
+def test_migration_0002_keeps_older_silences_in_force(empty_store_url: str) -> None:
+    engine = sa.create_engine(engine_url(empty_store_url))
     try:
         upgrade(engine, "0001")
         with engine.begin() as connection:

@@ -9,10 +9,12 @@ import pytest
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.events import OperatorAction, Transaction
-from monitor.rules.loader import load_rules
 from tests.ops.opsdata import local, traffic
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+pytestmark = pytest.mark.slow  # 36 simulated days of two branches: seconds of CPU
+
+RULES = shipped_rules()
 # 2026-09-29 is a Tuesday; 09-27 a Sunday; 10-01 National Day (a Thursday); 10-10 a Saturday
 # that is an official make-up working day.
 SILENCES = {

@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 from monitor.alerts import Alert
 from monitor.engine import Engine
 from monitor.metrics import RiskmonMetrics
-from monitor.rules.loader import load_rules
 from monitor.watermark import TimeBounds
 from riskmon.cli import app
 from streams.replay import DeadLetter, kafka_source, kafka_sources, read_lines, replay
+from tests.shipped import shipped_rules
 
-RULES = load_rules()
+RULES = shipped_rules()
 CASE = Path(__file__).resolve().parents[1] / "data" / "event_time_case.jsonl"
 EXPECTED_ALERTS = ["dual_review:missing:T2"]
 EXPECTED_DEAD = {
