@@ -66,6 +66,7 @@ from monitor.models.series.changes import DriftDetector, LevelShiftDetector, Var
 from monitor.models.series.components import (
     Calendar,
     FlatLineDetector,
+    RarityTail,
     SeasonalProfile,
     TailCalibrator,
 )
@@ -74,7 +75,7 @@ from monitor.models.series.state import SeriesStateError, as_bool, as_float, as_
 
 __all__ = ["DETECTORS", "STATE_VERSION", "SeriesDetector", "SeriesStateError"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 DETECTORS = ("point", "level", "variance", "drift", "flat")
 POINT, LEVEL, VARIANCE, DRIFT, FLAT = range(5)
 LN_DETECTORS = math.log(len(DETECTORS))
@@ -84,6 +85,7 @@ CAL_RATES = (0.05, 0.003, 0.02, 0.003, 0.05)
 REF_SETTLE = 100  # rows a new reference expert must serve before level and drift may speak
 LN2 = math.log(2.0)
 MAINTAIN_Z = 6.0
+RARITY_FROM = LN_DETECTORS + 1.0  # calibrated surprise below this is never news: skip the read
 
 
 @dataclass(slots=True)
@@ -107,6 +109,7 @@ class _Evaluation:
     recent: float = 0.0
     gap: float = 0.0
     season_gap: float = 0.0
+    severity: float = 0.0  # the score before the onset discount
 
 
 class SeriesDetector:
@@ -128,6 +131,14 @@ class SeriesDetector:
         Smoothing factor of the forecasters' error scales.
     drift_horizon
         Rows of memory of the drift test's long-run normal and of its yardstick.
+    onset_halflife
+        Rows over which the score discounts an alarm the detector has just raised. Let ``a`` be
+        the highest severity of the rows before this one, halved every ``onset_halflife`` rows:
+        a row more severe than ``a`` scores its severity (the onset, or a worsening), any other
+        scores its severity times ``1 - a``. The rows after an onset, which repeat the same news,
+        score near 0, so a threshold on the score counts incidents rather than rows (what a
+        pager and NAB-style scoring want). 0 turns the discount off; ``severity()`` always gives
+        the undiscounted value.
     """
 
     def __init__(
@@ -140,6 +151,7 @@ class SeriesDetector:
         slow_alpha: float = 0.05,
         scale_alpha: float = 0.02,
         drift_horizon: int = 1000,
+        onset_halflife: float = 12.0,
     ) -> None:
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -154,6 +166,8 @@ class SeriesDetector:
                 raise ValueError(f"{name} must be in (0, 1]")
         if drift_horizon < 10:
             raise ValueError("drift_horizon must be >= 10")
+        if not onset_halflife >= 0.0:
+            raise ValueError("onset_halflife must be >= 0")
         self.warmup = warmup
         self.alarm_surprise = alarm_surprise
         self.seasonality = seasonality
@@ -161,6 +175,7 @@ class SeriesDetector:
         self.slow_alpha = slow_alpha
         self.scale_alpha = scale_alpha
         self.drift_horizon = drift_horizon
+        self.onset_halflife = onset_halflife
 
         self._n = 0
         self._experts = Forecasters(fast_alpha, slow_alpha, scale_alpha)
@@ -169,8 +184,10 @@ class SeriesDetector:
         self._variance = VarianceDetector()
         self._flat = FlatLineDetector()
         self._calibrators = [TailCalibrator() for _ in DETECTORS]
+        self._rarity = [RarityTail() for _ in DETECTORS]
         self._calendar = Calendar()
         self._profile: SeasonalProfile | None = None
+        self._alarmed = 0.0  # decayed highest severity of the rows so far (the onset discount)
         self._pending: _Evaluation | None = None  # for learn_one on the row just scored
         self._explained: _Evaluation | None = None  # for explain(), until the next score_one
 
@@ -201,6 +218,12 @@ class SeriesDetector:
         score = self.score_one(value, timestamp)
         self.learn_one(value, timestamp)
         return score
+
+    def severity(self) -> float:
+        """The last scored row's score before the onset discount (0 before any): how abnormal the
+        row is, however long it has been so. Incident layers that track recovery read this."""
+        ev = self._explained
+        return 0.0 if ev is None else ev.severity
 
     def explain(self) -> dict[str, float]:
         """Evidence behind the last score: calibrated surprise per detector (nats), the value the
@@ -248,21 +271,30 @@ class SeriesDetector:
             drift_s = drift.surprise(gap, season_gap)
 
         raw = (fc.point, level_s, variance_s, drift_s, self._flat.surprise(x))
-        cal = tuple([c.calibrate(r) for c, r in zip(self._calibrators, raw, strict=True)])
+        cals = [c.calibrate(r) for c, r in zip(self._calibrators, raw, strict=True)]
+        for i, c in enumerate(cals):
+            if c > RARITY_FROM:  # routine at this magnitude lately: not news, however large
+                cals[i] = min(c, self._rarity[i].surprise(raw[i]))
+        cal = tuple(cals)
         surprise = max(0.0, max(cal) - LN_DETECTORS)
-        score = 0.0
+        severity = 0.0
         if self._n >= self.warmup:
             ratio = surprise / self.alarm_surprise
-            score = 1.0 - math.exp(-LN2 * ratio * ratio)
+            severity = 1.0 - math.exp(-LN2 * ratio * ratio)
+        score = severity
+        if self.onset_halflife > 0.0 and severity <= self._alarmed:
+            score = severity * (1.0 - self._alarmed)
         return _Evaluation(
             x, ts, key, expected, own, fc, ref, frozen, raw, cal, surprise, score,
-            (pos, neg), mean_square, recent, gap, season_gap,
+            (pos, neg), mean_square, recent, gap, season_gap, severity,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ learning
 
     def _learn(self, x: float, ts: datetime | None, ev: _Evaluation) -> None:
         self._n += 1
+        if self.onset_halflife > 0.0:
+            self._alarmed = max(self._alarmed * 0.5 ** (1.0 / self.onset_halflife), ev.severity)
         ratio = ev.surprise / self.alarm_surprise
         # Protected learning: a row learns less the more anomalous it is.
         weight = 1.0 if self._n <= self.warmup else 1.0 / (1.0 + ratio**4)
@@ -271,6 +303,9 @@ class SeriesDetector:
         season_ready = self._profile is not None and experts.n_season >= self._calendar.rows_per_day
         switched = experts.learn(x, ev.forecast, weight, season_ready)
         if ev.forecast is not None:
+            if self._n > self.warmup:  # warm-up surprises measure the warm-up, not the series
+                for tail, raw in zip(self._rarity, ev.raw, strict=True):
+                    tail.learn(raw)
             self._learn_changes(x, ev, ev.forecast, weight)
             if switched:
                 self._level.reset()
@@ -352,6 +387,7 @@ class SeriesDetector:
             "slow_alpha": self.slow_alpha,
             "scale_alpha": self.scale_alpha,
             "drift_horizon": self.drift_horizon,
+            "onset_halflife": self.onset_halflife,
         }
 
     def to_state(self) -> dict[str, object]:
@@ -365,12 +401,14 @@ class SeriesDetector:
                 "kind": "SeriesDetector",
                 "config": self._config(),
                 "n": self._n,
+                "alarmed": self._alarmed,
                 "experts": self._experts.to_list(),
                 "level": self._level.to_list(),
                 "drift": self._drift.to_list(),
                 "variance": self._variance.to_list(),
                 "flat": self._flat.to_list(),
                 "calibrators": [c.to_list() for c in self._calibrators],
+                "rarity": [t.to_list() for t in self._rarity],
                 "calendar": self._calendar.to_list(),
                 "profile": None if self._profile is None else self._profile.to_list(),
             }
@@ -395,8 +433,10 @@ class SeriesDetector:
             slow_alpha=as_float(config.get("slow_alpha")),
             scale_alpha=as_float(config.get("scale_alpha")),
             drift_horizon=as_int(config.get("drift_horizon")),
+            onset_halflife=as_float(config.get("onset_halflife")),
         )
         det._n = as_int(state.get("n"))
+        det._alarmed = as_float(state.get("alarmed"))
         det._experts.load(state.get("experts"))
         det._level.load(state.get("level"))
         det._drift.load(state.get("drift"))
@@ -404,6 +444,8 @@ class SeriesDetector:
         det._flat = FlatLineDetector.from_list(state.get("flat"))
         cals = as_list(state.get("calibrators"), len(DETECTORS))
         det._calibrators = [TailCalibrator.from_list(c) for c in cals]
+        rarity = as_list(state.get("rarity"), len(DETECTORS))
+        det._rarity = [RarityTail.from_list(t) for t in rarity]
         det._calendar = Calendar.from_list(state.get("calendar"))
         profile = state.get("profile")
         det._profile = None if profile is None else SeasonalProfile.from_list(profile)
