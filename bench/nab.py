@@ -381,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     t0 = time.process_time()
     results = evaluate(files)
-    cmd = "python -m bench.nab " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = ".venv/bin/python -m bench.nab --data NAB" + "".join(f" --only {o}" for o in args.only)
     text = report(results, files, time.process_time() - t0, cmd)
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
