@@ -111,7 +111,7 @@ def test_the_incident_layer_follows_severity() -> None:
 def test_rarity_tail_habituates_after_repeats_and_counts_events_not_rows() -> None:
     tail = RarityTail()
     assert tail.surprise(50.0) == math.inf  # nothing seen yet: full surprise
-    for _ in range(3):  # three separate events of the same magnitude
+    for _ in range(int(RarityTail.REPEAT) + 1):  # separate events of the same magnitude
         for raw in (0.0, 0.0, 50.0, 0.0):
             tail.learn(raw)
     assert tail.surprise(50.0) < 10.0  # routine now
@@ -131,6 +131,6 @@ def test_rarity_tail_round_trips_and_forgets() -> None:
     copy = RarityTail.from_list(tail.to_list())
     assert copy.to_list() == tail.to_list()
     assert copy.surprise(60.0) == tail.surprise(60.0) < 10.0
-    for _ in range(5000):  # the bursts stop: after a few memories the magnitude is news again
+    for _ in range(int(10 * RarityTail.HORIZON)):  # the bursts stop: in time they are news again
         tail.learn(0.0)
     assert tail.surprise(60.0) == math.inf

@@ -122,8 +122,8 @@ class RarityTail:
     __slots__ = ("counts", "gain", "last", "total")
 
     BINS = 80
-    HORIZON = 500.0
-    REPEAT = 2.0  # magnitudes seen this many times (decayed) or fewer are still news
+    HORIZON = 2000.0
+    REPEAT = 3.0  # magnitudes seen this many times (decayed) or fewer are still news
     PRIOR = 20.0  # rows of nominal tail (exp(-surprise)) mixed into the empirical one
 
     def __init__(self) -> None:

@@ -85,7 +85,7 @@ CAL_RATES = (0.05, 0.003, 0.02, 0.003, 0.05)
 REF_SETTLE = 100  # rows a new reference expert must serve before level and drift may speak
 LN2 = math.log(2.0)
 MAINTAIN_Z = 6.0
-ONSET_MARGIN = 0.1  # a row scores in full when this much more severe than the recent peak
+ONSET_MARGIN = 0.2  # a row scores in full when this much more severe than the recent peak
 RARITY_FROM = LN_DETECTORS + 1.0  # calibrated surprise below this is never news: skip the read
 
 
@@ -135,8 +135,9 @@ class SeriesDetector:
     onset_halflife
         Rows over which the score discounts an alarm the detector has just raised. Let ``a`` be
         the highest severity of the rows before this one, halved every ``onset_halflife`` rows:
-        a row more severe than ``a + 0.1`` scores its severity (the onset, or a clear
-        worsening), any other scores its severity times ``1 - a``. The rows after an onset,
+        a row more severe than ``a + 0.2`` scores its severity (the onset, or a clear
+        worsening), and so does a row that reaches the alarm level 0.5 while ``a`` is below it
+        (a gradual onset); any other scores its severity times ``1 - a``. The rows after an onset,
         which repeat the same news, score near 0, so a threshold on the score counts incidents
         rather than rows (what a pager and NAB-style scoring want). 0 turns the discount off;
         ``severity()`` always gives the undiscounted value.
@@ -283,8 +284,12 @@ class SeriesDetector:
             ratio = surprise / self.alarm_surprise
             severity = 1.0 - math.exp(-LN2 * ratio * ratio)
         score = severity
-        if self.onset_halflife > 0.0 and severity < self._alarmed + ONSET_MARGIN:
-            score = severity * (1.0 - self._alarmed)
+        alarmed = self._alarmed
+        # Full score for a clear worsening, or for the row that first reaches the alarm level
+        # (0.5) after a calm spell, so that a gradual onset (a feed getting stuck) is not missed.
+        news = severity >= alarmed + ONSET_MARGIN or severity >= 0.5 > alarmed
+        if self.onset_halflife > 0.0 and not news:
+            score = severity * (1.0 - alarmed)
         return _Evaluation(
             x, ts, key, expected, own, fc, ref, frozen, raw, cal, surprise, score,
             (pos, neg), mean_square, recent, gap, season_gap, severity,
