@@ -45,7 +45,12 @@ Design, and why
    detection, and few flagged rows outside the anomaly window.
 5. *Warm-up*: score 0 for the first ``warmup`` valid rows; the level and drift tests also wait
    until their reference has served 100 rows and their yardsticks have settled.
-6. *Strictly online and deterministic*: no randomness, no look-ahead, no whole-series min, max or
+6. *Habituation and onset* (``components.RarityTail``, ``onset_halflife``): a detector's surprise
+   is capped by how often that magnitude has turned up lately (counted per event, about 2000 rows
+   of memory), so routine bursts stop alarming however large; and the score discounts rows that
+   only repeat an alarm just raised (``severity()`` keeps the undiscounted value), so a change
+   scores at its onset, not for as long as it lasts.
+7. *Strictly online and deterministic*: no randomness, no look-ahead, no whole-series min, max or
    length. The state is plain JSON with a version header (``to_state``/``from_state``); a restored
    detector scores the next row exactly as the uninterrupted one would. Missing or non-finite
    values score 0 and are not learned. About 25 microseconds of CPU per row, pure Python.
