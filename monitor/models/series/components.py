@@ -23,6 +23,7 @@ from monitor.models.series.state import (
 __all__ = [
     "Calendar",
     "FlatLineDetector",
+    "RarityTail",
     "SeasonalProfile",
     "TailCalibrator",
     "huber_surprise",
@@ -99,6 +100,78 @@ class TailCalibrator:
     def from_list(cls, values: object) -> TailCalibrator:
         q90, q99 = as_list(values, 2)
         return cls(as_float(q90), as_float(q99))
+
+
+class RarityTail:
+    """How often a detector's raw surprise has reached a level lately: habituation to the routine.
+
+    A decayed histogram of the raw surprise (two bins per doubling, about ``HORIZON`` rows of
+    memory) gives the empirical chance that a value at least this large turns up. It counts
+    events, not rows: a row is counted only when its surprise climbs into a higher bin than the
+    row before, so one long anomaly (a stuck feed whose surprise grows row after row) is one
+    event per magnitude, not dozens that would mute the next one. A series whose normal
+    includes spikes (a load balancer's bursts, a batch job every few hours) then stops alarming
+    on them once a magnitude has turned up more than ``REPEAT`` times within the memory, however
+    large its raw surprise, while a magnitude not seen that often keeps its full surprise. It
+    only ever lowers a surprise, so a quiet detector is never made more sensitive.
+
+    Counts are kept on a growing scale (``gain``) so that a row costs O(1); the histogram is
+    rescaled before the scale overflows. ``surprise`` is a pure read.
+    """
+
+    __slots__ = ("counts", "gain", "last", "total")
+
+    BINS = 80
+    HORIZON = 2000.0
+    REPEAT = 3.0  # magnitudes seen this many times (decayed) or fewer are still news
+    PRIOR = 20.0  # rows of nominal tail (exp(-surprise)) mixed into the empirical one
+
+    def __init__(self) -> None:
+        self.counts = [0.0] * self.BINS
+        self.total = 0.0
+        self.gain = 1.0
+        self.last = 0  # the previous row's bin
+
+    @classmethod
+    def _bin(cls, raw: float) -> int:
+        if raw < 1.0:
+            return 0
+        return min(cls.BINS - 1, 1 + int(2.0 * math.log2(raw)))
+
+    def surprise(self, raw: float) -> float:
+        """``-log`` of the decayed empirical chance of a raw surprise this large; inf if new."""
+        k = self._bin(raw)
+        if k == 0:
+            return math.inf
+        seen = sum(self.counts[k:]) / self.gain - self.REPEAT
+        if seen <= 0.0:
+            return math.inf
+        tail = seen + self.PRIOR * math.exp(-min(raw, 700.0))
+        return -math.log(tail / (self.total / self.gain + self.PRIOR))
+
+    def learn(self, raw: float) -> None:
+        self.gain /= 1.0 - 1.0 / self.HORIZON
+        k = self._bin(raw)
+        if k > self.last:
+            self.counts[k] += self.gain
+        self.last = k
+        self.total += self.gain
+        if self.gain > 1e12:
+            g = self.gain
+            self.counts = [c / g for c in self.counts]
+            self.total /= g
+            self.gain = 1.0
+
+    def to_list(self) -> list[object]:
+        return [self.counts, self.total, self.gain, self.last]
+
+    @classmethod
+    def from_list(cls, values: object) -> RarityTail:
+        counts, total, gain, last = as_list(values, 4)
+        tail = cls()
+        tail.counts = as_float_list(counts, cls.BINS)
+        tail.total, tail.gain, tail.last = as_float(total), as_float(gain), as_int(last)
+        return tail
 
 
 class Calendar:

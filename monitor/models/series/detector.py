@@ -45,7 +45,12 @@ Design, and why
    detection, and few flagged rows outside the anomaly window.
 5. *Warm-up*: score 0 for the first ``warmup`` valid rows; the level and drift tests also wait
    until their reference has served 100 rows and their yardsticks have settled.
-6. *Strictly online and deterministic*: no randomness, no look-ahead, no whole-series min, max or
+6. *Habituation and onset* (``components.RarityTail``, ``onset_halflife``): a detector's surprise
+   is capped by how often that magnitude has turned up lately (counted per event, about 2000 rows
+   of memory), so routine bursts stop alarming however large; and the score discounts rows that
+   only repeat an alarm just raised (``severity()`` keeps the undiscounted value), so a change
+   scores at its onset, not for as long as it lasts.
+7. *Strictly online and deterministic*: no randomness, no look-ahead, no whole-series min, max or
    length. The state is plain JSON with a version header (``to_state``/``from_state``); a restored
    detector scores the next row exactly as the uninterrupted one would. Missing or non-finite
    values score 0 and are not learned. About 25 microseconds of CPU per row, pure Python.
@@ -66,6 +71,7 @@ from monitor.models.series.changes import DriftDetector, LevelShiftDetector, Var
 from monitor.models.series.components import (
     Calendar,
     FlatLineDetector,
+    RarityTail,
     SeasonalProfile,
     TailCalibrator,
 )
@@ -74,7 +80,7 @@ from monitor.models.series.state import SeriesStateError, as_bool, as_float, as_
 
 __all__ = ["DETECTORS", "STATE_VERSION", "SeriesDetector", "SeriesStateError"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 DETECTORS = ("point", "level", "variance", "drift", "flat")
 POINT, LEVEL, VARIANCE, DRIFT, FLAT = range(5)
 LN_DETECTORS = math.log(len(DETECTORS))
@@ -84,6 +90,8 @@ CAL_RATES = (0.05, 0.003, 0.02, 0.003, 0.05)
 REF_SETTLE = 100  # rows a new reference expert must serve before level and drift may speak
 LN2 = math.log(2.0)
 MAINTAIN_Z = 6.0
+ONSET_MARGIN = 0.2  # a row scores in full when this much more severe than the recent peak
+RARITY_FROM = LN_DETECTORS + 1.0  # calibrated surprise below this is never news: skip the read
 
 
 @dataclass(slots=True)
@@ -107,6 +115,7 @@ class _Evaluation:
     recent: float = 0.0
     gap: float = 0.0
     season_gap: float = 0.0
+    severity: float = 0.0  # the score before the onset discount
 
 
 class SeriesDetector:
@@ -128,6 +137,15 @@ class SeriesDetector:
         Smoothing factor of the forecasters' error scales.
     drift_horizon
         Rows of memory of the drift test's long-run normal and of its yardstick.
+    onset_halflife
+        Rows over which the score discounts an alarm the detector has just raised. Let ``a`` be
+        the highest severity of the rows before this one, halved every ``onset_halflife`` rows:
+        a row more severe than ``a + 0.2`` scores its severity (the onset, or a clear
+        worsening), and so does a row that reaches the alarm level 0.5 while ``a`` is below it
+        (a gradual onset); any other scores its severity times ``1 - a``. The rows after an onset,
+        which repeat the same news, score near 0, so a threshold on the score counts incidents
+        rather than rows (what a pager and NAB-style scoring want). 0 turns the discount off;
+        ``severity()`` always gives the undiscounted value.
     """
 
     def __init__(
@@ -140,6 +158,7 @@ class SeriesDetector:
         slow_alpha: float = 0.05,
         scale_alpha: float = 0.02,
         drift_horizon: int = 1000,
+        onset_halflife: float = 12.0,
     ) -> None:
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -154,6 +173,8 @@ class SeriesDetector:
                 raise ValueError(f"{name} must be in (0, 1]")
         if drift_horizon < 10:
             raise ValueError("drift_horizon must be >= 10")
+        if not onset_halflife >= 0.0:
+            raise ValueError("onset_halflife must be >= 0")
         self.warmup = warmup
         self.alarm_surprise = alarm_surprise
         self.seasonality = seasonality
@@ -161,6 +182,7 @@ class SeriesDetector:
         self.slow_alpha = slow_alpha
         self.scale_alpha = scale_alpha
         self.drift_horizon = drift_horizon
+        self.onset_halflife = onset_halflife
 
         self._n = 0
         self._experts = Forecasters(fast_alpha, slow_alpha, scale_alpha)
@@ -169,8 +191,10 @@ class SeriesDetector:
         self._variance = VarianceDetector()
         self._flat = FlatLineDetector()
         self._calibrators = [TailCalibrator() for _ in DETECTORS]
+        self._rarity = [RarityTail() for _ in DETECTORS]
         self._calendar = Calendar()
         self._profile: SeasonalProfile | None = None
+        self._alarmed = 0.0  # decayed highest severity of the rows so far (the onset discount)
         self._pending: _Evaluation | None = None  # for learn_one on the row just scored
         self._explained: _Evaluation | None = None  # for explain(), until the next score_one
 
@@ -201,6 +225,12 @@ class SeriesDetector:
         score = self.score_one(value, timestamp)
         self.learn_one(value, timestamp)
         return score
+
+    def severity(self) -> float:
+        """The last scored row's score before the onset discount (0 before any): how abnormal the
+        row is, however long it has been so. Incident layers that track recovery read this."""
+        ev = self._explained
+        return 0.0 if ev is None else ev.severity
 
     def explain(self) -> dict[str, float]:
         """Evidence behind the last score: calibrated surprise per detector (nats), the value the
@@ -248,21 +278,34 @@ class SeriesDetector:
             drift_s = drift.surprise(gap, season_gap)
 
         raw = (fc.point, level_s, variance_s, drift_s, self._flat.surprise(x))
-        cal = tuple([c.calibrate(r) for c, r in zip(self._calibrators, raw, strict=True)])
+        cals = [c.calibrate(r) for c, r in zip(self._calibrators, raw, strict=True)]
+        for i, c in enumerate(cals):
+            if c > RARITY_FROM:  # routine at this magnitude lately: not news, however large
+                cals[i] = min(c, self._rarity[i].surprise(raw[i]))
+        cal = tuple(cals)
         surprise = max(0.0, max(cal) - LN_DETECTORS)
-        score = 0.0
+        severity = 0.0
         if self._n >= self.warmup:
             ratio = surprise / self.alarm_surprise
-            score = 1.0 - math.exp(-LN2 * ratio * ratio)
+            severity = 1.0 - math.exp(-LN2 * ratio * ratio)
+        score = severity
+        alarmed = self._alarmed
+        # Full score for a clear worsening, or for the row that first reaches the alarm level
+        # (0.5) after a calm spell, so that a gradual onset (a feed getting stuck) is not missed.
+        news = severity >= alarmed + ONSET_MARGIN or severity >= 0.5 > alarmed
+        if self.onset_halflife > 0.0 and not news:
+            score = severity * (1.0 - alarmed)
         return _Evaluation(
             x, ts, key, expected, own, fc, ref, frozen, raw, cal, surprise, score,
-            (pos, neg), mean_square, recent, gap, season_gap,
+            (pos, neg), mean_square, recent, gap, season_gap, severity,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ learning
 
     def _learn(self, x: float, ts: datetime | None, ev: _Evaluation) -> None:
         self._n += 1
+        if self.onset_halflife > 0.0:
+            self._alarmed = max(self._alarmed * 0.5 ** (1.0 / self.onset_halflife), ev.severity)
         ratio = ev.surprise / self.alarm_surprise
         # Protected learning: a row learns less the more anomalous it is.
         weight = 1.0 if self._n <= self.warmup else 1.0 / (1.0 + ratio**4)
@@ -271,6 +314,9 @@ class SeriesDetector:
         season_ready = self._profile is not None and experts.n_season >= self._calendar.rows_per_day
         switched = experts.learn(x, ev.forecast, weight, season_ready)
         if ev.forecast is not None:
+            if self._n > self.warmup:  # warm-up surprises measure the warm-up, not the series
+                for tail, raw in zip(self._rarity, ev.raw, strict=True):
+                    tail.learn(raw)
             self._learn_changes(x, ev, ev.forecast, weight)
             if switched:
                 self._level.reset()
@@ -352,6 +398,7 @@ class SeriesDetector:
             "slow_alpha": self.slow_alpha,
             "scale_alpha": self.scale_alpha,
             "drift_horizon": self.drift_horizon,
+            "onset_halflife": self.onset_halflife,
         }
 
     def to_state(self) -> dict[str, object]:
@@ -365,12 +412,14 @@ class SeriesDetector:
                 "kind": "SeriesDetector",
                 "config": self._config(),
                 "n": self._n,
+                "alarmed": self._alarmed,
                 "experts": self._experts.to_list(),
                 "level": self._level.to_list(),
                 "drift": self._drift.to_list(),
                 "variance": self._variance.to_list(),
                 "flat": self._flat.to_list(),
                 "calibrators": [c.to_list() for c in self._calibrators],
+                "rarity": [t.to_list() for t in self._rarity],
                 "calendar": self._calendar.to_list(),
                 "profile": None if self._profile is None else self._profile.to_list(),
             }
@@ -395,8 +444,10 @@ class SeriesDetector:
             slow_alpha=as_float(config.get("slow_alpha")),
             scale_alpha=as_float(config.get("scale_alpha")),
             drift_horizon=as_int(config.get("drift_horizon")),
+            onset_halflife=as_float(config.get("onset_halflife")),
         )
         det._n = as_int(state.get("n"))
+        det._alarmed = as_float(state.get("alarmed"))
         det._experts.load(state.get("experts"))
         det._level.load(state.get("level"))
         det._drift.load(state.get("drift"))
@@ -404,6 +455,8 @@ class SeriesDetector:
         det._flat = FlatLineDetector.from_list(state.get("flat"))
         cals = as_list(state.get("calibrators"), len(DETECTORS))
         det._calibrators = [TailCalibrator.from_list(c) for c in cals]
+        rarity = as_list(state.get("rarity"), len(DETECTORS))
+        det._rarity = [RarityTail.from_list(t) for t in rarity]
         det._calendar = Calendar.from_list(state.get("calendar"))
         profile = state.get("profile")
         det._profile = None if profile is None else SeasonalProfile.from_list(profile)

@@ -44,6 +44,10 @@ LONG_CLIP = 12.0
 SWITCH = 0.9  # a new reference must be this much sharper than the current one
 SEASON_BONUS = 0.8
 CLIP_AFTER = 10  # rows before residuals are clipped (scales start at zero)
+# No yardstick finer than this fraction of the series' mean step |x[t] - x[t-1]|: on a series
+# that is mostly exactly flat with regular bursts (a load balancer), the error scales learned on
+# the flat rows shrink without end and every routine burst would look infinitely surprising.
+SPREAD_FLOOR = 0.1
 INF = math.inf
 
 
@@ -80,6 +84,7 @@ class Forecasters:
         "sigma_long",
         "slow",
         "slow_alpha",
+        "spread",
     )
 
     def __init__(self, fast_alpha: float, slow_alpha: float, scale_alpha: float) -> None:
@@ -99,6 +104,7 @@ class Forecasters:
         self.quantum = 0.0  # smallest non-zero step seen: the data's resolution
         self.ref = SLOW
         self.ref_age = 0
+        self.spread = 0.0  # long-run mean absolute step, learned from every row
 
     def forecast(self, x: float, expected: float | None) -> Forecast | None:
         """Predictions and surprise for ``x``; ``expected`` is the seasonal profile's value."""
@@ -112,6 +118,8 @@ class Forecasters:
             None if expected is None else expected + self.season_dev,
         )
         floor = 0.5 * self.quantum
+        if SPREAD_FLOOR * self.spread > floor:
+            floor = SPREAD_FLOOR * self.spread
         tiny = 1e-9 * (1.0 + abs(self.slow))
         if tiny > floor:
             floor = tiny
@@ -170,6 +178,7 @@ class Forecasters:
         step = abs(x - last)
         if step > 0.0 and (self.quantum == 0.0 or step < self.quantum):
             self.quantum = step
+        self.spread += (LONG_ALPHA if LONG_ALPHA * n > 1.0 else 1.0 / n) * (step - self.spread)
         scale_rate = (self.scale_alpha if self.scale_alpha * n > 1.0 else 1.0 / n) * weight
         long_rate = (LONG_ALPHA if LONG_ALPHA * n > 1.0 else 1.0 / n) * weight
         season_rate = max(LONG_ALPHA, 1.0 / (self.n_season + 1)) * weight
@@ -253,11 +262,12 @@ class Forecasters:
             self.quantum,
             self.ref,
             self.ref_age,
+            self.spread,
         ]
 
     def load(self, values: object) -> None:
         (n, n_season, last, fast, slow, season_dev, sigma, sigma_long, lw, count_like, quantum,
-         ref, ref_age) = as_list(values, 13)  # fmt: skip
+         ref, ref_age, spread) = as_list(values, 14)  # fmt: skip
         self.n, self.n_season = as_int(n), as_int(n_season)
         self.last = as_optional_float(last)
         self.fast, self.slow, self.season_dev = as_float(fast), as_float(slow), as_float(season_dev)
@@ -267,3 +277,4 @@ class Forecasters:
         self.count_like = as_bool(count_like)
         self.quantum = as_float(quantum)
         self.ref, self.ref_age = as_int(ref), as_int(ref_age)
+        self.spread = as_float(spread)

@@ -122,7 +122,8 @@ class IncidentTracker:
     def step(self, value: float | None, timestamp: datetime | None = None) -> Step:
         """Score ``value``, learn it, and move the incident on by one row."""
         det = self.detector
-        score = det.score_one(value, timestamp)
+        det.score_one(value, timestamp)
+        score = det.severity()  # the state machine follows how abnormal rows are, not news
         evidence = det.explain() if score >= self.open_at else {}
         det.learn_one(value, timestamp)
         self.row += 1
