@@ -29,8 +29,10 @@ its score reaches ``OPEN_AT`` during a run of buckets that are also off by a mar
   deviations and three times above the usual (and 5 points more).
 - ``feed_errors``: two buckets in a row with at least 5 dead letters, 4 deviations above.
 
-An incident is one alert (``incident_status`` ``firing``) when it opens and one (``resolved``,
-tagged ``resolved``) when the KPI is back in its usual range; nothing is raised in between. A
+An incident is one alert: raised (``incident_status`` ``firing``) when it opens, and raised again
+with the same ``alert_id`` (``incident_status`` ``resolved``, tagged ``resolved``) when the KPI is
+back in its usual range; nothing is raised in between. The alert store marks the stored alert
+resolved, and the Alertmanager sink sends it with ``endsAt``, so the firing alert resolves. A
 KPI in an open incident, or in an abnormal run, is not learned, so an incident cannot teach the
 baseline that it is normal. The explanation carries the detector's score (``detector_score``).
 
@@ -532,7 +534,7 @@ class OpsStage:
         return Finding(
             meta=OPS_META if status == "firing" else _RESOLVED_META,
             entity_id=branch,
-            event_ids=(incident if status == "firing" else incident + ":resolved",),
+            event_ids=(incident,),  # the resolution is the same alert (same alert_id)
             occurred_at=datetime.fromtimestamp(end, UTC),
             values=values,
             branch_id=branch,
@@ -544,7 +546,7 @@ _RESOLVED_META = DetectorMeta(
     id=OPS_META.id,
     title=OPS_META.title + " (resolved)",
     category="operations",
-    severity="info",
+    severity=OPS_META.severity,  # Alertmanager matches the firing alert by its labels
     entity="branch",
     tags=(*OPS_META.tags, "resolved"),
     templates={
