@@ -74,10 +74,15 @@ HORIZON = 86_400.0
 """Buckets further than this behind the watermark are skipped unjudged (a long idle gap)."""
 PENDING_CAP = 5_000
 PENDING_MAX_AGE = 86_400.0
-MAX_OPEN = 36
-"""Open buckets kept per branch; beyond, the oldest is judged at once (a watermark lagging
-three hours behind the events, e.g. a bulk load, must not grow the state without bound)."""
+MAX_OPEN = 288
+"""Open buckets kept per branch (only buckets with events take room); beyond, the oldest is
+judged at once (a watermark lagging a day behind the events must not grow the state without
+bound). A day, because the worker's watermark waits for its slowest input partition: the
+operator-action partitions may carry nothing between the evening log-outs and the morning
+log-ins, and a bucket judged before all its events arrived would differ from replay."""
 MIN_SEEN = 36  # buckets a slot must have learned before it judges
+FEED_SEEN = 12  # buckets a slot must have learned before its residuals feed the detector
+WARMUP = 24  # residuals a detector learns before it scores
 KPIS = ("vol", "ht", "rl", "rr", "dl")
 KPI_NAMES = {
     "vol": "transactions per 5 min",
@@ -403,11 +408,8 @@ class OpsStage:
         ready = seen >= MIN_SEEN
         spread = math.sqrt(max(var, mean, 0.25))
         usual = (max(0.0, mean - 2 * spread), mean + 2 * spread)
-        score = (
-            self._score(detectors, "vol", (obs - mean) / spread, middle)
-            if ready and is_open
-            else 0.0
-        )
+        fed = is_open and seen >= FEED_SEEN
+        score = self._score(detectors, "vol", (obs - mean) / spread, middle) if fed else 0.0
         run = value.get("r")
         if "volume_drop" in incidents:
             if obs >= max(1.0, 0.5 * mean if ready else 1.0):
@@ -481,7 +483,8 @@ class OpsStage:
             usual_k = (max(0.0, mean - 2 * spread), mean + 2 * spread)
             shown = round(x, 3)
             judged = seen >= MIN_SEEN
-            score = self._score(detectors, kpi, z, middle) if judged else 0.0
+            fed = seen >= FEED_SEEN
+            score = self._score(detectors, kpi, z, middle) if fed else 0.0
             if reason in incidents:
                 streaks[reason] = streaks.get(reason, 0) + 1 if z < 2.0 else 0
                 if streaks[reason] >= 2:
@@ -566,7 +569,7 @@ _RESOLVED_META = DetectorMeta(
 def _new_detector(kpi: str) -> SeriesDetector:
     # The calendar baseline carries the seasonality; the detector sees the residual only.
     surprise = VOLUME_SURPRISE if kpi == "vol" else ALARM_SURPRISE
-    return SeriesDetector(warmup=MIN_SEEN, alarm_surprise=surprise, seasonality=False)
+    return SeriesDetector(warmup=WARMUP, alarm_surprise=surprise, seasonality=False)
 
 
 def _saved(value: dict[str, Any], detectors: Mapping[str, SeriesDetector]) -> dict[str, Any]:
