@@ -111,9 +111,10 @@ OPEN_AT = 0.5
 ALARM_SURPRISE = 6.0
 """The detectors' alarm surprise in nats: the calendar baseline already took out the daily and
 weekly pattern, so the residual needs less evidence than a raw series."""
-VOLUME_SURPRISE = 4.0
+VOLUME_SURPRISE = 3.0
 """The volume detector's: a run of low buckets is also held to a shortfall and a size, so its
 score only has to say that the drop is new (an outage must be seen within 15 minutes)."""
+RARE = 1e-4  # the tail probability of a run's total that counts as a drop
 CLIP = 12.0  # residuals are clipped at this many deviations before the detector sees them
 SAVE_EVERY = 3_600.0
 """Event-time seconds between the detectors' snapshots written into the state value."""
@@ -422,7 +423,10 @@ class OpsStage:
             run[3] += max(var, mean, 0.25)
             run[4] = max(run[4], score)
             short = (run[2] - run[1]) / math.sqrt(run[3])  # the run's shortfall, in deviations
-            if run[1] >= 10.0 and short <= -3.5 and run[4] >= OPEN_AT:
+            # Counts near zero: the normal tail understates how unlikely they are, so a branch
+            # whose volume is as regular as a Poisson count is also judged on the exact tail.
+            rare = run[3] <= 1.5 * run[1] and _poisson_cdf(run[2], run[1]) <= RARE
+            if run[1] >= 10.0 and (short <= -3.5 or rare) and run[4] >= OPEN_AT:
                 buckets = max(1.0, (end - run[0]) / BUCKET)
                 fire("volume_drop", run[0], round(run[2] / buckets, 1), usual, run[4])
                 run = None
@@ -564,6 +568,15 @@ _RESOLVED_META = DetectorMeta(
     },
     pack_version=OPS_META.pack_version,
 )
+
+
+def _poisson_cdf(count: float, mean: float) -> float:
+    """P(X <= count) for X ~ Poisson(mean)."""
+    term = total = math.exp(-mean)
+    for k in range(1, int(count) + 1):
+        term *= mean / k
+        total += term
+    return total
 
 
 def _new_detector(kpi: str) -> SeriesDetector:
