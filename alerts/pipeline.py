@@ -41,7 +41,7 @@ from alerts.shadow import RECORDING_SINKS, ShadowGate
 from alerts.silences import Silence, is_silenced
 from alerts.sinks.base import AlertSink
 from alerts.store.store import Clock, utc_now
-from monitor.alerts import Alert, mask_alert
+from monitor.alerts import Alert, delivery_key, mask_alert
 
 __all__ = ["AlertPipeline", "FlushReport", "SilenceSource", "TokenBucket"]
 
@@ -154,8 +154,9 @@ class AlertPipeline:
         }
 
     def add(self, alert: Alert) -> None:
-        """Take one alert for the next :meth:`flush`. Repeats within a batch collapse."""
-        self._pending.setdefault(alert.alert_id, alert)
+        """Take one alert for the next :meth:`flush`. Repeats within a batch collapse (an
+        incident's resolution is not a repeat of its firing alert)."""
+        self._pending.setdefault(delivery_key(alert), alert)
 
     def pending(self) -> int:
         """Alerts added and notifications held back by rate limits, not yet handed to sinks."""
@@ -236,7 +237,7 @@ class AlertPipeline:
         try:
             self._route(batch, now, report)
         except Exception as exc:  # the silence source (the store) is down: keep, retry later
-            self._pending = {alert.alert_id: alert for alert in batch}
+            self._pending = {delivery_key(alert): alert for alert in batch}
             report.failed["silences"] = f"{type(exc).__name__}: {exc}"
             return report
         for name, sink in self.sinks.items():

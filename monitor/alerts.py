@@ -30,6 +30,8 @@ __all__ = [
     "Language",
     "OperationsReason",
     "Severity",
+    "delivery_key",
+    "is_resolution",
     "is_shadow",
     "make_alert_id",
     "mask_alert",
@@ -220,3 +222,16 @@ SHADOW_TAG = "shadow"
 def is_shadow(alert: Alert) -> bool:
     """Whether the alert comes from a shadow rule (tried on live traffic, not yet switched on)."""
     return SHADOW_TAG in alert.tags
+
+
+def is_resolution(alert: Alert) -> bool:
+    """Whether the alert resolves an incident raised before under the same ``alert_id`` (an
+    ``operations`` incident back in its usual range): stores mark that alert resolved and
+    Alertmanager receives it with ``endsAt``."""
+    return alert.explanation.get("incident_status") == "resolved"
+
+
+def delivery_key(alert: Alert) -> str:
+    """What makes a delivery a repeat: the ``alert_id``, apart for an incident's resolution
+    (which must not be taken for a repeat of its firing alert)."""
+    return alert.alert_id + (":resolved" if is_resolution(alert) else "")

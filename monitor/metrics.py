@@ -146,6 +146,12 @@ class RiskmonMetrics:
             ["reason"],
             registry=r,
         )
+        self.source_dead_letters = Counter(
+            "riskmon_source_dead_letters",
+            "Input records dead-lettered, by source (input topic, or file for replay).",
+            ["source"],
+            registry=r,
+        )
         self.detection_latency = Histogram(
             "riskmon_detection_latency_seconds",
             "Wall-clock detection time minus the alert's event time (live worker only).",
@@ -286,18 +292,22 @@ class RiskmonMetrics:
         children[0].inc()
         children[1].inc()
 
-    def dead_letter(self, reason: str) -> None:
-        """One record read that could not be decoded."""
+    def dead_letter(self, reason: str, source: str | None = None) -> None:
+        """One record read that could not be decoded (from ``source``, if known)."""
         self.events_consumed.labels("undecodable").inc()
         self.events_processed.labels("undecodable", "dead_letter").inc()
         self.dead_letters.labels(reason).inc()
+        if source is not None:
+            self.source_dead_letters.labels(source).inc()
 
-    def time_rejected(self, kind: str, reason: str) -> None:
+    def time_rejected(self, kind: str, reason: str, source: str | None = None) -> None:
         """One valid event dead-lettered for its event time (``late_event``,
         ``time_out_of_range``)."""
         self.events_consumed.labels(kind).inc()
         self.events_processed.labels(kind, "dead_letter").inc()
         self.dead_letters.labels(reason).inc()
+        if source is not None:
+            self.source_dead_letters.labels(source).inc()
 
     def alert_emitted(self, alert: Alert) -> None:
         """Count one alert by rule, category, severity and branch."""

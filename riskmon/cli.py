@@ -22,7 +22,7 @@ from monitor.alerts import Alert
 from monitor.rules.ruleset import RuleSet
 from riskmon.alerts_cli import alerts_app
 from riskmon.identity_cli import users_app
-from riskmon.models_cli import eval_command, models_app
+from riskmon.models_cli import eval_command, models_app, print_ops_report
 from riskmon.observability import Exposure, exposed
 from riskmon.register_cli import register_app
 from riskmon.rules_cli import load_or_exit, require_approval, rules_app, start_reloader
@@ -667,17 +667,7 @@ def ops_eval_command(
     from streams.ops_eval import run_ops_eval
 
     report, _ = run_ops_eval(days=days, branches=branches, seed=seed, rate=rate)
-    table = Table(title="operations alerts against injected incidents")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("incidents", str(report.incidents))
-    table.add_row("recall", f"{report.recall:.2f}")
-    table.add_row("false alarms per branch-day", f"{report.false_per_branch_day:.3f}")
-    for kind, delays in sorted(report.delays.items()):
-        table.add_row(f"median delay, {kind} (min)", f"{sorted(delays)[len(delays) // 2]:.1f}")
-    console.print(table)
-    if report.missed:
-        console.print("missed: " + ", ".join(report.missed))
+    print_ops_report(report)
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
 

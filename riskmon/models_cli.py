@@ -17,6 +17,7 @@ from rich.table import Table
 
 from monitor.models.evaluation import ModelReport
 from monitor.models.runs import EvalRun, models_config, reports
+from monitor.ops.evaluation import OpsReport
 from streams.evaluate import load_inputs, read_events, run_models
 
 models_app = typer.Typer(help="Train and evaluate the anomaly models.", no_args_is_help=True)
@@ -74,8 +75,20 @@ def eval_command(
     scorer: Annotated[str | None, typer.Option(help="tails, hst, iforest or river_hst.")] = None,
     png: Annotated[Path, typer.Option(help="Where to write the plots.")] = Path("models-eval.png"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures.")] = None,
+    operations: Annotated[
+        bool,
+        typer.Option(
+            help="Without files, also score operations alerts on a simulated month with "
+            "labelled operational incidents (the same days, branches and seed; = riskmon "
+            "ops-eval)."
+        ),
+    ] = True,
+    ops_rate: Annotated[
+        float, typer.Option(help="Operational incidents per working branch-day.")
+    ] = 0.15,
 ) -> None:
-    """Replay a labelled stream: precision, recall, PR-AUC per anomaly type, delay, alerts/day."""
+    """Replay a labelled stream: precision, recall, PR-AUC per anomaly type, delay, alerts/day;
+    and operations alerts: recall, false alarms per branch-day, detection delay per incident."""
     if scorer not in (None, "tails", "hst", "iforest", "river_hst"):
         err.print(f"[red]unknown scorer {scorer!r}[/]")
         raise typer.Exit(2)
@@ -92,8 +105,31 @@ def eval_command(
     console.print(f"replay with models: {run.events / run.seconds:,.0f} events/s")
     write_plot(png, run, cases)
     console.print(f"plots written to [bold]{png}[/]")
+    figures = _figures(alone, both, run)
+    if operations and events is None:
+        from streams.ops_eval import run_ops_eval
+
+        with console.status("operations: simulating incidents and replaying..."):
+            ops, _ = run_ops_eval(days=days, branches=branches, seed=seed, rate=ops_rate)
+        print_ops_report(ops)
+        figures["operations"] = ops.to_dict()
     if json_out is not None:
-        json_out.write_text(json.dumps(_figures(alone, both, run), indent=2), encoding="utf-8")
+        json_out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
+def print_ops_report(report: OpsReport) -> None:
+    """The operations figures: recall, false alarms per branch-day, median delay per kind."""
+    table = Table(title="operations alerts against injected incidents")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("incidents", str(report.incidents))
+    table.add_row("recall", f"{report.recall:.2f}")
+    table.add_row("false alarms per branch-day", f"{report.false_per_branch_day:.3f}")
+    for kind in sorted(report.delays):
+        table.add_row(f"median delay, {kind} (min)", f"{report.median_delay(kind):.1f}")
+    console.print(table)
+    if report.missed:
+        console.print("missed: " + ", ".join(report.missed))
 
 
 def _figures(alone: ModelReport, both: ModelReport, run: EvalRun) -> dict[str, Any]:

@@ -134,9 +134,9 @@ def replay(
         stats.dead_by_reason[reason] += 1
         if metrics is not None:
             if kind is None:
-                metrics.dead_letter(reason)
+                metrics.dead_letter(reason, line.source)
             else:
-                metrics.time_rejected(kind, reason)
+                metrics.time_rejected(kind, reason, line.source)
         on_dead_letter(DeadLetter(line.source, line.number, reason, detail, line.text))
         engine.dead_letter(_branch_of(line.text) or f"source:{line.source}")
 

@@ -104,6 +104,7 @@ def test_replay_counts_match_its_stats(day: Path) -> None:
     assert sample(r, "riskmon_events_consumed_total", kind="undecodable") == 2
     assert sample(r, "riskmon_dead_letters_total", reason="invalid_json") == 1
     assert sample(r, "riskmon_dead_letters_total", reason="schema") == 1
+    assert sample(r, "riskmon_source_dead_letters_total", source="f") == 2
     assert sample(r, "riskmon_event_processing_seconds_count", stage="engine") == stats.events
     alerts = sum(s.value for f in r.collect() if f.name == "riskmon_alerts" for s in f.samples
                  if s.name == "riskmon_alerts_total")  # fmt: skip

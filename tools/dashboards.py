@@ -563,6 +563,15 @@ RISK.items += [
             legend="{{branch}}",
         ),
     ),
+    kpi(
+        "Dead letters per minute by source",
+        "short",
+        "Input records dead-lettered per source (input topic, or file in replay): a feed sending garbage; red bars: open operations alerts (feed_errors...).",
+        Q(
+            'sum by (source) (rate(riskmon_source_dead_letters_total{instance=~"$instance"}[$__rate_interval])) * 60',
+            legend="{{source}}",
+        ),
+    ),
     p(
         "table",
         "Open operations alerts by branch",

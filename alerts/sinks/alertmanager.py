@@ -1,10 +1,12 @@
 """An Alertmanager sink: POST /api/v2/alerts.
 
 Labels stay low-cardinality: ``alertname`` (the rule id), ``category``, ``severity`` and
-``branch``. The alert id, entity, message, title, event ids and pack version/hash go in
-annotations. ``startsAt`` is the event time. Alertmanager identifies an alert by its labels, so
-distinct riskmon alerts with the same four labels show as one Alertmanager alert (carrying the
-latest annotations) unless ``id_label=True`` adds ``alert_id`` as a label.
+``branch`` (and ``reason`` for ``operations`` alerts). The alert id, entity, message, title,
+event ids and pack version/hash go in annotations. ``startsAt`` is the event time. Alertmanager
+identifies an alert by its labels, so distinct riskmon alerts with the same labels show as one
+Alertmanager alert (carrying the latest annotations) unless ``id_label=True`` adds ``alert_id`` as
+a label. An incident's resolution (:func:`monitor.alerts.is_resolution`) is sent with the same
+labels and ``endsAt``, so Alertmanager resolves the firing alert.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
 from alerts.sinks.base import BufferedSink, DeliveryAttemptError, RetryPolicy
 from alerts.sinks.webhook import is_retryable
-from monitor.alerts import Alert
+from monitor.alerts import Alert, is_resolution
 
 __all__ = ["AlertmanagerSink", "to_alertmanager"]
 
@@ -36,6 +38,8 @@ def to_alertmanager(
     }
     if alert.branch_id:
         labels["branch"] = alert.branch_id
+    if alert.category == "operations" and alert.reason:
+        labels["reason"] = alert.reason  # two incidents of one branch are two alerts
     if id_label:
         labels["alert_id"] = alert.alert_id
     annotations = {
@@ -48,7 +52,17 @@ def to_alertmanager(
         "pack_hash": alert.pack_hash,
         "group_count": str(group_count),
     }
-    return {"labels": labels, "annotations": annotations, "startsAt": alert.occurred_at.isoformat()}
+    posted: dict[str, Any] = {
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": alert.occurred_at.isoformat(),
+    }
+    if is_resolution(alert):  # the same labels with endsAt: Alertmanager resolves the alert
+        since = alert.explanation.get("since")
+        if since is not None:
+            posted["startsAt"] = str(since)
+        posted["endsAt"] = alert.occurred_at.isoformat()
+    return posted
 
 
 class AlertmanagerSink(BufferedSink):

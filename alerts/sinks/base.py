@@ -23,6 +23,7 @@ from alerts.errors import DeliveryAttemptError, SinkDeliveryError
 from alerts.metrics import SinkMetrics
 from alerts.notification import Notification
 from alerts.sinks.deadletter import DeadLetterFile
+from monitor.alerts import delivery_key
 
 __all__ = ["AlertSink", "BufferedSink", "DeliveryAttemptError", "RetryPolicy"]
 
@@ -143,5 +144,5 @@ def _key(notification: Notification) -> tuple[str, str, tuple[str, ...]]:
     return (
         notification.route,
         notification.group_key,
-        tuple(a.alert_id for a in notification.alerts),
+        tuple(delivery_key(a) for a in notification.alerts),
     )

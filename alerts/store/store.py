@@ -55,7 +55,7 @@ from alerts.store.records import (
 )
 from alerts.store.silence_repo import SilenceRepository
 from alerts.store.tables import alert_evidence, alerts
-from monitor.alerts import ACCOUNT_FIELDS, Alert, mask_alert, mask_id
+from monitor.alerts import ACCOUNT_FIELDS, Alert, is_resolution, mask_alert, mask_id
 
 if TYPE_CHECKING:
     from alerts.pack_history import PackHistory
@@ -246,10 +246,37 @@ class AlertStore(SilenceRepository):
                     .where(alerts.c.alert_id == alert.alert_id)
                     .values(delivery_count=alerts.c.delivery_count + 1, last_seen_at=now)
                 )
+            if is_resolution(alert):
+                self._resolve_incident(connection, alert, now)
         evidence = list(events)
         if evidence:
             self.attach_evidence_for(original, evidence)
         return inserted
+
+    @staticmethod
+    def _resolve_incident(connection: Connection, alert: Alert, now: datetime) -> None:
+        """An incident's resolution closes the stored alert automatically, once (an alert a
+        person already closed keeps their outcome)."""
+        row = connection.execute(
+            sa.select(alerts.c.status).where(alerts.c.alert_id == alert.alert_id)
+        ).first()
+        if row is None or row.status in CLOSED:
+            return
+        connection.execute(
+            alerts.update()
+            .where(alerts.c.alert_id == alert.alert_id)
+            .values(status="resolved", status_changed_at=now, payload=alert.to_json())
+        )
+        audit.append(
+            connection,
+            action="auto_resolved",
+            actor="riskmon",
+            at=now,
+            alert_id=alert.alert_id,
+            from_status=row.status,
+            to_status="resolved",
+            comment=alert.messages.get("en", alert.message),
+        )
 
     def attach_evidence_for(
         self, alert: Alert, events: Iterable[Mapping[str, Any] | BaseModel]

@@ -176,6 +176,7 @@ _VALUES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "action": {
         "stored": ("stored", "入库"),
+        "auto_resolved": ("resolved automatically (back to normal)", "自动恢复(指标已恢复正常)"),
         "transition": ("status change", "状态变更"),
         "assigned": ("assigned", "分派"),
         "commented": ("comment", "备注"),

@@ -227,7 +227,7 @@ async def _route(
             return None
     except EventDecodeError as exc:
         if metrics is not None:
-            metrics.dead_letter(exc.reason)
+            metrics.dead_letter(exc.reason, message.topic)
         await _dead_letter(deadletter, message, raw, exc.reason, exc.detail, pending)
         return None
     moment = decoded.occurred_at.timestamp()
@@ -235,7 +235,7 @@ async def _route(
     if rejected is not None:  # out of range, or later than the allowed lateness
         reason, detail = rejected
         if metrics is not None:
-            metrics.time_rejected(decoded.kind, reason)
+            metrics.time_rejected(decoded.kind, reason, message.topic)
         await _dead_letter(deadletter, message, raw, reason, detail, pending)
         return None
     compact = to_compact(decoded)  # decoded once: the stages rebuild it without validating
