@@ -163,8 +163,9 @@ class AlertPipeline:
         return len(self._pending) + sum(len(queue) for queue in self._backlog.values())
 
     def held(self) -> set[str]:
-        """Ids of the alerts not yet handed to every sink they are routed to: added since the
-        last flush, or in a notification a rate limit holds back.
+        """Delivery keys (:func:`monitor.alerts.delivery_key`) of the alerts not yet handed to
+        every sink they are routed to: added since the last flush, or in a notification a rate
+        limit holds back.
 
         Whoever commits the source of these alerts must not commit past them: they exist only
         in this process until a later :meth:`flush` hands them over.
@@ -172,7 +173,7 @@ class AlertPipeline:
         ids = set(self._pending)
         for queue in self._backlog.values():
             for notification in queue:
-                ids.update(alert.alert_id for alert in notification.alerts)
+                ids.update(delivery_key(alert) for alert in notification.alerts)
         return ids
 
     def _route(self, alerts: Sequence[Alert], now: datetime, report: FlushReport) -> None:

@@ -36,7 +36,7 @@ from alerts.sinks import (
     WebhookSink,
 )
 from alerts.store import AlertStore, AlertStoreCollector
-from monitor.alerts import Alert
+from monitor.alerts import Alert, delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def dispatch(
     so a crash redelivers them instead of losing them.
     """
     stats = DispatchStats()
-    sources: dict[str, tuple[TopicPartition, int]] = {}  # alert id -> the record it came from
+    sources: dict[str, tuple[TopicPartition, int]] = {}  # delivery key -> its first record
     while not should_stop(stats):
         batches = consumer.poll(timeout_ms=poll_ms, max_records=500)
         records = [r for rs in batches.values() for r in rs]
@@ -247,7 +247,7 @@ def dispatch(
                 continue
             pipeline.add(alert)
             sources.setdefault(
-                alert.alert_id, (TopicPartition(record.topic, record.partition), record.offset)
+                delivery_key(alert), (TopicPartition(record.topic, record.partition), record.offset)
             )
             stats.received += 1
         report = pipeline.flush()
@@ -272,8 +272,8 @@ def _commit_below_held(
 ) -> None:
     """Commit every assigned partition up to what was consumed, but never past the first record
     of an alert the pipeline still holds; forget where the handed-over alerts came from."""
-    for alert_id in [a for a in sources if a not in held]:
-        del sources[alert_id]
+    for key in [k for k in sources if k not in held]:
+        del sources[key]
     lowest: dict[TopicPartition, int] = {}
     for tp, offset in sources.values():
         lowest[tp] = min(offset, lowest.get(tp, offset))
