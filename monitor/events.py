@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +51,7 @@ __all__ = [
     "TxnType",
     "decode_event",
     "encode_event",
+    "event_epoch",
 ]
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -224,6 +225,25 @@ def decode_event(raw: bytes | str) -> Event:
         return _EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise EventDecodeError("schema", _describe(exc)) from None
+
+
+_EPOCH_SLOT: list[Any] = [None, 0.0]
+
+
+def event_epoch(event: Event) -> float:
+    """``event.occurred_at.timestamp()``, remembered for the last event asked about: the engine,
+    its admission check and several rules all need it for the same event, one after another.
+
+    The slot holds the event itself, so an identity test cannot mistake another event for it
+    (events are frozen: their time cannot change).
+    """
+    slot = _EPOCH_SLOT
+    if slot[0] is event:
+        return cast(float, slot[1])
+    moment = event.occurred_at.timestamp()
+    slot[0] = event
+    slot[1] = moment
+    return moment
 
 
 def encode_event(event: Event) -> str:
