@@ -6,12 +6,14 @@ threshold, and together they cross it).
 
 Each ``txn_id`` counts once whatever its status changes; a reversal takes it back out. The rule
 fires once per account, threshold line and calendar day (or, for sliding windows, once per window
-length after it fired). State per account::
+length after it fired). State per account and rule, compact (a list, no keys repeated)::
 
-    {"items": {txn_id: Item}, "fired": {marker: expiry_epoch}}
+    [{txn_id: [epoch, line currency, measured, event_id]}]                     # nothing fired
+    [{txn_id: [epoch, line currency, measured, event_id]}, {marker: expiry}]   # something fired
 
-An :class:`Item` is a named tuple, so it is stored as the JSON list
-``[epoch, line currency, measured, event_id, day]`` it always was.
+The calendar day of an item is recomputed from its time (remembered per quarter hour). State
+written before (``{"items": {txn_id: [..., day]}, "fired": {...}}``) is read as it is and
+rewritten compactly when it next changes.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ DAY = 86400.0
 
 
 class Item(NamedTuple):
-    """One counted transaction of an account (JSON: a 5-element list)."""
+    """One counted transaction of an account (JSON: a 4-element list; state written before
+    this layout has a fifth element, the calendar day, which is read when present)."""
 
     t: float
     """Event time, epoch seconds."""
@@ -41,13 +44,6 @@ class Item(NamedTuple):
     measured: str
     """The amount measured against the line, a decimal string."""
     event_id: str
-    day: str
-    """The calendar day (ISO date) in the rule's time zone."""
-
-    @classmethod
-    def of(cls, value: Sequence[Any]) -> Item:
-        """An item as stored: a list read back from JSON, or an :class:`Item` already."""
-        return value if isinstance(value, Item) else cls(*value)
 
 
 class AggregateRuleRuntime(CompiledRule):
@@ -82,14 +78,14 @@ class AggregateRuleRuntime(CompiledRule):
             return state, []
         txn_id = event.txn_id
         if state:
-            known = state["items"]
+            known, old_fired = _parts(state)
             if txn_id in known:  # counted once, whatever its status changes; a reversal leaves
                 if event.status != "reversed":
                     return state, []
                 kept = {k: v for k, v in known.items() if k != txn_id}
-                return _pack(kept, state["fired"]), []
+                return _pack(kept, old_fired), []
         else:
-            known = _NO_ITEMS
+            known, old_fired = _NO_ITEMS, _NO_FIRED
         if event.status == "reversed" or not self.predicate(event):
             return state, []
         line = self.threshold.line(event.amount, event.currency)
@@ -103,15 +99,16 @@ class AggregateRuleRuntime(CompiledRule):
         now = event_epoch(event)
         day = self._local_day(event, now)
         items: dict[str, Sequence[Any]] = dict(known)
-        items[txn_id] = Item(now, currency, str(measured), event.event_id, day)
-        fired: dict[str, float] = state["fired"] if state else {}
+        items[txn_id] = Item(now, currency, str(measured), event.event_id)
+        fired = old_fired
         # The window: items of this line's currency on the same local day (calendar) or within
         # the span (sliding). Windows are short (a few items), so they are summed only when
         # they hold enough items to fire.
         in_window: list[tuple[str, Sequence[Any]]] = []
         if self.calendar:
+            day_at = self._day_at
             for item_id, item in items.items():
-                if item[1] == currency and item[4] == day:
+                if item[1] == currency and (item[4] if len(item) > 4 else day_at(item[0])) == day:
                     in_window.append((item_id, item))
         else:
             since = now - self.span
@@ -146,6 +143,13 @@ class AggregateRuleRuntime(CompiledRule):
             )
         return _pack(items, fired), findings
 
+    def _day_at(self, moment: float) -> str:
+        """The ISO date of the instant ``moment`` in the rule's time zone."""
+        day = self._days.get(int(moment // 900.0))
+        if day is None:
+            day = datetime.fromtimestamp(moment, self.zone).date().isoformat()
+        return day
+
     def _local_day(self, event: Event, now: float) -> str:
         """The ISO date of ``event`` in the rule's time zone, remembered per quarter hour of UTC
         when the whole quarter lies in one local day at one UTC offset (always so unless a
@@ -173,9 +177,8 @@ class AggregateRuleRuntime(CompiledRule):
         if state is None:
             return None, []
         span = self.span
-        known = state["items"]
+        known, old_fired = _parts(state)
         items = {k: v for k, v in known.items() if float(v[0]) + span > watermark}
-        old_fired = state["fired"]
         fired = {k: v for k, v in old_fired.items() if float(v) > watermark}
         if len(items) == len(known) and len(fired) == len(old_fired):
             return state, []  # nothing expired: the value is unchanged
@@ -185,22 +188,30 @@ class AggregateRuleRuntime(CompiledRule):
         if state is None:
             return None
         earliest: float | None = None
-        items = state["items"]
+        items, fired = _parts(state)
         if items:
             earliest = float(min(item[0] for item in items.values())) + self.span
-        for expiry in state["fired"].values():
+        for expiry in fired.values():
             if earliest is None or float(expiry) < earliest:
                 earliest = float(expiry)
         return earliest
 
 
 _NO_ITEMS: dict[str, Sequence[Any]] = {}
+_NO_FIRED: dict[str, float] = {}
 
 
-def _pack(items: Mapping[str, Sequence[Any]], fired: dict[str, float]) -> State:
-    if not items and not fired:
-        return None
-    return {"items": items, "fired": fired}
+def _parts(state: Any) -> tuple[Mapping[str, Sequence[Any]], Mapping[str, float]]:
+    """The items and fired markers of a state value, compact (a list) or as written before."""
+    if isinstance(state, dict):
+        return state["items"], state["fired"]
+    return state[0], (state[1] if len(state) > 1 else _NO_FIRED)
+
+
+def _pack(items: Mapping[str, Sequence[Any]], fired: Mapping[str, float]) -> State:
+    if fired:
+        return [items, fired]
+    return [items] if items else None
 
 
 def _span(seconds: float) -> str:
