@@ -78,9 +78,9 @@ class Stage:
     def __post_init__(self) -> None:
         self._key = KEY_FUNCTIONS[self.name]
         # Per event class, the rules that may take it, each with whether its ``accepts`` must
-        # still be asked (only rules that look into the event override it), its id and its bound
-        # ``on_event``: no per-event isinstance test or attribute chain per rule on the hot path.
-        self._candidates: dict[type, tuple[tuple[CompiledRule, bool, str, Any], ...]] = {}
+        # still be asked (only rules that look into the event override it) and its id: no
+        # per-event isinstance test or attribute chain per rule on the hot path.
+        self._candidates: dict[type, tuple[tuple[CompiledRule, bool, str], ...]] = {}
         # Per event class, whether no candidate needs asking (then keying is the key function).
         self._plain: dict[type, bool] = {}
         # (rule id, deadline) per rule that keeps state with a deadline, for ``next_deadline``.
@@ -92,22 +92,22 @@ class Stage:
         for kind in (Transaction, OperatorAction):
             self._for(kind)
 
-    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool, str, Any], ...]:
+    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool, str], ...]:
         found = self._candidates.get(kind)
         if found is None:
             found = self._candidates[kind] = tuple(
-                (rule, type(rule).accepts is not CompiledRule.accepts, rule.id, rule.on_event)
+                (rule, type(rule).accepts is not CompiledRule.accepts, rule.id)
                 for rule in self.rules
                 if issubclass(kind, rule.consumes)
             )
-            self._plain[kind] = bool(found) and not any(ask for _, ask, _, _ in found)
+            self._plain[kind] = bool(found) and not any(ask for _, ask, _ in found)
         return found
 
     def key_for(self, event: Event) -> str | None:
         kind = type(event)
         if self._plain.get(kind):
             return self._key(event)
-        for rule, ask, _, _ in self._candidates.get(kind) or self._for(kind):
+        for rule, ask, _ in self._candidates.get(kind) or self._for(kind):
             if not ask or rule.accepts(event):
                 return self._key(event)
         return None
@@ -118,13 +118,11 @@ class Stage:
         current: dict[str, Any] = old if old else _EMPTY  # read from; never written
         value: dict[str, Any] | None = None  # copied on the first change only
         findings: list[Finding] = []
-        for rule, ask, rule_id, on_event in self._candidates.get(type(event)) or self._for(
-            type(event)
-        ):
+        for rule, ask, rule_id in self._candidates.get(type(event)) or self._for(type(event)):
             if ask and not rule.accepts(event):
                 continue
             before = current.get(rule_id)
-            rule_state, found = on_event(before, key, event)
+            rule_state, found = rule.on_event(before, key, event)
             if rule_state is not before:
                 if value is None:
                     value = current = dict(old) if old else {}
