@@ -36,6 +36,12 @@ class DeadlineQueue:
             self._current[key] = deadline
             heapq.heappush(self._heap, (deadline, key))
 
+    def due(self, watermark: float) -> bool:
+        """Whether :meth:`pop_due` may have work at ``watermark`` (a cheap test of the heap's
+        head: stale entries count, and are dropped by the next ``pop_due``)."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= watermark
+
     def pop_due(self, watermark: float) -> Iterator[str]:
         """Yield (and forget) each key whose deadline is at or before ``watermark``.
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from monitor.alerts import Alert, Language
-from monitor.events import Event, OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction, event_epoch
 from monitor.findings import Finding
 from monitor.ops import OpsStage, ruleset_calendar
 from monitor.render import AlertRenderer
@@ -78,24 +78,36 @@ class Stage:
     def __post_init__(self) -> None:
         self._key = KEY_FUNCTIONS[self.name]
         # Per event class, the rules that may take it, each with whether its ``accepts`` must
-        # still be asked (only rules that look into the event override it): no per-event
-        # isinstance test per rule on the hot path.
-        self._candidates: dict[type, tuple[tuple[CompiledRule, bool], ...]] = {}
+        # still be asked (only rules that look into the event override it) and its id: no
+        # per-event isinstance test or attribute chain per rule on the hot path.
+        self._candidates: dict[type, tuple[tuple[CompiledRule, bool, str], ...]] = {}
+        # Per event class, whether no candidate needs asking (then keying is the key function).
+        self._plain: dict[type, bool] = {}
+        # (rule id, deadline) per rule that keeps state with a deadline, for ``next_deadline``.
+        self._deadlines = tuple(
+            (rule.id, rule.deadline)
+            for rule in self.rules
+            if type(rule).deadline is not CompiledRule.deadline
+        )
         for kind in (Transaction, OperatorAction):
             self._for(kind)
 
-    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool], ...]:
+    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool, str], ...]:
         found = self._candidates.get(kind)
         if found is None:
             found = self._candidates[kind] = tuple(
-                (rule, type(rule).accepts is not CompiledRule.accepts)
+                (rule, type(rule).accepts is not CompiledRule.accepts, rule.id)
                 for rule in self.rules
                 if issubclass(kind, rule.consumes)
             )
+            self._plain[kind] = bool(found) and not any(ask for _, ask, _ in found)
         return found
 
     def key_for(self, event: Event) -> str | None:
-        for rule, ask in self._candidates.get(type(event)) or self._for(type(event)):
+        kind = type(event)
+        if self._plain.get(kind):
+            return self._key(event)
+        for rule, ask, _ in self._candidates.get(kind) or self._for(kind):
             if not ask or rule.accepts(event):
                 return self._key(event)
         return None
@@ -106,16 +118,18 @@ class Stage:
         current: dict[str, Any] = old if old else _EMPTY  # read from; never written
         value: dict[str, Any] | None = None  # copied on the first change only
         findings: list[Finding] = []
-        for rule, ask in self._candidates.get(type(event)) or self._for(type(event)):
+        for rule, ask, rule_id in self._candidates.get(type(event)) or self._for(type(event)):
             if ask and not rule.accepts(event):
                 continue
-            rule_id = rule.meta.id
             before = current.get(rule_id)
             rule_state, found = rule.on_event(before, key, event)
             if rule_state is not before:
                 if value is None:
                     value = current = dict(old) if old else {}
-                _put(value, rule_id, rule_state)
+                if rule_state is None:
+                    value.pop(rule_id, None)
+                else:
+                    value[rule_id] = rule_state
             if found:
                 findings.extend(found)
         if value is not None:
@@ -140,12 +154,14 @@ class Stage:
     def next_deadline(self, value: Any) -> float | None:
         if not value:
             return None
-        times = [
-            d
-            for rule in self.rules
-            if rule.id in value and (d := rule.deadline(value[rule.id])) is not None
-        ]
-        return min(times) if times else None
+        earliest: float | None = None
+        for rule_id, deadline in self._deadlines:
+            rule_state = value.get(rule_id)
+            if rule_state is not None:
+                d = deadline(rule_state)
+                if d is not None and (earliest is None or d < earliest):
+                    earliest = d
+        return earliest
 
     def forget(self, partition: int) -> None:
         """Rules keep nothing in memory: every value lives in the state mapping."""
@@ -257,7 +273,7 @@ class Engine:
         if self.bounds is None:
             return None
         return self.bounds.check(
-            event.occurred_at.timestamp(),
+            event_epoch(event),
             progress=self.clock.source_progress(source),
             reference=self.clock.stream_progress(),
         )
@@ -278,21 +294,29 @@ class Engine:
     def process(self, event: Event, source: str = "") -> list[Alert]:
         """Run one validated event through every stage that keys it, then move the watermark."""
         findings: list[Finding] = []
-        self.clock.on_event(event.occurred_at.timestamp(), source)
-        watermark = self.clock.current()
+        clock = self.clock
+        clock.on_event(event_epoch(event), source)
+        watermark = clock.current()
         moved = watermark is not None and watermark > self._advanced
+        state = self.state
         for stage, timers in zip(self.stages, self._timers, strict=True):
             key = stage.key_for(event)
-            mapping = self.state[stage.name]
             if key is not None:
-                findings.extend(timers.process(0, key, event, mapping))
+                found = timers.process(0, key, event, state[stage.name])
+                if found:
+                    findings.extend(found)
             if moved:
-                findings.extend(timers.advance(0, cast(float, watermark), mapping))
+                found = timers.advance(0, cast(float, watermark), state[stage.name])
+                if found:
+                    findings.extend(found)
         if moved:
             self._advanced = cast(float, watermark)
             self._store_marks()
         self._store_meta()
-        return [self.renderer.render(f) for f in findings]
+        if not findings:
+            return []
+        render = self.renderer.render
+        return [render(f) for f in findings]
 
     def dead_letter(self, key: str, moment: float | None = None) -> None:
         """Count a dead letter for the KPI stage: ``key`` is the branch it names (else its

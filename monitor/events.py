@@ -13,7 +13,13 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs these before 3.12
+    cast,
+)
 
 from pydantic import (
     AfterValidator,
@@ -22,13 +28,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from monitor.contract import (
+    ISO_4217,
     MAX_TEXT_CHARS,
     check_currency,
     check_text,
@@ -51,6 +60,7 @@ __all__ = [
     "TxnType",
     "decode_event",
     "encode_event",
+    "event_epoch",
 ]
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -164,6 +174,112 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(
 )
 
 
+# -- the fast path ------------------------------------------------------------------------------
+# A second schema that pydantic-core checks without calling back into Python: identifiers are
+# printable ASCII (the common case of ``check_text``), currencies are listed, timestamps must be
+# text (``check_timestamp_type``), and extra fields are refused. Whatever it accepts, the full
+# models accept with the same values; whatever it refuses takes the full path, which gives every
+# reason and detail. Its output is a dict, turned into the event without a second validation.
+
+_CleanText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS, pattern=r"^[ -~]+$"
+    ),
+]
+_StrictTime = Annotated[AwareDatetime, Field(strict=True)]
+_ListedCurrency = Literal[tuple(sorted(ISO_4217))]  # type: ignore[valid-type]
+# JSON text or an integer, never a JSON float (read as binary, so left to the full path); it
+# becomes the amount through the contract's own field validator.
+_TextOrInteger = Annotated[str, Field(strict=True)] | Annotated[int, Field(strict=True)]
+_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(
+    Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=4, allow_inf_nan=False)]
+)
+_FAST_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _FastTransaction(TypedDict):
+    __pydantic_config__ = _FAST_CONFIG  # type: ignore[misc]
+
+    kind: Literal["transaction"]
+    event_id: _CleanText
+    occurred_at: _StrictTime
+    branch_id: _CleanText
+    txn_id: _CleanText
+    account_id: _CleanText
+    account_type: AccountType
+    amount: _TextOrInteger
+    currency: _ListedCurrency  # type: ignore[valid-type]
+    direction: Direction
+    channel: Channel
+    txn_type: TxnType
+    counterparty_account: NotRequired[_CleanText | None]
+    counterparty_country: NotRequired[
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2}$")] | None
+    ]
+    initiator_id: _CleanText
+    status: TxnStatus
+
+
+class _FastOperatorAction(TypedDict):
+    __pydantic_config__ = _FAST_CONFIG  # type: ignore[misc]
+
+    kind: Literal["operator_action"]
+    event_id: _CleanText
+    occurred_at: _StrictTime
+    branch_id: _CleanText
+    operator_id: _CleanText
+    role: Role
+    action: Action
+    target_txn_id: NotRequired[_CleanText | None]
+    target_account_id: NotRequired[_CleanText | None]
+    terminal_id: _CleanText
+    outcome: Literal["success", "failure"]
+
+
+_FAST_ADAPTER: TypeAdapter[dict[str, Any]] = TypeAdapter(
+    Annotated[_FastTransaction | _FastOperatorAction, Field(discriminator="kind")]
+)
+
+
+def _fields_of(cls: type[Event]) -> dict[str, None]:
+    fields = cls.model_fields
+    if any(not f.is_required() and f.default is not None for f in fields.values()):
+        raise TypeError(f"{cls.__name__}: the fast path assumes optional fields default to None")
+    return dict.fromkeys(fields)
+
+
+_EMPTY_FIELDS: dict[str, tuple[type[Event], dict[str, None]]] = {
+    "transaction": (Transaction, _fields_of(Transaction)),
+    "operator_action": (OperatorAction, _fields_of(OperatorAction)),
+}
+
+
+def _fast_decode(raw: bytes | str) -> Event | None:
+    """The event if the fast schema accepts ``raw``, else ``None`` (the full path decides)."""
+    try:
+        data = _FAST_ADAPTER.validate_json(raw)
+    except ValidationError:
+        return None
+    kind = data["kind"]
+    if kind == "transaction":
+        try:
+            data["amount"] = _AMOUNT.validate_python(data["amount"])
+        except ValidationError:
+            return None
+    cls, empty = _EMPTY_FIELDS[kind]
+    fields_set = set(data)
+    values = empty.copy()  # every field, in the model's order; optional ones default to None
+    values.update(data)
+    event = cls.__new__(cls)
+    setattr_ = object.__setattr__
+    setattr_(event, "__dict__", values)
+    setattr_(event, "__pydantic_fields_set__", fields_set)
+    setattr_(event, "__pydantic_extra__", {})
+    setattr_(event, "__pydantic_private__", None)
+    return event
+
+
 _FLOAT_TOKEN = re.compile(r'(?:"\s*:|[\[,])\s*-?\d+[.eE]')
 _FLOAT_TOKEN_BYTES = re.compile(_FLOAT_TOKEN.pattern.encode())
 """Where a JSON number with a fraction or an exponent may start: after a key's colon or in an
@@ -201,10 +317,14 @@ def decode_event(raw: bytes | str) -> Event:
     size = len(raw)
     if size > MAX_EVENT_BYTES:
         raise EventDecodeError("too_large", f"{size} bytes exceeds the {MAX_EVENT_BYTES} limit")
+    # The fast paths: pydantic parses and validates in one pass (no Python dict in between),
+    # first without a Python callback and without JSON floats (most events), then with the full
+    # models. Those would read a JSON float as a binary float, so a line with one takes the path
+    # below; so does any line they refuse, so that every reason and detail stays the same.
+    fast = _fast_decode(raw)
+    if fast is not None:
+        return fast
     if not _may_hold_float(raw):
-        # The fast path: pydantic parses and validates in one pass (no Python dict in between).
-        # It would read a JSON float as a binary float, so a line with one takes the path below;
-        # so does any line it refuses, so that every reason and detail stays the same.
         try:
             return _EVENT_ADAPTER.validate_json(raw)
         except ValidationError:
@@ -224,6 +344,25 @@ def decode_event(raw: bytes | str) -> Event:
         return _EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise EventDecodeError("schema", _describe(exc)) from None
+
+
+_EPOCH_SLOT: list[Any] = [None, 0.0]
+
+
+def event_epoch(event: Event) -> float:
+    """``event.occurred_at.timestamp()``, remembered for the last event asked about: the engine,
+    its admission check and several rules all need it for the same event, one after another.
+
+    The slot holds the event itself, so an identity test cannot mistake another event for it
+    (events are frozen: their time cannot change).
+    """
+    slot = _EPOCH_SLOT
+    if slot[0] is event:
+        return cast(float, slot[1])
+    moment = event.occurred_at.timestamp()
+    slot[0] = event
+    slot[1] = moment
+    return moment
 
 
 def encode_event(event: Event) -> str:

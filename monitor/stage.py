@@ -36,6 +36,8 @@ __all__ = [
     "partition_of_key",
 ]
 
+_NEVER = float("-inf")
+
 StateMap = MutableMapping[str, Any]
 """One stage's state: entity key (or :func:`partition_key`) to a JSON-shaped value."""
 
@@ -142,10 +144,12 @@ class Timers:
         """Run one event through the stage and reschedule its key; deadlines wait for
         :meth:`advance`."""
         before = state.get(key)
-        findings = self.stage.process(key, event, state, partition)
+        stage = self.stage
+        findings = stage.process(key, event, state, partition)
         after = state.get(key)
         if after is not before:
-            self.queue(partition).schedule(key, self.stage.next_deadline(after))
+            queue = self.queues.get(partition) or self.queue(partition)
+            queue.schedule(key, stage.next_deadline(after))
         return findings
 
     def advance(self, partition: int, watermark: float, state: StateMap) -> list[Finding]:
@@ -153,10 +157,12 @@ class Timers:
 
         A watermark never moves back: an older value is ignored.
         """
-        if watermark <= self.watermarks.get(partition, float("-inf")):
+        if watermark <= self.watermarks.get(partition, _NEVER):
             return []
         self.watermarks[partition] = watermark
-        queue = self.queue(partition)
+        queue = self.queues.get(partition) or self.queue(partition)
+        if not queue.due(watermark):
+            return []  # the common case: nothing is due
         findings: list[Finding] = []
         for key in queue.pop_due(watermark):
             findings.extend(self.stage.expire(key, watermark, state))

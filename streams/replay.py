@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from monitor.alerts import Alert
 from monitor.engine import Engine
@@ -26,8 +26,9 @@ from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
 
 
-@dataclass(frozen=True)
-class SourceLine:
+class SourceLine(NamedTuple):
+    """One input line: its source, line number and text (a named tuple: one is made per line)."""
+
     source: str
     number: int
     text: str
@@ -214,11 +215,20 @@ def kafka_source(event: Event, partitions: int) -> str:
     per input partition, so that both give the same alerts and dead letters for one file.
     """
     if isinstance(event, Transaction):
-        return f"transaction:{_partition(event.account_id, partitions)}"
-    return f"operator_action:{_partition(event.operator_id, partitions)}"
+        return _transaction_source(event.account_id, partitions)
+    return _operator_source(event.operator_id, partitions)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 17)
+def _transaction_source(account_id: str, partitions: int) -> str:
+    return f"transaction:{_partition(account_id, partitions)}"
+
+
+@lru_cache(maxsize=1 << 14)
+def _operator_source(operator_id: str, partitions: int) -> str:
+    return f"operator_action:{_partition(operator_id, partitions)}"
+
+
 def _partition(key: str, partitions: int) -> int:
     from streams.worker.runner import partition_for  # Kafka's partitioner, without faust
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from monitor.events import Transaction
+from monitor.events import Transaction, event_epoch
 from monitor.models.histogram import Histogram
 
 __all__ = [
@@ -169,7 +169,7 @@ def account_features(
     """
     profile = profile or {}
     if moment is None:
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
     n = int(profile.get("n", 0))
     amount = log_cny(event.amount, event.currency, cny_per_unit or {})
     usual = _usual_amounts(profile, event.channel)
@@ -256,7 +256,7 @@ def observe_account(
     """The profile after any activity, learned or not: last activity and recent debits move."""
     new = dict(profile or {})
     if moment is None:
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
     new["idle"] = round(_idle_days(new, moment, first), 3)
     new["last"] = max(float(new.get("last", moment)), moment)
     if event.direction == "debit":

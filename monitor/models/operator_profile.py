@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.events import OperatorAction
+from monitor.events import OperatorAction, event_epoch
 from monitor.models.account_profile import clip01
 from monitor.models.histogram import Histogram
 
@@ -92,7 +92,7 @@ def hourly_count(
 ) -> int:
     """Actions of this type by this operator in the hour up to and including ``event``."""
     if moment is None:
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
     times = (profile or {}).get("recent", {}).get(event.action, ())
     return 1 + sum(1 for t in times if moment - t <= HOUR)
 
@@ -153,7 +153,7 @@ def observe_operator(
     """The profile after any action, learned or not: recent times move, finished days roll."""
     new = dict(profile or {})
     if moment is None:
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
     if new.get("day") is not None and new["day"] != _day(event):
         pop.learn_day(event.role, new.get("today", {}))
         new["peak"] = _previous_peaks(new, event)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from monitor.events import Event, Transaction, decode_event, encode_event
+from monitor.events import Event, Transaction, decode_event, encode_event, event_epoch
 from monitor.findings import Finding
 from monitor.models.config import ModelConfig
 from monitor.models.evidence import accumulate, remember
@@ -201,7 +201,7 @@ class ModelStage:
         model = self.model(state, partition)
         profile = state.get(key)
         self.last_score = self.last_features = None
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
         if profile is not None and profile.get("held"):
             profile = self._release(profile, moment, model)
         if not self.kind.scored(event, profile):

@@ -6,23 +6,25 @@ threshold, and together they cross it).
 
 Each ``txn_id`` counts once whatever its status changes; a reversal takes it back out. The rule
 fires once per account, threshold line and calendar day (or, for sliding windows, once per window
-length after it fired). State per account::
+length after it fired). State per account and rule, compact (a list, no keys repeated)::
 
-    {"items": {txn_id: Item}, "fired": {marker: expiry_epoch}}
+    [{txn_id: [epoch, line currency, measured, event_id]}]                     # nothing fired
+    [{txn_id: [epoch, line currency, measured, event_id]}, {marker: expiry}]   # something fired
 
-An :class:`Item` is a named tuple, so it is stored as the JSON list
-``[epoch, line currency, measured, event_id, day]`` it always was.
+The calendar day of an item is recomputed from its time (remembered per quarter hour). State
+written before (``{"items": {txn_id: [..., day]}, "fired": {...}}``) is read as it is and
+rewritten compactly when it next changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from monitor.events import Event, Transaction
+from monitor.events import Event, Transaction, event_epoch
 from monitor.findings import Finding
 from monitor.rules.compiled import CompiledRule, RuleMeta, State
 from monitor.rules.conditions import Predicate
@@ -32,7 +34,8 @@ DAY = 86400.0
 
 
 class Item(NamedTuple):
-    """One counted transaction of an account (JSON: a 5-element list)."""
+    """One counted transaction of an account (JSON: a 4-element list; state written before
+    this layout has a fifth element, the calendar day, which is read when present)."""
 
     t: float
     """Event time, epoch seconds."""
@@ -41,13 +44,6 @@ class Item(NamedTuple):
     measured: str
     """The amount measured against the line, a decimal string."""
     event_id: str
-    day: str
-    """The calendar day (ISO date) in the rule's time zone."""
-
-    @classmethod
-    def of(cls, value: Sequence[Any]) -> Item:
-        """An item as stored: a list read back from JSON, or an :class:`Item` already."""
-        return value if isinstance(value, Item) else cls(*value)
 
 
 class AggregateRuleRuntime(CompiledRule):
@@ -75,47 +71,63 @@ class AggregateRuleRuntime(CompiledRule):
         self.min_count = min_count
         self.band = (Decimal(str(band[0])), Decimal(str(band[1]))) if band else None
         self.only_below = only_below_threshold or band is not None
+        self._days: dict[int, str] = {}  # quarter hour of UTC -> local ISO date
 
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if not isinstance(event, Transaction):
             return state, []
-        known = state["items"] if state else {}
-        if event.status == "reversed":
-            if event.txn_id not in known:
-                return state, []
-            items = {k: v for k, v in known.items() if k != event.txn_id}
-            return _pack(items, state["fired"]), []
-        if event.txn_id in known or not self.predicate(event):
+        txn_id = event.txn_id
+        if state:
+            known, old_fired = _parts(state)
+            if txn_id in known:  # counted once, whatever its status changes; a reversal leaves
+                if event.status != "reversed":
+                    return state, []
+                kept = {k: v for k, v in known.items() if k != txn_id}
+                return _pack(kept, old_fired), []
+        else:
+            known, old_fired = _NO_ITEMS, _NO_FIRED
+        if event.status == "reversed" or not self.predicate(event):
             return state, []
         line = self.threshold.line(event.amount, event.currency)
         if line is None:
             return state, []
         currency, limit, measured = line.currency, line.limit, line.measured
-        if self.only_below and line.reached:
+        if self.only_below and measured >= limit:
             return state, []
         if self.band and not (self.band[0] * limit <= measured < self.band[1] * limit):
             return state, []
-        now = event.occurred_at.timestamp()
-        day = event.occurred_at.astimezone(self.zone).date().isoformat()
-        items = {txn_id: Item.of(item) for txn_id, item in known.items()}
-        fired: dict[str, float] = dict(state["fired"]) if state else {}
-        items[event.txn_id] = Item(now, currency, str(measured), event.event_id, day)
-        in_window = [
-            (txn_id, item)
-            for txn_id, item in items.items()
-            if item.currency == currency
-            and (item.day == day if self.calendar else float(item.t) > now - self.span)
-        ]
-        total = sum((Decimal(str(item.measured)) for _, item in in_window), Decimal(0))
-        marker = f"{currency}:{day}" if self.calendar else currency
+        now = event_epoch(event)
+        day = self._local_day(event, now)
+        items: dict[str, Sequence[Any]] = dict(known)
+        items[txn_id] = Item(now, currency, str(measured), event.event_id)
+        fired = old_fired
+        # The window: items of this line's currency on the same local day (calendar) or within
+        # the span (sliding). Windows are short (a few items), so they are summed only when
+        # they hold enough items to fire.
+        in_window: list[tuple[str, Sequence[Any]]] = []
+        if self.calendar:
+            day_at = self._day_at
+            for item_id, item in items.items():
+                if item[1] == currency and (item[4] if len(item) > 4 else day_at(item[0])) == day:
+                    in_window.append((item_id, item))
+        else:
+            since = now - self.span
+            for item_id, item in items.items():
+                if item[1] == currency and float(item[0]) > since:
+                    in_window.append((item_id, item))
         findings: list[Finding] = []
-        if len(in_window) >= self.min_count and total >= limit and fired.get(marker, 0.0) <= now:
+        if len(in_window) < self.min_count:
+            return _pack(items, fired), findings
+        total = sum((Decimal(str(item[2])) for _, item in in_window), Decimal(0))
+        marker = f"{currency}:{day}" if self.calendar else currency
+        if total >= limit and fired.get(marker, 0.0) <= now:
+            fired = dict(fired)
             fired[marker] = now + self.span
-            in_window.sort(key=lambda pair: (pair[1].t, pair[0]))
+            in_window.sort(key=lambda pair: (pair[1][0], pair[0]))
             findings.append(
                 self.finding(
                     entity_id=key,
-                    event_ids=tuple(str(item.event_id) for _, item in in_window),
+                    event_ids=tuple(str(item[3]) for _, item in in_window),
                     occurred_at=event.occurred_at,
                     branch_id=event.branch_id,
                     values={
@@ -124,34 +136,82 @@ class AggregateRuleRuntime(CompiledRule):
                         "count": len(in_window),
                         "threshold": f"{currency} {limit:,.2f}",
                         "window": "calendar day " + day if self.calendar else _span(self.span),
-                        "txn_ids": [txn_id for txn_id, _ in in_window],
+                        "txn_ids": [item_id for item_id, _ in in_window],
                         "currency": currency,
                     },
                 )
             )
         return _pack(items, fired), findings
 
+    def _day_at(self, moment: float) -> str:
+        """The ISO date of the instant ``moment`` in the rule's time zone."""
+        day = self._days.get(int(moment // 900.0))
+        if day is None:
+            day = datetime.fromtimestamp(moment, self.zone).date().isoformat()
+        return day
+
+    def _local_day(self, event: Event, now: float) -> str:
+        """The ISO date of ``event`` in the rule's time zone, remembered per quarter hour of UTC
+        when the whole quarter lies in one local day at one UTC offset (always so unless a
+        transition or midnight falls inside it, when the date is computed each time)."""
+        bucket = int(now // 900.0)
+        day = self._days.get(bucket)
+        if day is None:
+            day = event.occurred_at.astimezone(self.zone).date().isoformat()
+            try:
+                start = datetime.fromtimestamp(bucket * 900.0, self.zone)
+                end = datetime.fromtimestamp(bucket * 900.0 + 899.999, self.zone)
+            except (OverflowError, OSError, ValueError):
+                return day  # at the ends of the calendar: not remembered
+            if (
+                start.utcoffset() == end.utcoffset()
+                and start.date() == end.date()
+                and start.date().isoformat() == day
+            ):
+                if len(self._days) >= 65536:
+                    self._days.clear()
+                self._days[bucket] = day
+        return day
+
     def on_time(self, state: State, key: str, watermark: float) -> tuple[State, list[Finding]]:
         if state is None:
             return None, []
-        items = {
-            k: v for k, v in state["items"].items() if float(Item.of(v).t) + self.span > watermark
-        }
-        fired = {k: v for k, v in state["fired"].items() if float(v) > watermark}
+        span = self.span
+        known, old_fired = _parts(state)
+        items = {k: v for k, v in known.items() if float(v[0]) + span > watermark}
+        fired = {k: v for k, v in old_fired.items() if float(v) > watermark}
+        if len(items) == len(known) and len(fired) == len(old_fired):
+            return state, []  # nothing expired: the value is unchanged
         return _pack(items, fired), []
 
     def deadline(self, state: State) -> float | None:
         if state is None:
             return None
-        times = [float(Item.of(v).t) + self.span for v in state["items"].values()]
-        times.extend(float(v) for v in state["fired"].values())
-        return min(times) if times else None
+        earliest: float | None = None
+        items, fired = _parts(state)
+        if items:
+            earliest = float(min(item[0] for item in items.values())) + self.span
+        for expiry in fired.values():
+            if earliest is None or float(expiry) < earliest:
+                earliest = float(expiry)
+        return earliest
 
 
-def _pack(items: Mapping[str, Sequence[Any]], fired: dict[str, float]) -> State:
-    if not items and not fired:
-        return None
-    return {"items": items, "fired": fired}
+_NO_ITEMS: dict[str, Sequence[Any]] = {}
+_NO_FIRED: dict[str, float] = {}
+
+
+def _parts(state: Any) -> tuple[Mapping[str, Sequence[Any]], Mapping[str, float]]:
+    """The items and fired markers of a state value, compact (a list) or as written before."""
+    if isinstance(state, dict):
+        return state["items"], state["fired"]
+    return state[0], (state[1] if len(state) > 1 else _NO_FIRED)
+
+
+def _pack(items: Mapping[str, Sequence[Any]], fired: Mapping[str, float]) -> State:
+    if fired:
+        return [items, fired]
+    return [items] if items else None
 
 
 def _span(seconds: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from monitor.events import Event, OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction, event_epoch
 from monitor.findings import Finding
 from monitor.rules.compiled import RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
@@ -48,4 +48,4 @@ class ConditionRuleRuntime(UntilRule):
         finding = self.event_finding(key, event, values)
         if self.meta.entity != "transaction":
             return state, [finding]
-        return {"until": event.occurred_at.timestamp() + RETENTION}, [finding]
+        return {"until": event_epoch(event) + RETENTION}, [finding]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from monitor.events import Event, OperatorAction
+from monitor.events import Event, OperatorAction, event_epoch
 from monitor.findings import Finding
 from monitor.rules.compiled import RuleMeta, State, UntilRule, event_values
 from monitor.rules.conditions import Predicate
@@ -97,7 +97,7 @@ class ScheduleRuleRuntime(UntilRule):
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if not isinstance(event, OperatorAction) or not self.predicate(event):
             return state, []
-        t = event.occurred_at.timestamp()
+        t = event_epoch(event)
         if state is not None and t < state["until"]:
             return state, []
         if self.calendar.is_open(event.occurred_at, event.branch_id):

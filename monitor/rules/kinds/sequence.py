@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
-from monitor.events import Event, OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction, event_epoch
 from monitor.findings import Finding
 from monitor.rules.compiled import CompiledRule, RuleMeta, State
 from monitor.rules.conditions import Predicate
@@ -110,7 +110,7 @@ class SequenceRuleRuntime(CompiledRule):
         return self._record_transaction(state, event), []
 
     def _record_approval(self, state: State, event: OperatorAction) -> State:
-        t = event.occurred_at.timestamp()
+        t = event_epoch(event)
         entry = Approval(
             t, event.operator_id, event.role, event.event_id, event.occurred_at.isoformat()
         )
@@ -121,7 +121,7 @@ class SequenceRuleRuntime(CompiledRule):
         return {"txn": (state or {}).get("txn"), "approvals": approvals}
 
     def _record_transaction(self, state: State, event: Transaction) -> State:
-        t = event.occurred_at.timestamp()
+        t = event_epoch(event)
         txn: dict[str, Any] | None = (state or {}).get("txn")
         approvals = (state or {}).get("approvals", [])
         if txn is None:
