@@ -237,7 +237,7 @@ class _FastOperatorAction(TypedDict):
     outcome: Literal["success", "failure"]
 
 
-_FAST_ADAPTER: TypeAdapter[dict[str, Any]] = TypeAdapter(
+_FAST_ADAPTER: TypeAdapter[_FastTransaction | _FastOperatorAction] = TypeAdapter(
     Annotated[_FastTransaction | _FastOperatorAction, Field(discriminator="kind")]
 )
 
@@ -258,7 +258,7 @@ _EMPTY_FIELDS: dict[str, tuple[type[Event], dict[str, None]]] = {
 def _fast_decode(raw: bytes | str) -> Event | None:
     """The event if the fast schema accepts ``raw``, else ``None`` (the full path decides)."""
     try:
-        data = _FAST_ADAPTER.validate_json(raw)
+        data = cast(dict[str, Any], _FAST_ADAPTER.validate_json(raw))
     except ValidationError:
         return None
     kind = data["kind"]
