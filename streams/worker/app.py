@@ -32,6 +32,7 @@ from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage
 from streams.reload import LiveRules, StageSwap
+from streams.worker.changelog import write_batch
 from streams.worker.config import WorkerConfig
 from streams.worker.dedup import (
     DecoderDedup,
@@ -363,7 +364,9 @@ def _stage_agent(
                 if timer is not None:
                     timer.observe(time.perf_counter() - started)
             await _emit(findings, render, alerts_topic, metrics)
-            overlay.commit(_partition_context(batch, config.partitions))
+            # The batch's state, each changed key once, acknowledged by the broker before the
+            # batch is: its offsets are committed only once its alerts and state are durable.
+            await write_batch(table, overlay.take(), _partition_context(batch, config.partitions))
             await _ack(stream, batch)
             if metrics is not None:
                 metrics.batch_processing.labels(stage.name).observe(time.perf_counter() - begin)
