@@ -322,16 +322,15 @@ def _stage_agent(
     live: LiveRules | None = None,
     guard: AgentGuard | None = None,
 ) -> ObservedStage:
-    table = app.tables.add(
-        StageTable(
-            app,
-            name=f"state-{stage.name}",
-            default=None,
-            partitions=config.partitions,
-            key_type=str,
-            beacon=app.tables.beacon,
-        )
+    stage_table = StageTable(
+        app,
+        name=f"state-{stage.name}",
+        default=None,
+        partitions=config.partitions,
+        key_type=str,
+        beacon=app.tables.beacon,
     )
+    table = app.tables.add(stage_table)
     # A faust Table is a MutableMapping; its stubs do not say so.
     state = cast(MutableMapping[str, Any], table)
     runner = StageRunner(
@@ -355,7 +354,9 @@ def _stage_agent(
             if owned != assigned:
                 runner.rebuild(owned, state)
                 assigned = owned
-            overlay = Overlay(state)
+            # Reads go to the Table's store itself: Table.__getitem__ looked each key up twice
+            # (and raised KeyError through faust for a new one); writes go by write_batch.
+            overlay = Overlay(cast(MutableMapping[str, Any], stage_table.data))
             findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
             begin = time.perf_counter()
             for event in batch:
