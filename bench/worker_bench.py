@@ -134,7 +134,8 @@ def time_to_drain(
                 cpu_first = cpu_seconds(process.pid)
             ends = end_offsets(bootstrap, topics)
             if first is not None and committed_all(admin, group, ends):
-                return time.monotonic() - first, cpu_seconds(process.pid) - cpu_first
+                cpu = max(cpu_seconds(process.pid) - cpu_first, 0.01)  # one clock tick at least
+                return time.monotonic() - first, cpu
             time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -188,6 +189,30 @@ def with_probes(lines: list[str], every: int) -> list[str]:
     return out
 
 
+def warm_up(bootstrap: str, topics: dict[str, str], line: str, worker: Any) -> None:
+    """Send one probe and wait for its alert: the worker has joined, recovered and runs.
+
+    A fixed sleep was not enough on a loaded machine: the first seconds of the timed stream
+    then queued behind the worker's start and dominated the percentiles.
+    """
+    probe = json.loads(with_probes([line], every=1)[-1]) | {"event_id": "warmup-0"}
+    probe["txn_id"] = "WARMUP-0"
+    produce(bootstrap, topics, [json.dumps(probe)], None)
+    deadline = time.monotonic() + 180
+    consumer = KafkaConsumer(
+        topics["alerts"], bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise SystemExit("the worker exited during the warm-up")
+            if any(consumer.poll(timeout_ms=500).values()):
+                return
+        raise SystemExit("no alert for the warm-up probe within 180 s")
+    finally:
+        consumer.close()
+
+
 def latency(bootstrap: str, lines: list[str], rate: float, workdir: Path) -> list[float]:
     lines = with_probes(lines, every=40)
     prefix, topics = fresh_topics(bootstrap)
@@ -197,7 +222,8 @@ def latency(bootstrap: str, lines: list[str], rate: float, workdir: Path) -> lis
         [sys.executable, "-m", "riskmon.cli", "worker"], env=env, stdout=log, stderr=log
     )
     try:
-        time.sleep(10)  # join the group before the clock starts
+        first = next(line for line in lines if json.loads(line)["kind"] == "transaction")
+        warm_up(bootstrap, topics, first, worker)  # the clock starts once the worker alerts
         produce(bootstrap, topics, lines, rate)
         time.sleep(5)
         sent: dict[str, int] = {}
