@@ -74,7 +74,10 @@ async def write_batch(
         if builder.append(key=raw_key, value=raw_value, timestamp=None) is None:  # full
             sent.append((partition, await producer.send_batch(builder, topic, partition=partition)))
             builder = builders[partition] = producer.create_batch()
-            builder.append(key=raw_key, value=raw_value, timestamp=None)
+            if builder.append(key=raw_key, value=raw_value, timestamp=None) is None:
+                # aiokafka always takes a new batch's first record: not reached, but a record
+                # must never be left out silently.
+                raise RuntimeError(f"changelog record for {key!r} refused by an empty batch")
     for partition, builder in builders.items():
         if builder.record_count():
             sent.append((partition, await producer.send_batch(builder, topic, partition=partition)))
