@@ -100,6 +100,12 @@ def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
         consumer.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` so far, every thread (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_to_drain(
     command: list[str],
     env: dict[str, str],
@@ -107,22 +113,29 @@ def time_to_drain(
     group: str,
     topics: list[str],
     log: Path,
-) -> float:
-    """Start a consumer process and return seconds from its first commit to a full drain."""
+) -> tuple[float, float]:
+    """Start a consumer process; seconds from its first commit to a full drain, wall and CPU.
+
+    The CPU seconds are the process's own (all its threads) over the same span: on a machine
+    shared with other jobs they are the steadier figure.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     with log.open("wb") as handle:
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
     try:
         first = None
+        cpu_first = 0.0
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"consumer exited: {log.read_text()[-2000:]}")
             offsets = group_offsets(admin, group)
             if first is None and any(o.offset > 0 for o in offsets.values()):
                 first = time.monotonic()
+                cpu_first = cpu_seconds(process.pid)
             ends = end_offsets(bootstrap, topics)
             if first is not None and committed_all(admin, group, ends):
-                return time.monotonic() - first
+                cpu = max(cpu_seconds(process.pid) - cpu_first, 0.01)  # one clock tick at least
+                return time.monotonic() - first, cpu
             time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -176,6 +189,30 @@ def with_probes(lines: list[str], every: int) -> list[str]:
     return out
 
 
+def warm_up(bootstrap: str, topics: dict[str, str], line: str, worker: Any) -> None:
+    """Send one probe and wait for its alert: the worker has joined, recovered and runs.
+
+    A fixed sleep was not enough on a loaded machine: the first seconds of the timed stream
+    then queued behind the worker's start and dominated the percentiles.
+    """
+    probe = json.loads(with_probes([line], every=1)[-1]) | {"event_id": "warmup-0"}
+    probe["txn_id"] = "WARMUP-0"
+    produce(bootstrap, topics, [json.dumps(probe)], None)
+    deadline = time.monotonic() + 180
+    consumer = KafkaConsumer(
+        topics["alerts"], bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise SystemExit("the worker exited during the warm-up")
+            if any(consumer.poll(timeout_ms=500).values()):
+                return
+        raise SystemExit("no alert for the warm-up probe within 180 s")
+    finally:
+        consumer.close()
+
+
 def latency(bootstrap: str, lines: list[str], rate: float, workdir: Path) -> list[float]:
     lines = with_probes(lines, every=40)
     prefix, topics = fresh_topics(bootstrap)
@@ -185,7 +222,8 @@ def latency(bootstrap: str, lines: list[str], rate: float, workdir: Path) -> lis
         [sys.executable, "-m", "riskmon.cli", "worker"], env=env, stdout=log, stderr=log
     )
     try:
-        time.sleep(10)  # join the group before the clock starts
+        first = next(line for line in lines if json.loads(line)["kind"] == "transaction")
+        warm_up(bootstrap, topics, first, worker)  # the clock starts once the worker alerts
         produce(bootstrap, topics, lines, rate)
         time.sleep(5)
         sent: dict[str, int] = {}
@@ -224,49 +262,68 @@ def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=400.0, help="input rate for latency")
-    parser.add_argument("--latency-events", type=int, default=20_000)
+    parser.add_argument(
+        "--rate", type=float, action="append", help="input rate for latency (repeatable)"
+    )
+    parser.add_argument("--latency-events", type=int, default=20_000, help="0: no latency run")
+    parser.add_argument("--repeat", type=int, default=1, help="throughput runs (median)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    rates = args.rate or [400.0]
 
     broker = kafka_broker.ensure_started(kafka_broker.BrokerConfig.from_env())
     bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="riskmon-bench-"))
     lines = simulated_lines(max(args.events, args.latency_events), args.seed)
-
-    prefix, topics = fresh_topics(bootstrap)
-    produce(bootstrap, topics, lines[: args.events], None)
-    bare_group = f"{prefix}-bare"
-    bare = time_to_drain(
-        [sys.executable, "-c", BARE_AGENT, bootstrap, bare_group, topics["tx"], topics["op"]],
-        dict(os.environ),
-        bootstrap,
-        bare_group,
-        [topics["tx"], topics["op"]],
-        workdir / "bare.log",
-    )
-    env = worker_env(bootstrap, prefix, topics, workdir / "data")
-    stage_topics = [f"{prefix}-stage-{s}" for s in ("transaction", "account", "operator")]
-    riskmon = time_to_drain(
-        [sys.executable, "-m", "riskmon.cli", "worker"],
-        env,
-        bootstrap,
-        prefix,
-        [topics["tx"], topics["op"], *stage_topics],
-        workdir / "worker.log",
-    )
-    lat = latency(bootstrap, lines[: args.latency_events], args.rate, workdir)
-    quantiles = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
     n = args.events
-    print(f"bare faust agent   {n / bare:10,.0f} events/s  ({bare:.1f} s)")
-    print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({riskmon:.1f} s)")
-    print(f"ratio              {riskmon / bare:10.1f}x the bare agent's time")
-    p50, p99 = quantiles[49] * 1000, quantiles[98] * 1000
-    print(f"latency @{args.rate:g}/s   p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(lat)} alerts)")
-    print(
-        f"| {n:,} | {n / bare:,.0f} | {n / riskmon:,.0f} | {riskmon / bare:.1f}x | "
-        f"{args.rate:g}/s | {quantiles[49] * 1000:.0f} ms | {quantiles[98] * 1000:.0f} ms |"
-    )
+
+    runs: list[tuple[float, float, float, float]] = []
+    for run in range(args.repeat):
+        prefix, topics = fresh_topics(bootstrap)
+        produce(bootstrap, topics, lines[:n], None)
+        bare_group = f"{prefix}-bare"
+        bare, bare_cpu = time_to_drain(
+            [sys.executable, "-c", BARE_AGENT, bootstrap, bare_group, topics["tx"], topics["op"]],
+            dict(os.environ),
+            bootstrap,
+            bare_group,
+            [topics["tx"], topics["op"]],
+            workdir / f"bare-{run}.log",
+        )
+        env = worker_env(bootstrap, prefix, topics, workdir / f"data-{run}")
+        stage_topics = [f"{prefix}-stage-{s}" for s in ("transaction", "account", "operator")]
+        riskmon, riskmon_cpu = time_to_drain(
+            [sys.executable, "-m", "riskmon.cli", "worker"],
+            env,
+            bootstrap,
+            prefix,
+            [topics["tx"], topics["op"], *stage_topics],
+            workdir / f"worker-{run}.log",
+        )
+        runs.append((bare, bare_cpu, riskmon, riskmon_cpu))
+        print(
+            f"run {run + 1}: bare {n / bare:,.0f}/s ({n / bare_cpu:,.0f} per CPU s), "
+            f"worker {n / riskmon:,.0f}/s ({n / riskmon_cpu:,.0f} per CPU s), "
+            f"worker/bare {bare / riskmon:.2f} (CPU {bare_cpu / riskmon_cpu:.2f}), "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    bare, bare_cpu, riskmon, riskmon_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
+    ratio = statistics.median(r[0] / r[2] for r in runs)
+    cpu_ratio = statistics.median(r[1] / r[3] for r in runs)
+    print(f"bare faust agent   {n / bare:10,.0f} events/s  ({n / bare_cpu:,.0f} per CPU second)")
+    cpu = n / riskmon_cpu
+    print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
+    print(f"worker / bare      {ratio:10.2f} (wall), {cpu_ratio:.2f} (CPU), same runs")
+    for rate in rates if args.latency_events else []:
+        lat = latency(bootstrap, lines[: args.latency_events], rate, workdir)
+        quantiles = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
+        p50, p95, p99 = (quantiles[i] * 1000 for i in (49, 94, 98))
+        print(
+            f"latency @{rate:g}/s  p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms "
+            f"({len(lat)} alerts)",
+            flush=True,
+        )
     return 0
 
 

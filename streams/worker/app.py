@@ -32,6 +32,7 @@ from monitor.render import AlertRenderer
 from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage
 from streams.reload import LiveRules, StageSwap
+from streams.worker.changelog import write_batch
 from streams.worker.config import WorkerConfig
 from streams.worker.dedup import (
     DecoderDedup,
@@ -321,16 +322,15 @@ def _stage_agent(
     live: LiveRules | None = None,
     guard: AgentGuard | None = None,
 ) -> ObservedStage:
-    table = app.tables.add(
-        StageTable(
-            app,
-            name=f"state-{stage.name}",
-            default=None,
-            partitions=config.partitions,
-            key_type=str,
-            beacon=app.tables.beacon,
-        )
+    stage_table = StageTable(
+        app,
+        name=f"state-{stage.name}",
+        default=None,
+        partitions=config.partitions,
+        key_type=str,
+        beacon=app.tables.beacon,
     )
+    table = app.tables.add(stage_table)
     # A faust Table is a MutableMapping; its stubs do not say so.
     state = cast(MutableMapping[str, Any], table)
     runner = StageRunner(
@@ -354,7 +354,9 @@ def _stage_agent(
             if owned != assigned:
                 runner.rebuild(owned, state)
                 assigned = owned
-            overlay = Overlay(state)
+            # Reads go to the Table's store itself: Table.__getitem__ looked each key up twice
+            # (and raised KeyError through faust for a new one); writes go by write_batch.
+            overlay = Overlay(cast(MutableMapping[str, Any], stage_table.data))
             findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
             begin = time.perf_counter()
             for event in batch:
@@ -363,7 +365,9 @@ def _stage_agent(
                 if timer is not None:
                     timer.observe(time.perf_counter() - started)
             await _emit(findings, render, alerts_topic, metrics)
-            overlay.commit(_partition_context(batch, config.partitions))
+            # The batch's state, each changed key once, acknowledged by the broker before the
+            # batch is: its offsets are committed only once its alerts and state are durable.
+            await write_batch(table, overlay.take(), _partition_context(batch, config.partitions))
             await _ack(stream, batch)
             if metrics is not None:
                 metrics.batch_processing.labels(stage.name).observe(time.perf_counter() - begin)

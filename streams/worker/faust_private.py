@@ -5,7 +5,9 @@ faust offers no public way to do two things the worker needs:
 - make an event *current* outside its per-event context, so that a table write issued once per
   batch lands in the RocksDB database of that event's partition (faust picks the partition from
   the context variable behind :func:`faust.streams.current_event`);
-- read the committed offset a consumer resumed from, before this incarnation processed anything.
+- read the committed offset a consumer resumed from, before this incarnation processed anything;
+- reach the aiokafka producer under faust's, to send a stage batch's changelog records as one
+  record batch per partition (:mod:`streams.worker.changelog`).
 
 ``tests/streams/test_faust_private.py`` fails when a faust upgrade moves either of them.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 import faust.streams as faust_streams
 
-__all__ = ["committed_offset", "current_event"]
+__all__ = ["aiokafka_producer", "committed_offset", "current_event"]
 
 
 @contextmanager
@@ -36,3 +38,11 @@ def committed_offset(consumer: Any, tp: Any) -> int | None:
     """The offset ``consumer`` last committed (or resumed from) for ``tp``; None if unknown."""
     offsets: dict[Any, int] = consumer._committed_offset
     return offsets.get(tp)
+
+
+def aiokafka_producer(app: Any) -> Any:
+    """The started :class:`aiokafka.AIOKafkaProducer` behind ``app``'s faust producer."""
+    producer = app.producer._producer
+    if producer is None:
+        raise RuntimeError("the faust producer has not started")
+    return producer

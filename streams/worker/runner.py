@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -33,12 +34,19 @@ from monitor.findings import Finding
 from monitor.stage import KeyedStage, Timers, partition_of_key
 from monitor.watermark import TimeBounds, TimeRejection
 
-_DELETED = object()
+DELETED = object()
+"""A buffered write that deletes its key (:meth:`Overlay.take`)."""
+_DELETED = DELETED
 
 
+@lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
     """The partition of a state key: Kafka's default partitioner (murmur2, as in Java), except
-    ``#<partition>:<name>`` keys (see :func:`monitor.stage.partition_key`), which name theirs."""
+    ``#<partition>:<name>`` keys (see :func:`monitor.stage.partition_key`), which name theirs.
+
+    Remembered for the most recent keys: aiokafka's murmur2 is pure Python (~25 µs a key), and
+    the decoder, the stage tables and the batch binder each ask for the same account keys.
+    """
     named = partition_of_key(key)
     if named is not None:
         return named % partitions
@@ -86,6 +94,13 @@ class Overlay(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    def take(self) -> dict[str, Any]:
+        """The buffered writes (a deletion as :data:`DELETED`), which the caller writes to
+        ``base`` itself (:func:`streams.worker.changelog.write_batch`); the overlay is empty
+        again."""
+        writes, self.writes = self.writes, {}
+        return writes
 
     def commit(self, around: Callable[[str], AbstractContextManager[Any]] | None = None) -> int:
         """Write the buffered values to ``base``; returns how many keys changed.

@@ -49,3 +49,24 @@ def test_the_consumer_keeps_committed_offsets_where_we_read_them() -> None:
     assert committed_offset(consumer, tp) is None
     consumer._committed_offset[tp] = 42
     assert committed_offset(consumer, tp) == 42
+
+
+def test_the_aiokafka_producer_is_where_we_reach_it() -> None:
+    # faust's aiokafka Producer keeps the started aiokafka producer in ``_producer``.
+    from faust.transport.drivers.aiokafka import Producer
+
+    from streams.worker.faust_private import aiokafka_producer
+
+    assert "_producer" in Producer.__annotations__
+    assert "self._producer = " in inspect.getsource(Producer)
+
+    class App:
+        class producer:  # stands for app.producer
+            _producer = None
+
+    try:
+        aiokafka_producer(App())
+    except RuntimeError as exc:
+        assert "not started" in str(exc)
+    else:
+        raise AssertionError("a producer that has not started was returned")
