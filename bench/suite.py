@@ -1090,6 +1090,10 @@ def main() -> int:
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     for section in sections & set(results):
         results[section]["run"] = f"`{command}`, finished {results['finished']} UTC"
+    # Another run may have written other sections meanwhile: keep them as the file has them now.
+    latest = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = latest | {k: v for k, v in results.items() if k not in latest or k in sections}
+    results |= {"command": command, "machine": results["machine"], "finished": results["finished"]}
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_readme(results)
     print(tables(results))
