@@ -633,6 +633,8 @@ def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
                 ),
                 "cpu_seconds": time.process_time() - began,
             })  # fmt: skip
+            if plot is not None:
+                plot_stream(samples, plot)  # redrawn at every sample: a stopped run has its plot
             print(
                 f"  stream {n:,}: RSS {samples[-1]['rss_mib']:,.0f} MiB, "
                 f"{samples[-1]['state_keys']:,} keys, {samples[-1]['state_mib']:,.1f} MiB JSON, "
@@ -1036,6 +1038,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
     parser.add_argument("--only", default="replay,stages,state,worker,recovery,stream")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stream-events", type=int, default=None, help="events of the stream section"
+    )
     parser.add_argument("--data", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--render", action="store_true", help="only rewrite the README tables")
     args = parser.parse_args()
@@ -1054,6 +1059,8 @@ def main() -> int:
     command = "make bench-quick" if quick else "make bench"
     if args.only != parser.get_default("only"):
         command += f" (only {args.only})"
+    if args.stream_events:
+        command += f" (stream of {args.stream_events:,} events)"
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # Sections this run does not measure are kept from the previous run; each says its run.
     results: dict[str, Any] = previous | {"command": command, "machine": machine()}
@@ -1074,7 +1081,7 @@ def main() -> int:
         )
     if "stream" in sections:
         print("memory over a long stream ...", file=sys.stderr)
-        total = 1_000_000 if quick else 10_000_000
+        total = args.stream_events or (1_000_000 if quick else 10_000_000)
         results["stream"] = bench_stream(
             total,
             total // 50,
