@@ -611,40 +611,53 @@ def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
     engine = new_engine(models=True)
     samples: list[dict[str, Any]] = []
     began = time.process_time()
-    for n, (event, source) in enumerate(endless_events(total), start=1):
-        engine.process(event, source)
-        if n % every == 0 or n == total:
-            gc.collect()
-            keys = {name: len(m) for name, m in engine.state.items() if name != "__meta__"}
-            state_bytes = {
-                name: sum(len(json.dumps(v)) for v in m.values())
-                for name, m in engine.state.items()
-                if name != "__meta__"
-            }
-            samples.append({
-                "events": n,
-                "event_time": event.occurred_at.isoformat(),
-                "rss_mib": process_rss() / 2**20,
-                "state_keys": sum(keys.values()),
-                "state_mib": sum(state_bytes.values()) / 2**20,
-                "keys": keys,
-                "heap_entries": sum(
-                    len(q._heap) for t in engine._timers for q in t.queues.values()
-                ),
-                "cpu_seconds": time.process_time() - began,
-            })  # fmt: skip
-            if plot is not None:
-                plot_stream(samples, plot)  # redrawn at every sample: a stopped run has its plot
-            print(
-                f"  stream {n:,}: RSS {samples[-1]['rss_mib']:,.0f} MiB, "
-                f"{samples[-1]['state_keys']:,} keys, {samples[-1]['state_mib']:,.1f} MiB JSON, "
-                f"{samples[-1]['heap_entries']:,} deadlines ({samples[-1]['event_time'][:10]})",
-                file=sys.stderr,
-            )
+    stopped = None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for n, (event, source) in enumerate(endless_events(total), start=1):
+            engine.process(event, source)
+            if n % every == 0 or n == total:
+                gc.collect()
+                keys = {name: len(m) for name, m in engine.state.items() if name != "__meta__"}
+                state_bytes = {
+                    name: sum(len(json.dumps(v)) for v in m.values())
+                    for name, m in engine.state.items()
+                    if name != "__meta__"
+                }
+                samples.append({
+                    "events": n,
+                    "event_time": event.occurred_at.isoformat(),
+                    "rss_mib": process_rss() / 2**20,
+                    "state_keys": sum(keys.values()),
+                    "state_mib": sum(state_bytes.values()) / 2**20,
+                    "keys": keys,
+                    "heap_entries": sum(
+                        len(q._heap) for t in engine._timers for q in t.queues.values()
+                    ),
+                    "cpu_seconds": time.process_time() - began,
+                })  # fmt: skip
+                if plot is not None:  # redrawn at every sample: a stopped run has its plot
+                    plot_stream(samples, plot)
+                last = samples[-1]
+                print(
+                    f"  stream {n:,}: RSS {last['rss_mib']:,.0f} MiB, {last['state_keys']:,} keys,"
+                    f" {last['state_mib']:,.1f} MiB JSON, {last['heap_entries']:,} deadlines"
+                    f" ({last['event_time'][:10]})",
+                    file=sys.stderr,
+                )
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: keep what was sampled so far
+        stopped = samples[-1]["events"] if samples else 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     half = len(samples) // 2
     first, second = samples[1:half] or samples[:1], samples[half:]
     out: dict[str, Any] = {
-        "events": total,
+        "events": total if stopped is None else stopped,
+        "stopped_early": stopped is not None,
         "every": every,
         "days": samples[-1]["event_time"][:10] if samples else None,
         "events_per_cpu_s": total / max(samples[-1]["cpu_seconds"], 1e-9) if samples else 0,
@@ -972,6 +985,11 @@ def tables(results: dict[str, Any]) -> str:
             " --models`) on simulated days of one 20-branch bank, generated a day at a time"
             f" (to {stream['days']}); sampled every {stream['every']:,} events,"
             f" {stream['events_per_cpu_s']:,.0f} events per CPU second including the simulator."
+            + (
+                " Stopped early (time); the figures cover the events above."
+                if stream.get("stopped_early")
+                else ""
+            )
             + (f" Plot: `bench/{stream['plot']}`." if stream.get("plot") else ""),
             "",
             "| measure | first half's peak | second half's peak |",
