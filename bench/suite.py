@@ -1059,6 +1059,9 @@ def main() -> int:
     parser.add_argument(
         "--stream-events", type=int, default=None, help="events of the stream section"
     )
+    parser.add_argument(
+        "--recovery-keys", default=None, help="changelog sizes of the recovery section (1000,...)"
+    )
     parser.add_argument("--data", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--render", action="store_true", help="only rewrite the README tables")
     args = parser.parse_args()
@@ -1079,6 +1082,10 @@ def main() -> int:
         command += f" (only {args.only})"
     if args.stream_events:
         command += f" (stream of {args.stream_events:,} events)"
+    if args.recovery_keys:
+        command += f" (recovery keys {args.recovery_keys})"
+    if args.repeat != parser.get_default("repeat"):
+        command += f" (--repeat {args.repeat})"
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # Sections this run does not measure are kept from the previous run; each says its run.
     results: dict[str, Any] = previous | {"command": command, "machine": machine()}
@@ -1109,7 +1116,11 @@ def main() -> int:
         print("recovery ...", file=sys.stderr)
         results["recovery"] = bench_recovery(
             events_file(210_000, args.data),
-            [10_000, 50_000] if quick else [10_000, 100_000, 1_000_000],
+            [int(n) for n in args.recovery_keys.split(",")]
+            if args.recovery_keys
+            else [10_000, 50_000]
+            if quick
+            else [10_000, 100_000, 1_000_000],
             1 if quick else args.repeat,
         )
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
