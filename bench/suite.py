@@ -16,7 +16,12 @@ and every ratio compares two figures measured in the same run, interleaved run b
   writes JSON values), and the process RSS;
 - worker: Kafka throughput from input topic to committed offsets of the riskmon worker beside a
   bare counting faust agent and a stateful quix-streams counter (bench extra) on the same broker;
-  latency from produce to alert at fixed rates; throughput with 1 and 2 workers.
+  latency from produce to alert at fixed rates; throughput with 1 and 2 workers;
+- recovery: how long a restarted worker (memory store) takes to restore N account keys from its
+  changelog (N = 10k, 100k, 1M; quick: 10k, 50k), from faust's log, and to its first alert;
+- stream: memory over a long simulated stream (10 million events; quick: 1 million) through the
+  engine with models, generated a day at a time: RSS, state keys and bytes, deadline-queue
+  entries, sampled and plotted (``bench/stream-memory.png``).
 """
 
 from __future__ import annotations
