@@ -997,18 +997,24 @@ def tables(results: dict[str, Any]) -> str:
             )
             + (f" Plot: `bench/{stream['plot']}`." if stream.get("plot") else ""),
             "",
-            "| measure | first half's peak | second half's peak |",
-            "|---|---:|---:|",
+            "| measure | first half: peak | second half: peak | first half: median |"
+            " second half: median |",
+            "|---|---:|---:|---:|---:|",
         ]
+        samples = stream["samples"]
+        half = len(samples) // 2
         for column, label, unit in (
             ("rss_mib", "process RSS", " MiB"),
             ("state_keys", "state keys (every stage)", ""),
             ("state_mib", "state as JSON", " MiB"),
             ("heap_entries", "deadline-queue entries", ""),
         ):
+            early = statistics.median(x[column] for x in samples[1:half] or samples[:1])
+            late = statistics.median(x[column] for x in samples[half:])
             lines.append(
                 f"| {label} | {stream[column + '_first_half_max']:,.0f}{unit} | "
-                f"{stream[column + '_second_half_max']:,.0f}{unit} |"
+                f"{stream[column + '_second_half_max']:,.0f}{unit} | {early:,.0f}{unit} | "
+                f"{late:,.0f}{unit} |"
             )
         lines.append("")
     recovery = results.get("recovery")
