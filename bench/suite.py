@@ -1,6 +1,6 @@
 """Every benchmark from one command: ``make bench`` (full) or ``make bench-quick`` (small sizes).
 
-    .venv/bin/python -m bench.suite [--quick] [--only replay,stages,state,worker]
+    .venv/bin/python -m bench.suite [--quick] [--only replay,stages,state,worker,recovery,stream]
 
 Writes ``bench/results.json`` and the tables between the ``bench:begin``/``bench:end`` markers of
 ``bench/README.md``. Every figure is the median of ``--repeat`` runs (at least 3 in a full run),
@@ -16,7 +16,12 @@ and every ratio compares two figures measured in the same run, interleaved run b
   writes JSON values), and the process RSS;
 - worker: Kafka throughput from input topic to committed offsets of the riskmon worker beside a
   bare counting faust agent and a stateful quix-streams counter (bench extra) on the same broker;
-  latency from produce to alert at fixed rates; throughput with 1 and 2 workers.
+  latency from produce to alert at fixed rates; throughput with 1 and 2 workers;
+- recovery: how long a restarted worker (memory store) takes to restore N account keys from its
+  changelog (N = 10k, 100k, 1M; quick: 10k, 50k), from faust's log, and to its first alert;
+- stream: memory over a long simulated stream (10 million events; quick: 1 million) through the
+  engine with models, generated a day at a time: RSS, state keys and bytes, deadline-queue
+  entries, sampled and plotted (``bench/stream-memory.png``).
 """
 
 from __future__ import annotations
@@ -560,6 +565,322 @@ def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> 
     return out
 
 
+# -- memory over a long stream -------------------------------------------------------------------
+
+
+def endless_events(total: int, seed: int = 7) -> Iterator[tuple[Any, str]]:
+    """``total`` simulated events of one 20-branch bank, generated a day at a time (never held
+    whole, never written to a file), with their replay sources. Each day is simulated from the
+    same bank (``seed``) and the next start date; its event and transaction ids get the day's
+    prefix so that ids stay unique over the stream."""
+    from datetime import date
+
+    from monitor.events import Transaction
+    from monitor.simulator import SimConfig, simulate
+    from streams.replay import kafka_source
+
+    start, made, day = date(2026, 3, 2), 0, 0
+    while made < total:
+        sim = simulate(SimConfig(seed=seed, start=start + timedelta(days=day), days=1))
+        prefix = f"d{day}-"
+        for event in sim.events:
+            update = {"event_id": prefix + event.event_id}
+            if isinstance(event, Transaction):
+                update["txn_id"] = prefix + event.txn_id
+            elif event.target_txn_id is not None:
+                update["target_txn_id"] = prefix + event.target_txn_id
+            moved = event.model_copy(update=update)
+            yield moved, kafka_source(moved, 4)
+            made += 1
+            if made >= total:
+                return
+        del sim
+        day += 1
+
+
+def process_rss() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
+    """``total`` simulated events through the engine with models (as ``riskmon replay
+    --models``); every ``every`` events: process RSS, state keys and JSON bytes per stage,
+    and deadline-queue entries. The second half's peak against the first half's says whether
+    memory levels off."""
+    import gc
+
+    engine = new_engine(models=True)
+    samples: list[dict[str, Any]] = []
+    began = time.process_time()
+    stopped = None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        for n, (event, source) in enumerate(endless_events(total), start=1):
+            engine.process(event, source)
+            if n % every == 0 or n == total:
+                gc.collect()
+                keys = {name: len(m) for name, m in engine.state.items() if name != "__meta__"}
+                state_bytes = {
+                    name: sum(len(json.dumps(v)) for v in m.values())
+                    for name, m in engine.state.items()
+                    if name != "__meta__"
+                }
+                samples.append({
+                    "events": n,
+                    "event_time": event.occurred_at.isoformat(),
+                    "rss_mib": process_rss() / 2**20,
+                    "state_keys": sum(keys.values()),
+                    "state_mib": sum(state_bytes.values()) / 2**20,
+                    "keys": keys,
+                    "heap_entries": sum(
+                        len(q._heap) for t in engine._timers for q in t.queues.values()
+                    ),
+                    "cpu_seconds": time.process_time() - began,
+                })  # fmt: skip
+                if plot is not None:  # redrawn at every sample: a stopped run has its plot
+                    plot_stream(samples, plot)
+                last = samples[-1]
+                print(
+                    f"  stream {n:,}: RSS {last['rss_mib']:,.0f} MiB, {last['state_keys']:,} keys,"
+                    f" {last['state_mib']:,.1f} MiB JSON, {last['heap_entries']:,} deadlines"
+                    f" ({last['event_time'][:10]})",
+                    file=sys.stderr,
+                )
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: keep what was sampled so far
+        stopped = samples[-1]["events"] if samples else 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    half = len(samples) // 2
+    first, second = samples[1:half] or samples[:1], samples[half:]
+    out: dict[str, Any] = {
+        "events": total if stopped is None else stopped,
+        "stopped_early": stopped is not None,
+        "every": every,
+        "days": samples[-1]["event_time"][:10] if samples else None,
+        "events_per_cpu_s": total / max(samples[-1]["cpu_seconds"], 1e-9) if samples else 0,
+        "samples": samples,
+    }
+    for column in ("rss_mib", "state_keys", "state_mib", "heap_entries"):
+        out[f"{column}_first_half_max"] = max(s[column] for s in first)
+        out[f"{column}_second_half_max"] = max(s[column] for s in second)
+    if plot is not None:
+        out["plot"] = plot_stream(samples, plot)
+    return out
+
+
+def plot_stream(samples: list[dict[str, Any]], path: Path) -> str | None:
+    """RSS and state size against events streamed, as a PNG (``None`` without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    x = [s["events"] / 1e6 for s in samples]
+    fig, left = plt.subplots(figsize=(8, 4.2), dpi=110)
+    left.plot(x, [s["rss_mib"] for s in samples], color="tab:blue", label="process RSS (MiB)")
+    left.plot(x, [s["state_mib"] for s in samples], color="tab:green",
+              label="state, JSON (MiB)")  # fmt: skip
+    left.set_xlabel("events streamed (millions)")
+    left.set_ylabel("MiB")
+    left.set_ylim(bottom=0)
+    right = left.twinx()
+    right.plot(x, [s["state_keys"] / 1000 for s in samples], color="tab:orange",
+               linestyle="--", label="state keys (thousands)")  # fmt: skip
+    right.set_ylabel("state keys (thousands)")
+    right.set_ylim(bottom=0)
+    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    left.legend(lines, labels, loc="lower right", fontsize=8)
+    left.set_title("riskmon engine with models over a simulated stream (20 branches)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path.name
+
+
+# -- recovery ------------------------------------------------------------------------------------
+
+
+def account_state_sample(path: Path) -> tuple[list[str], str]:
+    """Live account-stage values (JSON) after a rules-only replay of ``path``, and a probe: a
+    large ATM withdrawal (an immediate alert) dated at the end of the replayed stream."""
+    from streams.replay import kafka_source, read_lines, replay
+
+    engine = new_engine(models=False)
+    replay(
+        read_lines([str(path)]),
+        engine,
+        lambda a: None,
+        lambda d: None,
+        flush=False,
+        source_of=lambda event: kafka_source(event, 4),
+    )
+    values = [json.dumps(v) for k, v in engine.state["account"].items() if not k.startswith("#")]
+    last = None
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if '"transaction"' in line:
+                last = line
+    probe = json.loads(last or "{}") | {
+        "event_id": "probe-recovery",
+        "txn_id": "PROBE-RECOVERY",
+        "txn_type": "withdrawal",
+        "channel": "atm",
+        "amount": "60000",
+        "currency": "CNY",
+        "status": "posted",
+    }
+    return values, json.dumps(probe)
+
+
+def fill_changelog(bootstrap: str, topic: str, keys: int, values: list[str]) -> float:
+    """Write ``keys`` account-state records (values cycled over ``values``) to ``topic`` as the
+    worker's table writes them (faust's JSON key and value, the key's stage partition)."""
+    from kafka import KafkaProducer
+
+    from streams.worker.runner import partition_for
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024,
+        compression_type=None, max_request_size=8 * 2**20,
+    )  # fmt: skip
+    encoded = [json.dumps(json.loads(v), separators=(",", ":")).encode() for v in values]
+    size = 0
+    for n in range(keys):
+        key = f"ACCT-R{n:09d}"
+        value = encoded[n % len(encoded)]
+        size += len(key) + 2 + len(value)
+        producer.send(
+            topic, key=json.dumps(key).encode(), value=value, partition=partition_for(key, 4)
+        )
+    producer.flush()
+    producer.close()
+    return size
+
+
+LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
+
+
+def log_moment(log: str, marker: str) -> float | None:
+    """The time (seconds, the log's clock) of the first faust log line holding ``marker``."""
+    for line in log.splitlines():
+        found = LOG_TIME.match(line)
+        if found and marker in line:
+            return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None
+
+
+def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str],
+                        workdir: Path) -> dict[str, Any]:  # fmt: skip
+    """Start a worker whose account table has ``keys`` keys in its changelog and one probe event
+    (an immediate single-event alert) in its input. Measured: the restore (faust's log, from
+    "Restoring state from changelog topics" to "Recovery complete"), the seconds from start to
+    "Worker ready", and to the probe's alert (waited for at most 120 s after ready)."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from bench import worker_bench as wb
+
+    prefix, topics = wb.fresh_topics(bootstrap)
+    changelog = f"{prefix}-state-account-changelog"
+    wb.kafka_broker.create_topics(bootstrap, {changelog: 4})
+    began = time.monotonic()
+    size = fill_changelog(bootstrap, changelog, keys, values) if keys else 0
+    filled = time.monotonic() - began
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send(topics["tx"], key=json.loads(probe)["account_id"].encode(), value=probe.encode())
+    producer.flush()
+    producer.close()
+    env = wb.worker_env(bootstrap, prefix, topics, workdir / f"recovery-{prefix}")
+    log_path = workdir / f"recovery-{keys}.log"
+    consumer = KafkaConsumer(
+        topics["alerts"], bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        group_id=None, consumer_timeout_ms=200,
+    )  # fmt: skip
+    with log_path.open("wb") as log:
+        started = time.time()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "riskmon.cli", "worker", "--loglevel", "info"],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+    row: dict[str, Any] = {"keys": keys, "changelog_bytes": size, "fill_seconds": filled}
+    try:
+        deadline = time.time() + 1800
+        while time.time() < deadline:
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
+            if "ready_seconds" not in row and "Worker ready" in log_path.read_text():
+                row["ready_seconds"] = time.time() - started
+                deadline = time.time() + 120
+            for message in consumer:
+                row["first_alert_seconds"] = message.timestamp / 1000 - started
+                break
+            if "first_alert_seconds" in row:
+                break
+        if "ready_seconds" not in row:
+            raise RuntimeError("the worker was not ready within 30 minutes")
+    finally:
+        consumer.close()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    text = log_path.read_text(errors="replace")
+    restoring = log_moment(text, "Restoring state from changelog topics")
+    complete = log_moment(text, "Recovery complete")
+    if restoring is not None and complete is not None:
+        row["restore_seconds"] = complete - restoring
+    elif keys == 0:
+        row["restore_seconds"] = 0.0  # an empty changelog: faust has nothing to restore
+    return row
+
+
+def bench_recovery(path: Path, sizes: list[int], repeat: int) -> dict[str, Any]:
+    """Restart time against state size: a worker (memory store, the default) starts with an
+    account-table changelog of N keys (N = 0: the baseline); each figure the median of
+    ``repeat`` runs."""
+    from bench import worker_bench as wb
+
+    broker = wb.kafka_broker.ensure_started(wb.kafka_broker.BrokerConfig.from_env())
+    values, probe = account_state_sample(path)
+    workdir = Path(tempfile.mkdtemp(prefix="riskmon-recovery-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        for keys in [0, *sizes]:
+            runs = [
+                time_to_first_alert(broker.bootstrap, probe, keys, values, workdir)
+                for _ in range(repeat)
+            ]
+            row = dict(runs[0])
+            for name in ("restore_seconds", "ready_seconds", "first_alert_seconds"):
+                figures = [r[name] for r in runs if name in r]
+                row[name] = statistics.median(figures) if len(figures) == len(runs) else None
+            if keys and row.get("restore_seconds"):
+                row["keys_per_s"] = keys / row["restore_seconds"]
+            row["runs"] = runs
+            rows.append(row)
+            print(f"  recovery {keys:,} keys: {row}", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "repeat": repeat,
+        "store": "memory",
+        "value_bytes_mean": statistics.mean(len(v) for v in values),
+        "sample_values": len(values),
+        "rows": rows,
+    }
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -660,6 +981,72 @@ def tables(results: dict[str, Any]) -> str:
                 + " |"
             )
         lines.append("")
+    stream = results.get("stream")
+    if stream:
+        lines += [
+            f"### Memory over a stream of {stream['events']:,} events",
+            "",
+            f"From {stream.get('run', 'this run')}. The engine with models (as `riskmon replay"
+            " --models`) on simulated days of one 20-branch bank, generated a day at a time"
+            f" (to {stream['days']}); sampled every {stream['every']:,} events,"
+            f" {stream['events_per_cpu_s']:,.0f} events per CPU second including the simulator."
+            + (
+                " Stopped early (time); the figures cover the events above."
+                if stream.get("stopped_early")
+                else ""
+            )
+            + (f" Plot: `bench/{stream['plot']}`." if stream.get("plot") else ""),
+            "",
+            "| measure | first half: peak | second half: peak | first half: median |"
+            " second half: median |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        samples = stream["samples"]
+        half = len(samples) // 2
+        for column, label, unit in (
+            ("rss_mib", "process RSS", " MiB"),
+            ("state_keys", "state keys (every stage)", ""),
+            ("state_mib", "state as JSON", " MiB"),
+            ("heap_entries", "deadline-queue entries", ""),
+        ):
+            early = statistics.median(x[column] for x in samples[1:half] or samples[:1])
+            late = statistics.median(x[column] for x in samples[half:])
+            lines.append(
+                f"| {label} | {stream[column + '_first_half_max']:,.0f}{unit} | "
+                f"{stream[column + '_second_half_max']:,.0f}{unit} | {early:,.0f}{unit} | "
+                f"{late:,.0f}{unit} |"
+            )
+        lines.append("")
+    recovery = results.get("recovery")
+    if recovery:
+        lines += [
+            f"### Recovery from the changelog, {recovery['store']} store"
+            f" (median of {recovery['repeat']})",
+            "",
+            f"From {recovery.get('run', 'this run')}. A worker starts with N account-state keys"
+            " in its changelog (values: real account-stage states,"
+            f" {recovery['value_bytes_mean']:,.0f} B of JSON on average) and one probe event in"
+            " its input. Restore: faust's own log, from `Restoring state from changelog topics`"
+            " to `Recovery complete`; ready: process start to `Worker ready`; alert: process"
+            ' start to the probe\'s alert ("none": none within 120 s of ready).',
+            "",
+            "| keys in the changelog | changelog MB | restore | keys/s | start to ready |"
+            " start to first alert |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+
+        def seconds(value: float | None) -> str:
+            return "none" if value is None else f"{value:,.1f} s"
+
+        for row in recovery["rows"]:
+            rate = f"{row['keys_per_s']:,.0f}" if row.get("keys_per_s") else "-"
+            lines.append(
+                f"| {row['keys']:,} | {row['changelog_bytes'] / 1e6:,.1f} | "
+                f"{seconds(row.get('restore_seconds'))} | {rate} | "
+                f"{seconds(row.get('ready_seconds'))} | "
+                f"{seconds(row.get('first_alert_seconds'))} |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -678,8 +1065,14 @@ def write_readme(results: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
-    parser.add_argument("--only", default="replay,stages,state,worker")
+    parser.add_argument("--only", default="replay,stages,state,worker,recovery,stream")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stream-events", type=int, default=None, help="events of the stream section"
+    )
+    parser.add_argument(
+        "--recovery-keys", default=None, help="changelog sizes of the recovery section (1000,...)"
+    )
     parser.add_argument("--data", type=Path, default=REPO / "out" / "bench")
     parser.add_argument("--render", action="store_true", help="only rewrite the README tables")
     args = parser.parse_args()
@@ -698,6 +1091,12 @@ def main() -> int:
     command = "make bench-quick" if quick else "make bench"
     if args.only != parser.get_default("only"):
         command += f" (only {args.only})"
+    if args.stream_events:
+        command += f" (stream of {args.stream_events:,} events)"
+    if args.recovery_keys:
+        command += f" (recovery keys {args.recovery_keys})"
+    if args.repeat != parser.get_default("repeat"):
+        command += f" (--repeat {args.repeat})"
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # Sections this run does not measure are kept from the previous run; each says its run.
     results: dict[str, Any] = previous | {"command": command, "machine": machine()}
@@ -716,9 +1115,32 @@ def main() -> int:
         results["worker"] = bench_worker(
             sizes["worker"], 1 if quick else args.repeat, rates, 4.0 if quick else 20.0
         )
+    if "stream" in sections:
+        print("memory over a long stream ...", file=sys.stderr)
+        total = args.stream_events or (1_000_000 if quick else 10_000_000)
+        results["stream"] = bench_stream(
+            total,
+            total // 50,
+            REPO / "bench" / ("stream-memory-quick.png" if quick else "stream-memory.png"),
+        )
+    if "recovery" in sections:
+        print("recovery ...", file=sys.stderr)
+        results["recovery"] = bench_recovery(
+            events_file(210_000, args.data),
+            [int(n) for n in args.recovery_keys.split(",")]
+            if args.recovery_keys
+            else [10_000, 50_000]
+            if quick
+            else [10_000, 100_000, 1_000_000],
+            1 if quick else args.repeat,
+        )
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     for section in sections & set(results):
         results[section]["run"] = f"`{command}`, finished {results['finished']} UTC"
+    # Another run may have written other sections meanwhile: keep them as the file has them now.
+    latest = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = latest | {k: v for k, v in results.items() if k not in latest or k in sections}
+    results |= {"command": command, "machine": results["machine"], "finished": results["finished"]}
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_readme(results)
     print(tables(results))

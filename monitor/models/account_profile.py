@@ -27,6 +27,7 @@ __all__ = [
     "ACCOUNT_FEATURES",
     "AccountPopulation",
     "account_features",
+    "compact_account",
     "learn_account",
     "observe_account",
 ]
@@ -286,4 +287,27 @@ def learn_account(
     country = event.counterparty_country
     if country is not None and country not in new.get("countries", ()):
         new["countries"] = [*new.get("countries", ()), country][-MAX_COUNTRIES:]
+    return new
+
+
+COMPACT_RING = 8
+COMPACT_CPS = 16
+ACCOUNT_HISTORY = ("n", "last", "amt", "hours", "cps", "countries")
+"""What a compacted account profile keeps: its history, not its last session."""
+
+
+def compact_account(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile of an account idle for long: its history (amount rings shortened to the last
+    :data:`COMPACT_RING` per channel, the last :data:`COMPACT_CPS` payees, hours, countries,
+    debits learned, last activity); session state (recent debits, recent transaction ids, held
+    events, evidence, alert cool-down) is dropped.
+
+    >>> compact_account({"n": 3, "last": 5.0, "recent": [4.0], "amt": {"atm": list(range(16))}})
+    {'n': 3, 'last': 5.0, 'amt': {'atm': [8, 9, 10, 11, 12, 13, 14, 15]}}
+    """
+    new = {k: profile[k] for k in ACCOUNT_HISTORY if k in profile}
+    if "amt" in new:
+        new["amt"] = {channel: list(ring[-COMPACT_RING:]) for channel, ring in new["amt"].items()}
+    if "cps" in new:
+        new["cps"] = list(new["cps"][-COMPACT_CPS:])
     return new

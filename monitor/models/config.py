@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["ModelConfig", "ModelsConfig"]
 
@@ -49,6 +49,20 @@ class ModelConfig(BaseModel):
     window_size: int = Field(default=2_000, ge=10)
     reservoir: int = Field(default=4_096, ge=64)
     refit_every: int = Field(default=20_000, ge=100)
+    idle_seconds: float | None = Field(default=30 * 86_400.0, gt=0)
+    """An entity without events for this long (event time) has its profile compacted: what only
+    matters within a session (recent times, held events, evidence, recent ids) is dropped and
+    its history rings are shortened. ``None`` keeps full profiles forever."""
+    forget_seconds: float | None = Field(default=400 * 86_400.0, gt=0)
+    """An entity without events for this long loses its profile altogether (a returning entity
+    is then scored as a new one, against its peers). ``None`` keeps compacted profiles."""
+
+    @model_validator(mode="after")
+    def _forget_after_idle(self) -> ModelConfig:
+        forget, idle = self.forget_seconds, self.idle_seconds
+        if forget is not None and idle is not None and forget <= idle:
+            raise ValueError("forget_seconds must be longer than idle_seconds")
+        return self
 
 
 class ModelsConfig(BaseModel):

@@ -15,6 +15,7 @@ from monitor.models.account_profile import (
     ACCOUNT_FEATURES,
     AccountPopulation,
     account_features,
+    compact_account,
     learn_account,
     log_cny,
     observe_account,
@@ -22,6 +23,8 @@ from monitor.models.account_profile import (
 from monitor.models.operator_profile import (
     OPERATOR_FEATURES,
     OperatorPopulation,
+    compact_operator,
+    last_action,
     learn_operator,
     observe_operator,
     operator_features,
@@ -57,6 +60,14 @@ class EntityKind(Protocol):
     def learn(
         self, profile: Mapping[str, Any], event: Event, pop: Any, details: Mapping[str, Any]
     ) -> dict[str, Any]: ...
+
+    def last_seen(self, profile: Mapping[str, Any]) -> float | None:
+        """The event time of the entity's latest event, ``None`` if the profile does not say."""
+        ...
+
+    def compact(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        """The profile of an entity idle for long: its history without its last session."""
+        ...
 
 
 def _txn(event: Event) -> Transaction:
@@ -124,6 +135,13 @@ class AccountKind:
         pop.learn(event, amount)
         return learn_account(profile, event, amount)
 
+    def last_seen(self, profile: Mapping[str, Any]) -> float | None:
+        last = profile.get("last")
+        return None if last is None else float(last)
+
+    def compact(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        return compact_account(profile)
+
 
 class OperatorKind:
     """Every action of an operator."""
@@ -158,3 +176,9 @@ class OperatorKind:
         count = int(details["count_last_hour"])
         pop.learn(_action(event))
         return learn_operator(profile, _action(event), count)
+
+    def last_seen(self, profile: Mapping[str, Any]) -> float | None:
+        return last_action(profile)
+
+    def compact(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        return compact_operator(profile)

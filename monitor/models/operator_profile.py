@@ -25,6 +25,8 @@ from monitor.models.histogram import Histogram
 __all__ = [
     "OPERATOR_FEATURES",
     "OperatorPopulation",
+    "compact_operator",
+    "last_action",
     "learn_operator",
     "observe_operator",
     "operator_features",
@@ -179,4 +181,37 @@ def learn_operator(profile: Mapping[str, Any], event: OperatorAction, count: int
     today = dict(new.get("today", {}))
     today[event.action] = max(int(today.get(event.action, 0)), count)
     new.update(n=int(new.get("n", 0)) + 1, hours=hours, actions=actions, today=today)
+    return new
+
+
+OPERATOR_HISTORY = ("n", "hours", "actions", "peak", "day", "today")
+"""What a compacted operator profile keeps: its history, not its last hour."""
+
+
+def last_action(profile: Mapping[str, Any]) -> float | None:
+    """The time of the operator's latest action (``last``, or the newest recent time).
+
+    >>> last_action({"last": 5.0, "recent": {"view": [7.0, 9.0], "edit": [8.0]}})
+    9.0
+    >>> last_action({}) is None
+    True
+    """
+    times = [t[-1] for t in profile.get("recent", {}).values() if t]
+    if profile.get("last") is not None:
+        times.append(float(profile["last"]))
+    return max(times) if times else None
+
+
+def compact_operator(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile of an operator idle for long: hours, action counts, daily peaks and the day
+    they belong to are kept, with the time of the last action; the last hour's times, held
+    events, evidence and alert cool-down are dropped.
+
+    >>> compact_operator({"n": 2, "day": 9, "recent": {"view": [3.0]}, "ev": 4.0})
+    {'n': 2, 'day': 9, 'last': 3.0}
+    """
+    new = {k: profile[k] for k in OPERATOR_HISTORY if k in profile}
+    last = last_action(profile)
+    if last is not None:
+        new["last"] = last
     return new

@@ -15,6 +15,13 @@ Conventions
   without an alert on the entity (an alert drops what is held). A taken-over account's second
   transfer to a new country is then as novel as its first, and their evidence adds up; a
   customer's genuinely new habit is learned a day later.
+- Idle entities are compacted, then forgotten, on event-time deadlines: every profile carries
+  ``due``, the event time of its next idle check (set once, ``idle_seconds`` after its first
+  event, so an active entity's deadline does not move on every event). When the watermark
+  passes it, an entity quiet for ``idle_seconds`` is compacted (``EntityKind.compact``) and
+  due again at ``forget_seconds`` after its last event, when its profile is deleted; an active
+  one is due again ``idle_seconds`` after its last event. An event of a compacted entity makes
+  it active again.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from monitor.models.meta import MODEL_META, REASONS
 from monitor.models.quantile import Calibrator, TailQuantile
 from monitor.models.scorers import build_scorer, load_scorer
 from monitor.models.state import ExplainingScorer, ModelStateError, Scorer, check_state
-from monitor.stage import StateMap, partition_key
+from monitor.stage import StateMap, partition_key, partition_of_key
 
 if TYPE_CHECKING:
     from monitor.models.artifact import Artifact
@@ -205,7 +212,9 @@ class ModelStage:
         if profile is not None and profile.get("held"):
             profile = self._release(profile, moment, model)
         if not self.kind.scored(event, profile):
-            state[key] = self.kind.observe(profile, event, model.population, moment)
+            state[key] = self._touch(
+                self.kind.observe(profile, event, model.population, moment), moment
+            )
             return []
         x, details = self.kind.features_of(profile, event, model.population, moment)
         raw = model.scorer.score_one(x)
@@ -237,7 +246,7 @@ class ModelStage:
         else:
             new = self.kind.learn(new, event, model.population, details)
             model.scorer.learn_one(x)
-        state[key] = new
+        state[key] = self._touch(new, moment)
         model.scored += 1
         if model.scored % self.config.snapshot_every == 0:
             state[model_key(partition)] = model.to_state()
@@ -308,11 +317,47 @@ class ModelStage:
             reason=REASONS.get(names[0], "unusual_activity"),
         )
 
+    def _touch(self, new: dict[str, Any], moment: float) -> dict[str, Any]:
+        """Set the idle check of an entity that just had an event (kept if already sooner)."""
+        idle = self.config.idle_seconds
+        if idle is not None:
+            due = new.get("due")
+            if due is None or float(due) > moment + idle:
+                new["due"] = moment + idle
+        return new
+
     def expire(self, key: str, watermark: float, state: StateMap) -> list[Finding]:
+        """The idle check of ``key``: compact or forget its profile if it has been quiet long
+        enough (event time), else check again ``idle_seconds`` after its last event."""
+        idle, forget = self.config.idle_seconds, self.config.forget_seconds
+        profile = state.get(key)
+        if idle is None or not profile or partition_of_key(key) is not None:
+            return []
+        last = self.kind.last_seen(profile)
+        quiet = watermark - (watermark if last is None else last)
+        if forget is not None and quiet >= forget:
+            del state[key]
+        elif quiet >= idle:
+            new = self.kind.compact(profile)
+            new["due"] = None if forget is None or last is None else last + forget
+            state[key] = new
+        elif last is not None:
+            state[key] = dict(profile) | {"due": last + idle}
+        else:
+            state[key] = dict(profile) | {"due": watermark + idle}
         return []
 
     def next_deadline(self, value: Any) -> float | None:
-        return None
+        """A profile's idle check (``None`` for the partition's model and without a horizon)."""
+        if self.config.idle_seconds is None or not isinstance(value, Mapping):
+            return None
+        if "due" in value:
+            due = value["due"]
+            return None if due is None else float(due)
+        if value.get("kind") == "partition_model":
+            return None
+        last = self.kind.last_seen(value)  # a profile saved before idle checks existed
+        return None if last is None else last + self.config.idle_seconds
 
 
 def _finite(value: float) -> float | None:
