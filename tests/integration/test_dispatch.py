@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -11,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from monitor.engine import Engine
 from monitor.rule_examples import example_events
 from monitor.rules.schema import Example
-from streams.dispatch import DispatchConfig, dispatch, open_pipeline
+from streams.dispatch import DispatchConfig, DispatchStats, dispatch, open_pipeline
 from tests.fixtures_kafka import broker_tool, unique_topic_name
 from tests.shipped import shipped_rules
 
@@ -88,55 +89,71 @@ def _delivered(path: Path) -> list[str]:
     return [line.split('"alert_id":"')[1][:32] for line in path.read_text().splitlines()]
 
 
+def _alerts_on_one_partition(bootstrap: str) -> tuple[str, list[str]]:
+    """A fresh one-partition alerts topic holding the 12 alerts of :func:`some_alerts`."""
+    topic = unique_topic_name("alerts")
+    broker_tool.create_topics(bootstrap, {topic: 1})
+    alerts = some_alerts()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for raw in alerts:
+        producer.send(topic, value=raw.encode())
+    producer.flush()
+    producer.close()
+    return topic, alerts
+
+
+def _dispatch_jsonl(
+    bootstrap: str, topic: str, group: str, routes: Path, tmp_path: Path, **options: Any
+) -> tuple[DispatchStats, int | None]:
+    """Dispatch ``topic`` to the jsonl sink (``tmp_path/delivered.jsonl``) until ``should_stop``
+    (in ``options``), then leave without another flush: what the pipeline still holds is gone,
+    as in a crash. Returns the stats and the offset committed on partition 0."""
+    config = DispatchConfig(
+        store_url=f"sqlite:///{tmp_path / 'alerts.db'}",
+        routes_file=routes,
+        dead_letter_dir=tmp_path / "dl",
+        jsonl_file=tmp_path / "delivered.jsonl",
+    )
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
+            stop = options.pop("should_stop")
+            stats = dispatch(consumer, pipeline, should_stop=lambda s: stop(s, pipeline), **options)
+        return stats, consumer.committed(TopicPartition(topic, 0))
+    finally:
+        consumer.close()
+
+
 def test_notifications_a_rate_limit_holds_back_survive_a_crash(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """A rate limit lets 3 of 12 notifications through and holds 9 back in memory. The offset
     committed stays at the first held alert, so a dispatcher that dies then loses none: its
     successor (without the limit) reads them again and delivers them."""
-    topic, group = unique_topic_name("alerts"), unique_topic_name("dispatch")
-    broker_tool.create_topics(kafka_bootstrap, {topic: 1})
-    alerts = some_alerts()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    for raw in alerts:
-        producer.send(topic, value=raw.encode())
-    producer.flush()
-    producer.close()
+    topic, alerts = _alerts_on_one_partition(kafka_bootstrap)
+    group = unique_topic_name("dispatch")
     delivered = tmp_path / "delivered.jsonl"
-    tp = TopicPartition(topic, 0)
-
-    def run(routes: Path, stop: object) -> int | None:
-        config = DispatchConfig(
-            store_url=f"sqlite:///{tmp_path / 'alerts.db'}",
-            routes_file=routes,
-            dead_letter_dir=tmp_path / "dl",
-            jsonl_file=delivered,
-        )
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        try:
-            with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
-                dispatch(consumer, pipeline, should_stop=stop, poll_ms=200)  # type: ignore[arg-type]
-                # Leaving here without another flush is the crash: what is held is gone.
-            return consumer.committed(tp)
-        finally:
-            consumer.close()
-
-    committed = run(
-        _rate_limited_routes(tmp_path / "slow.yaml", 0.0001), lambda s: s.received >= 12
-    )
+    slow = _rate_limited_routes(tmp_path / "slow.yaml", 0.0001)
+    _, committed = _dispatch_jsonl(
+        kafka_bootstrap, topic, group, slow, tmp_path,
+        should_stop=lambda s, _p: s.received >= 12, poll_ms=200,
+    )  # fmt: skip
     assert len(_delivered(delivered)) == 3
     assert committed == 3  # the first held alert's offset, not 12
     unlimited = tmp_path / "open.yaml"
     unlimited.write_text("routes:\n  - {name: file, sinks: [jsonl], group: false}\n")
-    assert run(unlimited, lambda s: s.received >= 9) == 12
-    expected = {a.split('"alert_id":"')[1][:32] for a in alerts}
-    assert set(_delivered(delivered)) == expected
+    _, committed = _dispatch_jsonl(
+        kafka_bootstrap, topic, group, unlimited, tmp_path,
+        should_stop=lambda s, _p: s.received >= 9, poll_ms=200,
+    )  # fmt: skip
+    assert committed == 12
+    assert set(_delivered(delivered)) == {a.split('"alert_id":"')[1][:32] for a in alerts}
     assert len(_delivered(delivered)) == 12  # the 3 delivered before the crash are not read again
 
 
@@ -145,39 +162,12 @@ def test_held_notifications_are_handed_over_on_quiet_polls(
 ) -> None:
     """With nothing more to read, later polls still hand the held notifications to their sink as
     the rate limit allows, and then commit everything."""
-    topic, group = unique_topic_name("alerts"), unique_topic_name("dispatch")
-    broker_tool.create_topics(kafka_bootstrap, {topic: 1})
-    alerts = some_alerts()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    for raw in alerts:
-        producer.send(topic, value=raw.encode())
-    producer.flush()
-    producer.close()
-    delivered = tmp_path / "delivered.jsonl"
-    config = DispatchConfig(
-        store_url=f"sqlite:///{tmp_path / 'alerts.db'}",
-        routes_file=_rate_limited_routes(tmp_path / "routes.yaml", 20.0),
-        dead_letter_dir=tmp_path / "dl",
-        jsonl_file=delivered,
-    )
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=kafka_bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    try:
-        with open_pipeline(config, CollectorRegistry()) as (pipeline, _store):
-            stats = dispatch(
-                consumer,
-                pipeline,
-                should_stop=lambda s: s.received >= 12 and not pipeline.pending(),
-                poll_ms=100,
-            )
-        committed = consumer.committed(TopicPartition(topic, 0))
-    finally:
-        consumer.close()
-    assert len(_delivered(delivered)) == 12
+    topic, _alerts = _alerts_on_one_partition(kafka_bootstrap)
+    routes = _rate_limited_routes(tmp_path / "routes.yaml", 20.0)
+    stats, committed = _dispatch_jsonl(
+        kafka_bootstrap, topic, unique_topic_name("dispatch"), routes, tmp_path,
+        should_stop=lambda s, p: s.received >= 12 and not p.pending(), poll_ms=100,
+    )  # fmt: skip
+    assert len(_delivered(tmp_path / "delivered.jsonl")) == 12
     assert stats.flushes > 1
     assert committed == 12
