@@ -347,12 +347,17 @@ class OpsStage:
     def _score(
         self, detectors: dict[str, SeriesDetector], kpi: str, residual: float, at: datetime
     ) -> float:
-        """The series detector's score of this bucket's residual (deviations from the usual
-        value for this hour of this kind of day), then it learns it."""
+        """The series detector's severity of this bucket's residual (deviations from the usual
+        value for this hour of this kind of day), then it learns it.
+
+        Severity, not the onset-discounted score: a run of abnormal buckets must stay abnormal
+        for as long as it lasts, since the incident layer here opens on a run and resolves on
+        recovery (one alert per incident either way)."""
         detector = detectors.get(kpi)
         if detector is None:
             detector = detectors[kpi] = _new_detector(kpi)
-        return detector.update(max(-CLIP, min(CLIP, residual)), at)
+        detector.update(max(-CLIP, min(CLIP, residual)), at)
+        return detector.severity()
 
     # ------------------------------------------------------------------ judging a bucket
 
@@ -581,8 +586,11 @@ def _poisson_cdf(count: float, mean: float) -> float:
 
 def _new_detector(kpi: str) -> SeriesDetector:
     # The calendar baseline carries the seasonality; the detector sees the residual only.
+    # No habituation: a branch's third reversal wave this month is as much news as its first.
     surprise = VOLUME_SURPRISE if kpi == "vol" else ALARM_SURPRISE
-    return SeriesDetector(warmup=WARMUP, alarm_surprise=surprise, seasonality=False)
+    return SeriesDetector(
+        warmup=WARMUP, alarm_surprise=surprise, seasonality=False, habituation=False
+    )
 
 
 def _saved(value: dict[str, Any], detectors: Mapping[str, SeriesDetector]) -> dict[str, Any]:

@@ -134,3 +134,29 @@ def test_rarity_tail_round_trips_and_forgets() -> None:
     for _ in range(int(10 * RarityTail.HORIZON)):  # the bursts stop: in time they are news again
         tail.learn(0.0)
     assert tail.surprise(60.0) == math.inf
+
+
+def test_without_habituation_a_recurring_burst_alarms_every_time() -> None:
+    """The same burst every 150 rows: with habituation the later bursts stop alarming; without
+    it every burst reaches the alarm, and the setting survives a snapshot."""
+    import math as _math
+
+    from monitor.models.series import SeriesDetector as _Detector
+
+    def run(habituation: bool) -> list[float]:
+        det = _Detector(warmup=50, seasonality=False, habituation=habituation)
+        peaks = []
+        for i in range(3000):
+            burst = i >= 300 and i % 150 == 0
+            value = 10.0 + 0.3 * _math.sin(i * 0.7) + (25.0 if burst else 0.0)
+            det.update(value)
+            if burst:
+                peaks.append(det.severity())
+            if i == 1500:
+                det = _Detector.from_state(det.to_state())
+        return peaks
+
+    habituated, every_time = run(True), run(False)
+    assert all(peak >= 0.5 for peak in every_time)
+    assert sum(peak >= 0.5 for peak in habituated) < len(habituated)
+    assert _Detector(habituation=False).to_state()["config"]["habituation"] is False  # type: ignore[index]

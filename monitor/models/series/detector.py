@@ -146,6 +146,10 @@ class SeriesDetector:
         which repeat the same news, score near 0, so a threshold on the score counts incidents
         rather than rows (what a pager and NAB-style scoring want). 0 turns the discount off;
         ``severity()`` always gives the undiscounted value.
+    habituation
+        Cap each surprise by how often its magnitude turned up lately (item 6 above). On by
+        default; off where a recurring anomaly must alarm every time, as for the operations
+        KPIs (a branch's third reversal wave this month is as much news as its first).
     """
 
     def __init__(
@@ -159,6 +163,7 @@ class SeriesDetector:
         scale_alpha: float = 0.02,
         drift_horizon: int = 1000,
         onset_halflife: float = 12.0,
+        habituation: bool = True,
     ) -> None:
         if warmup < 0:
             raise ValueError("warmup must be >= 0")
@@ -183,6 +188,7 @@ class SeriesDetector:
         self.scale_alpha = scale_alpha
         self.drift_horizon = drift_horizon
         self.onset_halflife = onset_halflife
+        self.habituation = habituation
 
         self._n = 0
         self._experts = Forecasters(fast_alpha, slow_alpha, scale_alpha)
@@ -280,7 +286,7 @@ class SeriesDetector:
         raw = (fc.point, level_s, variance_s, drift_s, self._flat.surprise(x))
         cals = [c.calibrate(r) for c, r in zip(self._calibrators, raw, strict=True)]
         for i, c in enumerate(cals):
-            if c > RARITY_FROM:  # routine at this magnitude lately: not news, however large
+            if self.habituation and c > RARITY_FROM:  # routine lately: not news, however large
                 cals[i] = min(c, self._rarity[i].surprise(raw[i]))
         cal = tuple(cals)
         surprise = max(0.0, max(cal) - LN_DETECTORS)
@@ -399,6 +405,7 @@ class SeriesDetector:
             "scale_alpha": self.scale_alpha,
             "drift_horizon": self.drift_horizon,
             "onset_halflife": self.onset_halflife,
+            "habituation": self.habituation,
         }
 
     def to_state(self) -> dict[str, object]:
@@ -445,6 +452,7 @@ class SeriesDetector:
             scale_alpha=as_float(config.get("scale_alpha")),
             drift_horizon=as_int(config.get("drift_horizon")),
             onset_halflife=as_float(config.get("onset_halflife")),
+            habituation=as_bool(config.get("habituation", True)),
         )
         det._n = as_int(state.get("n"))
         det._alarmed = as_float(state.get("alarmed"))
