@@ -56,7 +56,8 @@ def fill_from_simulation(
     """Simulate a small bank, replay it through the shipped rules (as ``riskmon demo`` does) and
     store the alerts with their evidence events. Return how many alerts were stored."""
     from monitor.simulator import SimConfig, simulate
-    from riskmon.cli import _load, _replay
+    from riskmon.cli import _replay
+    from riskmon.rules_cli import load_or_exit
     from riskmon.serve_cli import evidence_events
     from riskmon.settings import Settings
     from streams.simfile import write_simulation
@@ -68,7 +69,7 @@ def fill_from_simulation(
     events = workdir / "events.jsonl"
     write_simulation(sim, events, workdir / "labels.jsonl")
     settings = Settings(language="en")
-    _, alerts = _replay([str(events)], _load(None, settings), settings, None, None)
+    _, alerts = _replay([str(events)], load_or_exit(None, settings), settings, None, None)
     return store.upsert_many(alerts, events=evidence_events(alerts, events))
 
 
