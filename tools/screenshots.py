@@ -50,7 +50,8 @@ def _fill(store: Any, workdir: Path) -> dict[str, str]:
     """A simulated run, stored with evidence and partly worked; return the ids to photograph."""
     from alerts.register import RiskRegister
     from monitor.simulator import SimConfig, simulate
-    from riskmon.cli import _load, _replay
+    from riskmon.cli import _replay
+    from riskmon.rules_cli import load_or_exit
     from riskmon.serve_cli import evidence_events
     from riskmon.settings import Settings
     from streams.simfile import write_simulation
@@ -59,7 +60,7 @@ def _fill(store: Any, workdir: Path) -> dict[str, str]:
     events = workdir / "events.jsonl"
     write_simulation(sim, events, workdir / "labels.jsonl")
     settings = Settings(language="en")
-    _, alerts = _replay([str(events)], _load(None, settings), settings, None, None)
+    _, alerts = _replay([str(events)], load_or_exit(None, settings), settings, None, None)
     store.upsert_many(alerts, events=evidence_events(alerts, events))
 
     officer = store.users.identity("li.wei")
