@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from monitor.currency import cny_per_unit
 from monitor.engine import Engine
 from monitor.models import ModelsConfig, ModelStage, default_model_stages
 from monitor.models.evaluation import average_precision
@@ -84,7 +85,8 @@ def time_scorer(name: str, features: Sequence[str], rows: list[Row]) -> tuple[fl
 
 
 def engine_for(ruleset: RuleSet, models: bool) -> Engine:
-    return Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=models)))
+    config = ModelsConfig(enabled=models).with_currency_table(cny_per_unit(ruleset.rules))
+    return Engine(ruleset, extra_stages=default_model_stages(config))
 
 
 def replay_rate(events: Sequence[Any], ruleset: RuleSet, models: bool, repeat: int) -> float:

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from monitor.currency import cny_per_unit
 from monitor.engine import Engine
 from monitor.models import ModelsConfig, default_model_stages
 from monitor.rules.loader import load_rules
@@ -49,7 +50,8 @@ def main() -> int:
         print(f"simulated in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
     ruleset = load_rules()
-    engine = Engine(ruleset, extra_stages=default_model_stages(ModelsConfig(enabled=args.models)))
+    models = ModelsConfig(enabled=args.models).with_currency_table(cny_per_unit(ruleset.rules))
+    engine = Engine(ruleset, extra_stages=default_model_stages(models))
     alerts_path = args.data / "alerts.jsonl"
     cpu = time.process_time()
     with alerts_path.open("w", encoding="utf-8") as out:

@@ -105,6 +105,7 @@ def events_file(count: int, data: Path) -> Path:
 
 
 def new_engine(models: bool) -> Any:
+    from monitor.currency import cny_per_unit
     from monitor.engine import Engine
     from monitor.models import ModelsConfig, default_model_stages
     from monitor.rules.loader import load_rules
@@ -112,14 +113,17 @@ def new_engine(models: bool) -> Any:
     from streams.replay import kafka_sources
 
     settings = Settings()
+    ruleset = load_rules()
     return Engine(
-        load_rules(),
+        ruleset,
         lateness=timedelta(seconds=settings.lateness_seconds),
         bounds=settings.time_bounds(),
         sources=kafka_sources(settings.topic_partitions),
         language=settings.language,
         mask=settings.mask_accounts,
-        extra_stages=default_model_stages(ModelsConfig(enabled=models)),
+        extra_stages=default_model_stages(
+            ModelsConfig(enabled=models).with_currency_table(cny_per_unit(ruleset.rules))
+        ),
     )
 
 
