@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.currency import cny_per_unit
 from monitor.engine import Engine
-from monitor.models import ModelsConfig, ModelStage, default_model_stages
+from monitor.models import ModelsConfig, ModelStage
 from monitor.models.evaluation import average_precision
 from monitor.models.hst import HalfSpaceTreesScorer
 from monitor.models.iforest import IsolationForestScorer
@@ -31,6 +30,7 @@ from monitor.models.tails import TailProbabilityScorer
 from monitor.rules.loader import load_rules
 from monitor.rules.ruleset import RuleSet
 from monitor.simulator import SimConfig, simulate
+from streams.runs import model_stages_for
 
 Row = dict[str, float]
 
@@ -85,8 +85,7 @@ def time_scorer(name: str, features: Sequence[str], rows: list[Row]) -> tuple[fl
 
 
 def engine_for(ruleset: RuleSet, models: bool) -> Engine:
-    config = ModelsConfig(enabled=models).with_currency_table(cny_per_unit(ruleset.rules))
-    return Engine(ruleset, extra_stages=default_model_stages(config))
+    return Engine(ruleset, extra_stages=model_stages_for(models, ruleset))
 
 
 def replay_rate(events: Sequence[Any], ruleset: RuleSet, models: bool, repeat: int) -> float:

@@ -19,11 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.currency import cny_per_unit
 from monitor.engine import Engine
-from monitor.models import ModelsConfig, default_model_stages
 from monitor.rules.loader import load_rules
 from streams.replay import read_lines, replay
+from streams.runs import model_stages_for
 
 
 def main() -> int:
@@ -50,8 +49,7 @@ def main() -> int:
         print(f"simulated in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
     ruleset = load_rules()
-    models = ModelsConfig(enabled=args.models).with_currency_table(cny_per_unit(ruleset.rules))
-    engine = Engine(ruleset, extra_stages=default_model_stages(models))
+    engine = Engine(ruleset, extra_stages=model_stages_for(args.models, ruleset))
     alerts_path = args.data / "alerts.jsonl"
     cpu = time.process_time()
     with alerts_path.open("w", encoding="utf-8") as out:

@@ -105,12 +105,11 @@ def events_file(count: int, data: Path) -> Path:
 
 
 def new_engine(models: bool) -> Any:
-    from monitor.currency import cny_per_unit
     from monitor.engine import Engine
-    from monitor.models import ModelsConfig, default_model_stages
     from monitor.rules.loader import load_rules
     from riskmon.settings import Settings
     from streams.replay import kafka_sources
+    from streams.runs import model_stages_for
 
     settings = Settings()
     ruleset = load_rules()
@@ -121,9 +120,7 @@ def new_engine(models: bool) -> Any:
         sources=kafka_sources(settings.topic_partitions),
         language=settings.language,
         mask=settings.mask_accounts,
-        extra_stages=default_model_stages(
-            ModelsConfig(enabled=models).with_currency_table(cny_per_unit(ruleset.rules))
-        ),
+        extra_stages=model_stages_for(models, ruleset),
     )
 
 
