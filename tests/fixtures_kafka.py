@@ -11,6 +11,7 @@ Lifetime: the session takes a lease on the broker. A broker started by a test se
 stopped when the last session holding a lease ends, so concurrent sessions share it safely; one
 started by ``make kafka-up`` / ``kafka_broker.py start`` is left running. Set
 ``RISKMON_KAFKA_KEEP=1`` to leave a broker the tests start running for the next session.
+A broker the tests start keeps its data in ``$RISKMON_CACHE/kafka/test`` and starts it empty.
 
 Topics: ``kafka_topic_name`` is a fresh name per test; ``make_kafka_topic(partitions)``
 creates one and returns its name.
@@ -66,6 +67,21 @@ def unique_topic_name(label: str = "topic") -> str:
     return f"t-{slug}-{uuid.uuid4().hex[:8]}"
 
 
+def _session_broker_config() -> tuple[Any, bool]:
+    """The broker a test session uses, and whether a start should begin with empty data.
+
+    A broker already running in the default data dir (``make kafka-up``) is reused. Otherwise the
+    tests use a data dir of their own, ``$RISKMON_CACHE/kafka/test``, emptied whenever a session
+    starts its broker: test topics are throwaway, and a cache that kept every run's partitions
+    (thousands of them) makes a start take minutes. ``RISKMON_KAFKA_DATA_DIR`` is used as given.
+    """
+    config = broker_tool.BrokerConfig.from_env()
+    if os.environ.get("RISKMON_KAFKA_DATA_DIR", "").strip() or broker_tool.status(config).running:
+        return config, False
+    test_dir = config.cache_dir / "kafka" / "test"
+    return broker_tool.BrokerConfig.from_env(run_dir=test_dir), True
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a real, answering Kafka broker."""
@@ -84,8 +100,8 @@ def kafka_bootstrap() -> Iterator[str]:
     keep = os.environ.get("RISKMON_KAFKA_KEEP", "") not in ("", "0")
     lease_pid = None if keep else os.getpid()
     try:
-        config = broker_tool.BrokerConfig.from_env()
-        info = broker_tool.ensure_started(config, lease_pid=lease_pid)
+        config, fresh = _session_broker_config()
+        info = broker_tool.ensure_started(config, lease_pid=lease_pid, fresh=fresh)
     except broker_tool.BrokerError as exc:
         failure = f"could not start the Kafka broker with tools/kafka_broker.py: {exc}"
     else:

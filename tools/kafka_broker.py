@@ -730,12 +730,22 @@ def _launch(config: BrokerConfig, java: str, classpath: str) -> int:
 
 
 def ensure_started(
-    config: BrokerConfig | None = None, *, timeout: float = 90.0, lease_pid: int | None = None
+    config: BrokerConfig | None = None,
+    *,
+    timeout: float = 90.0,
+    lease_pid: int | None = None,
+    fresh: bool = False,
 ) -> BrokerInfo:
     """Fetch and start the broker unless ours already runs, then wait until it answers metadata.
 
     With ``lease_pid``, a lease is recorded for that process, and a broker this call starts is
-    stopped by `release` once no live process holds a lease.
+    stopped by `release` once no live process holds a lease. With ``fresh``, a broker this call
+    starts begins with an empty data dir: for test brokers, whose topics are throwaway, because
+    a data dir holding thousands of old partitions takes minutes to load. A running broker is
+    reused as it is.
+
+    ``timeout`` bounds a start that makes no progress: while the broker is still writing its log
+    (loading partitions), the wait goes on, up to ``LOADING_TIMEOUT_FACTOR`` times ``timeout``.
     """
     config = config or BrokerConfig.from_env()
     began = time.monotonic()
@@ -744,6 +754,9 @@ def ensure_started(
         pid = _running_pid(config)
         started = pid is None
         if pid is None:
+            if fresh and config.run_path("data").exists():
+                _note(f"starting with an empty data dir: removing {config.run_path('data')}")
+                shutil.rmtree(config.run_path("data"))
             pid = _start(config, libs, managed=lease_pid is not None)
         state = _read_state(config)
         if lease_pid is None and state.get("managed"):
@@ -794,9 +807,29 @@ def _start(config: BrokerConfig, libs: Path, *, managed: bool) -> int:
     return pid
 
 
+LOADING_TIMEOUT_FACTOR = 5
+"""How much longer than its timeout a start may take while the broker's log keeps growing."""
+
+
+def _still_loading(config: BrokerConfig, quiet_for: float = 15.0) -> bool:
+    """Whether the broker wrote its log in the last ``quiet_for`` seconds (loading partitions)."""
+    try:
+        return time.time() - config.run_path("logs/server.log").stat().st_mtime < quiet_for
+    except OSError:
+        return False
+
+
 def _wait_ready(config: BrokerConfig, pid: int, deadline: float, *, stop_on_failure: bool) -> None:
     problem = "timed out before the first probe"
-    while time.monotonic() < deadline:
+    began = time.monotonic()
+    hard_deadline = began + (deadline - began) * LOADING_TIMEOUT_FACTOR
+    told = False
+    while time.monotonic() < deadline or (
+        time.monotonic() < hard_deadline and _still_loading(config)
+    ):
+        if time.monotonic() >= deadline and not told:
+            told = True
+            _note(f"the broker is still loading its data ({config.run_path('data')}); waiting on")
         if not _alive(pid):
             problem = "the broker process exited during startup"
             break

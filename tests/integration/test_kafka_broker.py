@@ -1,6 +1,7 @@
 """Round trips through the real Kafka broker that tools/kafka_broker.py starts."""
 
 import asyncio
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -161,3 +162,48 @@ def test_a_leased_broker_stops_when_its_only_lessee_is_killed(tmp_path: Path) ->
         lessee.kill()
         lessee.wait()
         broker_tool.stop(config)
+
+
+@pytest.mark.slow
+def test_a_fresh_start_drops_old_topics_and_a_running_broker_is_reused(tmp_path: Path) -> None:
+    """``fresh`` empties the data dir of a broker it starts, never of one that already runs."""
+    port, controller = free_ports(2)
+    config = broker_tool.BrokerConfig.from_env(
+        port=port, controller_port=controller, run_dir=tmp_path / "kafka"
+    )
+    old = unique_topic_name("old")
+    try:
+        first = broker_tool.ensure_started(config, fresh=True)
+        broker_tool.create_topics(first.bootstrap, {old: 3})
+        again = broker_tool.ensure_started(config, fresh=True)  # running: reused, data kept
+        assert not again.started and again.pid == first.pid
+        assert old in _topics(again.bootstrap)
+
+        broker_tool.stop(config)
+        restarted = broker_tool.ensure_started(config, fresh=True)
+        assert restarted.started
+        assert old not in _topics(restarted.bootstrap)
+        assert not (config.run_path("data") / f"{old}-0").exists()
+    finally:
+        broker_tool.stop(config)
+
+
+def test_a_start_waits_on_while_the_broker_log_grows(tmp_path: Path) -> None:
+    """Loading thousands of partitions can outlast the timeout; a growing log extends the wait."""
+    config = broker_tool.BrokerConfig.from_env(run_dir=tmp_path / "kafka")
+    assert not broker_tool._still_loading(config)  # no log at all
+    log = config.run_path("logs/server.log")
+    log.parent.mkdir(parents=True)
+    log.write_text("Completed load of Log ... (4199/10877 completed in data)\n")
+    assert broker_tool._still_loading(config)
+    stale = time.time() - 60
+    os.utime(log, (stale, stale))
+    assert not broker_tool._still_loading(config)
+
+
+def _topics(bootstrap: str) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
