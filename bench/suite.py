@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
 README = REPO / "bench" / "README.md"
+CAPACITY = REPO / "docs" / "capacity.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 EVENTS_PER_DAY = 29_900  # a 20-branch simulated bank, about (209,106 events a week)
 
@@ -79,26 +80,51 @@ def machine() -> dict[str, Any]:
 # -- data ----------------------------------------------------------------------------------------
 
 
-def events_file(count: int, data: Path) -> Path:
-    """A file of the first ``count`` events of a simulated 20-branch bank (seed 7), cached."""
+def sim_days(count: int) -> int:
+    """Days of the simulated 20-branch bank that hold at least ``count`` events."""
+    return max(1, -(-count // EVENTS_PER_DAY) + 1)
+
+
+def events_file(count: int, data: Path, source_events: int | None = None) -> Path:
+    """A file of the first ``count`` events of a simulated 20-branch bank (seed 7), cached.
+
+    Every file of a run is a prefix of ONE simulation, the one for ``source_events`` (the
+    run's largest need; default ``count``), so a run simulates once and a rerun not at all.
+    """
     path = data / f"events-{count}.jsonl"
-    if path.exists():
-        return path
-    days = max(1, -(-count // EVENTS_PER_DAY) + 1)
+    days = sim_days(max(count, source_events or count))
     out_dir = data / f"sim-{days}d"
     source = out_dir / "events.jsonl"
+    stamp = data / f"events-{count}.from"
+    if path.exists() and stamp.exists() and stamp.read_text() == out_dir.name:
+        return path
     if not source.exists():
+        progress(f"simulating {days} days of a 20-branch bank (seed 7), once for every section")
         subprocess.run(
             [sys.executable, "-m", "riskmon.cli", "simulate", "--days", str(days),
              "--branches", "20", "--seed", "7", "--out-dir", str(out_dir)],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
-    with source.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as dst:
+    partial = path.with_suffix(".part")
+    with source.open(encoding="utf-8") as src, partial.open("w", encoding="utf-8") as dst:
         for n, line in enumerate(src):
             if n >= count:
                 break
             dst.write(line)
+    partial.replace(path)
+    stamp.write_text(out_dir.name)
     return path
+
+
+def read_events(path: Path, count: int) -> list[str]:
+    """The first ``count`` lines of ``path``."""
+    with path.open(encoding="utf-8") as handle:
+        return [line.rstrip("\n") for _, line in zip(range(count), handle, strict=False)]
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr, with the UTC time."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -159,10 +185,11 @@ def bench_replay(path: Path, repeat: int) -> dict[str, Any]:
         runs["floor"].append(run_floor(path))
         runs["rules"].append(run_replay(path, models=False))
         runs["models"].append(run_replay(path, models=True))
-        print(f"  replay run {n + 1}/{repeat}: " + ", ".join(
+        progress(f"  replay run {n + 1}/{repeat}: " + ", ".join(
             f"{k} {v[-1]['events'] / v[-1]['wall']:,.0f}/s" for k, v in runs.items()
-        ), file=sys.stderr)  # fmt: skip
+        ))  # fmt: skip
     out: dict[str, Any] = {"events": runs["floor"][0]["events"], "repeat": repeat}
+    out["bytes_per_event"] = path.stat().st_size / max(out["events"], 1)
     for name, items in runs.items():
         out[name] = {
             "events_per_s": statistics.median(r["events"] / r["wall"] for r in items),
@@ -371,6 +398,62 @@ def bench_state(path: Path, entities: int) -> dict[str, Any]:
     return out
 
 
+# -- the broker ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def bench_broker(bootstrap: str | None) -> Iterator[str]:
+    """The broker of the Kafka sections: ``bootstrap`` as given, or a broker of this run's own
+    (``tools/kafka_broker.py``, free ports, the data dir ``$RISKMON_CACHE/kafka/bench`` emptied
+    at start, so nothing depends on leftovers and no run's topics pile up), stopped at the end.
+    The run holds a lease on it, so the tool's reaper stops it even if the run is killed."""
+    if bootstrap:
+        yield bootstrap
+        return
+    from bench import worker_bench as wb
+
+    tool = wb.kafka_broker
+    cache = tool.BrokerConfig.from_env().cache_dir
+    port = free_port()
+    config = tool.BrokerConfig.from_env(
+        port=port, controller_port=free_port(), run_dir=cache / "kafka" / "bench"
+    )
+    if tool.status(config).running:  # an earlier run's broker (killed before it stopped it)
+        tool.stop(config)
+    progress(f"starting a broker of this run's own on 127.0.0.1:{port} ({config.run_dir})")
+    info = tool.ensure_started(config, fresh=True, lease_pid=os.getpid(), timeout=180)
+    try:
+        yield info.bootstrap
+    finally:
+        progress("stopping the benchmark broker")
+        tool.release(config, os.getpid())
+
+
+def drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix`` (a run's inputs, stage topics and
+    changelogs): the broker stays small over a long run. Best effort."""
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            names = [t for t in admin.list_topics() if t.startswith(prefix)]
+            if names:
+                admin.delete_topics(names)
+        finally:
+            admin.close()
+    except Exception as exc:  # a topic left behind is no reason to fail a run
+        progress(f"  (could not delete the topics {prefix}*: {exc})")
+
+
 # -- the Kafka worker ----------------------------------------------------------------------------
 
 QUIX_COUNTER = """
@@ -479,9 +562,13 @@ def latency(bootstrap: str, lines: list[str], rate: int, workdir: Path) -> dict[
                 samples.append((message.timestamp - sent[first]) / 1000)
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
         log.close()
         admin.close()
+        drop_topics(bootstrap, prefix)
     row: dict[str, Any] = {"rate": rate, "events": len(lines), "alerts": len(samples),
                            "achieved_input_rate": achieved}  # fmt: skip
     if len(samples) >= 2:
@@ -490,14 +577,18 @@ def latency(bootstrap: str, lines: list[str], rate: int, workdir: Path) -> dict[
     return row
 
 
-def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> dict[str, Any]:
+def bench_worker(
+    bootstrap: str, path: Path, events: int, repeat: int, rates: list[int], seconds: float
+) -> dict[str, Any]:
+    """Throughput (bare agent, quix-streams, 1 and 2 workers; interleaved run by run) and
+    latency at ``rates`` (``seconds`` of input each), on the first events of ``path``."""
     from bench import worker_bench as wb
 
-    broker = wb.kafka_broker.ensure_started(wb.kafka_broker.BrokerConfig.from_env())
-    bootstrap = broker.bootstrap
     workdir = Path(tempfile.mkdtemp(prefix="riskmon-bench-"))
     longest = max([events, *(int(r * seconds) for r in rates)])
-    lines = wb.simulated_lines(longest, seed=7)
+    lines = read_events(path, longest)
+    if len(lines) < longest:
+        raise RuntimeError(f"{path} holds {len(lines):,} events, {longest:,} needed")
     try:
         import quixstreams  # noqa: F401
 
@@ -538,9 +629,10 @@ def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> 
                 [workdir / f"worker-{count}-{i}.log" for i in range(count)],
             )  # fmt: skip
             runs[label].append(events / seconds_taken)
-        print(f"  worker run {n + 1}/{repeat}: " + ", ".join(
+        drop_topics(bootstrap, prefix)
+        progress(f"  worker run {n + 1}/{repeat}: " + ", ".join(
             f"{k} {v[-1]:,.0f}/s" for k, v in runs.items() if v
-        ), file=sys.stderr)  # fmt: skip
+        ))  # fmt: skip
     out: dict[str, Any] = {"events": events, "repeat": repeat, "partitions": 4}
     for label, figures in runs.items():
         if figures:
@@ -561,7 +653,11 @@ def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> 
         row = latency(bootstrap, lines[: int(rate * seconds)], rate, workdir)
         row["sustained_rate_row"] = rate == sustained
         out["latency"].append(row)
-        print(f"  latency @{rate}/s: {row}", file=sys.stderr)
+        progress(
+            f"  latency @{rate:,}/s: achieved {row['achieved_input_rate']:,.0f}/s, p50/p95/p99 "
+            + "/".join(f"{row.get(k, float('nan')):,.0f}" for k in ("p50_ms", "p95_ms", "p99_ms"))
+            + " ms"
+        )
     shutil.rmtree(workdir, ignore_errors=True)
     return out
 
@@ -569,34 +665,43 @@ def bench_worker(events: int, repeat: int, rates: list[int], seconds: float) -> 
 # -- memory over a long stream -------------------------------------------------------------------
 
 
-def endless_events(total: int, seed: int = 7) -> Iterator[tuple[Any, str]]:
-    """``total`` simulated events of one 20-branch bank, generated a day at a time (never held
-    whole, never written to a file), with their replay sources. Each day is simulated from the
-    same bank (``seed``) and the next start date; its event and transaction ids get the day's
-    prefix so that ids stay unique over the stream."""
-    from datetime import date
-
-    from monitor.events import Transaction
-    from monitor.simulator import SimConfig, simulate
+def cycled_events(path: Path, total: int) -> Iterator[tuple[Any, str]]:
+    """``total`` events: the simulated events of ``path`` (a 20-branch bank), read and decoded
+    one line at a time, over and over. Each pass is moved on by the file's span rounded up to
+    whole weeks (weekdays stay weekdays), and its event and transaction ids get the pass's
+    prefix, so time runs on and ids stay unique. Nothing is simulated again and nothing is held
+    whole: the process's memory is the engine's."""
+    from monitor.events import Transaction, decode_event
     from streams.replay import kafka_source
 
-    start, made, day = date(2026, 3, 2), 0, 0
-    while made < total:
-        sim = simulate(SimConfig(seed=seed, start=start + timedelta(days=day), days=1))
-        prefix = f"d{day}-"
-        for event in sim.events:
-            update = {"event_id": prefix + event.event_id}
-            if isinstance(event, Transaction):
-                update["txn_id"] = prefix + event.txn_id
-            elif event.target_txn_id is not None:
-                update["target_txn_id"] = prefix + event.target_txn_id
-            moved = event.model_copy(update=update)
-            yield moved, kafka_source(moved, 4)
-            made += 1
-            if made >= total:
-                return
-        del sim
-        day += 1
+    with path.open(encoding="utf-8") as handle:
+        first = decode_event(next(handle)).occurred_at
+        last = first
+        for line in handle:
+            last = decode_event(line).occurred_at if not line.isspace() else last
+    weeks = (last - first).days // 7 + 1
+    made, rounds = 0, 0
+    while True:
+        shift = timedelta(weeks=weeks * rounds)
+        prefix = f"r{rounds}-"
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                event = decode_event(line)
+                if rounds:
+                    update: dict[str, Any] = {
+                        "event_id": prefix + event.event_id,
+                        "occurred_at": event.occurred_at + shift,
+                    }
+                    if isinstance(event, Transaction):
+                        update["txn_id"] = prefix + event.txn_id
+                    elif event.target_txn_id is not None:
+                        update["target_txn_id"] = prefix + event.target_txn_id
+                    event = event.model_copy(update=update)
+                yield event, kafka_source(event, 4)
+                made += 1
+                if made >= total:
+                    return
+        rounds += 1
 
 
 def process_rss() -> int:
@@ -607,11 +712,11 @@ def process_rss() -> int:
     return 0
 
 
-def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
-    """``total`` simulated events through the engine with models (as ``riskmon replay
-    --models``); every ``every`` events: process RSS, state keys and JSON bytes per stage,
-    and deadline-queue entries. The second half's peak against the first half's says whether
-    memory levels off."""
+def bench_stream(source: Path, total: int, every: int, plot: Path | None) -> dict[str, Any]:
+    """``total`` simulated events (``source`` cycled, see :func:`cycled_events`) through the
+    engine with models (as ``riskmon replay --models``); every ``every`` events: process RSS,
+    state keys and JSON bytes per stage, and deadline-queue entries. The second half's peak
+    against the first half's says whether memory levels off."""
     import gc
 
     engine = new_engine(models=True)
@@ -624,8 +729,8 @@ def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        for n, (event, source) in enumerate(endless_events(total), start=1):
-            engine.process(event, source)
+        for n, (event, origin) in enumerate(cycled_events(source, total), start=1):
+            engine.process(event, origin)
             if n % every == 0 or n == total:
                 gc.collect()
                 keys = {name: len(m) for name, m in engine.state.items() if name != "__meta__"}
@@ -649,11 +754,12 @@ def bench_stream(total: int, every: int, plot: Path | None) -> dict[str, Any]:
                 if plot is not None:  # redrawn at every sample: a stopped run has its plot
                     plot_stream(samples, plot)
                 last = samples[-1]
-                print(
-                    f"  stream {n:,}: RSS {last['rss_mib']:,.0f} MiB, {last['state_keys']:,} keys,"
-                    f" {last['state_mib']:,.1f} MiB JSON, {last['heap_entries']:,} deadlines"
-                    f" ({last['event_time'][:10]})",
-                    file=sys.stderr,
+                rate = n / max(last["cpu_seconds"], 1e-9)
+                progress(
+                    f"  stream {n:,}/{total:,}: RSS {last['rss_mib']:,.0f} MiB,"
+                    f" {last['state_keys']:,} keys, {last['state_mib']:,.1f} MiB JSON,"
+                    f" {last['heap_entries']:,} deadlines ({last['event_time'][:10]});"
+                    f" {rate:,.0f} events per CPU s, ~{(total - n) / rate / 60:,.0f} min left"
                 )
     except KeyboardInterrupt:  # SIGINT or SIGTERM: keep what was sampled so far
         stopped = samples[-1]["events"] if samples else 0
@@ -781,14 +887,9 @@ def log_moment(log: str, marker: str) -> float | None:
     return None
 
 
-def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str],
-                        workdir: Path) -> dict[str, Any]:  # fmt: skip
-    """Start a worker whose account table has ``keys`` keys in its changelog and one probe event
-    (an immediate single-event alert) in its input. Measured: the restore (faust's log, from
-    "Restoring state from changelog topics" to "Recovery complete"), the seconds from start to
-    "Worker ready", and to the probe's alert (waited for at most 120 s after ready)."""
-    from kafka import KafkaConsumer, KafkaProducer
-
+def recovery_topics(bootstrap: str, keys: int, values: list[str]) -> dict[str, Any]:
+    """Fresh topics for one changelog size, and the account-table changelog filled with ``keys``
+    keys: written once, then read by every restart of that size."""
     from bench import worker_bench as wb
 
     prefix, topics = wb.fresh_topics(bootstrap)
@@ -796,13 +897,31 @@ def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str]
     wb.kafka_broker.create_topics(bootstrap, {changelog: 4})
     began = time.monotonic()
     size = fill_changelog(bootstrap, changelog, keys, values) if keys else 0
-    filled = time.monotonic() - began
+    return {"prefix": prefix, "topics": topics, "keys": keys, "changelog_bytes": size,
+            "fill_seconds": time.monotonic() - began}  # fmt: skip
+
+
+def time_to_first_alert(bootstrap: str, probe: str, setup: dict[str, Any], run: int,
+                        workdir: Path) -> dict[str, Any]:  # fmt: skip
+    """Start a worker whose account table has ``setup["keys"]`` keys in its changelog, with one
+    new probe event (an immediate single-event alert) in its input. The worker of an earlier run
+    of the same setup has stopped, so this is a restart: with the memory store it reads the whole
+    changelog again. Measured: the restore (faust's log, from "Restoring state from changelog
+    topics" to "Recovery complete"), the seconds from start to "Worker ready", and to this
+    probe's alert (waited for at most 120 s after ready)."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from bench import worker_bench as wb
+
+    prefix, topics, keys = setup["prefix"], setup["topics"], setup["keys"]
+    probe_id = f"probe-recovery-{run}"
+    event = json.loads(probe) | {"event_id": probe_id, "txn_id": f"PROBE-RECOVERY-{run}"}
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    producer.send(topics["tx"], key=json.loads(probe)["account_id"].encode(), value=probe.encode())
+    producer.send(topics["tx"], key=event["account_id"].encode(), value=json.dumps(event).encode())
     producer.flush()
     producer.close()
     env = wb.worker_env(bootstrap, prefix, topics, workdir / f"recovery-{prefix}")
-    log_path = workdir / f"recovery-{keys}.log"
+    log_path = workdir / f"recovery-{keys}-{run}.log"
     consumer = KafkaConsumer(
         topics["alerts"], bootstrap_servers=bootstrap, auto_offset_reset="earliest",
         group_id=None, consumer_timeout_ms=200,
@@ -813,7 +932,9 @@ def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str]
             [sys.executable, "-m", "riskmon.cli", "worker", "--loglevel", "info"],
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
-    row: dict[str, Any] = {"keys": keys, "changelog_bytes": size, "fill_seconds": filled}
+    row: dict[str, Any] = {k: setup[k] for k in ("keys", "changelog_bytes", "fill_seconds")} | {
+        "run": run
+    }
     try:
         deadline = time.time() + 1800
         while time.time() < deadline:
@@ -823,8 +944,9 @@ def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str]
                 row["ready_seconds"] = time.time() - started
                 deadline = time.time() + 120
             for message in consumer:
-                row["first_alert_seconds"] = message.timestamp / 1000 - started
-                break
+                if probe_id in json.loads(message.value).get("event_ids", ()):
+                    row["first_alert_seconds"] = message.timestamp / 1000 - started
+                    break
             if "first_alert_seconds" in row:
                 break
         if "ready_seconds" not in row:
@@ -846,22 +968,20 @@ def time_to_first_alert(bootstrap: str, probe: str, keys: int, values: list[str]
     return row
 
 
-def bench_recovery(path: Path, sizes: list[int], repeat: int) -> dict[str, Any]:
+def bench_recovery(bootstrap: str, path: Path, sizes: list[int], repeat: int) -> dict[str, Any]:
     """Restart time against state size: a worker (memory store, the default) starts with an
     account-table changelog of N keys (N = 0: the baseline); each figure the median of
-    ``repeat`` runs."""
-    from bench import worker_bench as wb
-
-    broker = wb.kafka_broker.ensure_started(wb.kafka_broker.BrokerConfig.from_env())
+    ``repeat`` restarts on the same changelog."""
     values, probe = account_state_sample(path)
     workdir = Path(tempfile.mkdtemp(prefix="riskmon-recovery-"))
     rows: list[dict[str, Any]] = []
     try:
         for keys in [0, *sizes]:
+            setup = recovery_topics(bootstrap, keys, values)
             runs = [
-                time_to_first_alert(broker.bootstrap, probe, keys, values, workdir)
-                for _ in range(repeat)
+                time_to_first_alert(bootstrap, probe, setup, run, workdir) for run in range(repeat)
             ]
+            drop_topics(bootstrap, setup["prefix"])
             row = dict(runs[0])
             for name in ("restore_seconds", "ready_seconds", "first_alert_seconds"):
                 figures = [r[name] for r in runs if name in r]
@@ -870,7 +990,10 @@ def bench_recovery(path: Path, sizes: list[int], repeat: int) -> dict[str, Any]:
                 row["keys_per_s"] = keys / row["restore_seconds"]
             row["runs"] = runs
             rows.append(row)
-            print(f"  recovery {keys:,} keys: {row}", file=sys.stderr)
+            progress(
+                f"  recovery {keys:,} keys: restore {row.get('restore_seconds')} s, ready"
+                f" {row.get('ready_seconds')} s, first alert {row.get('first_alert_seconds')} s"
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
@@ -886,6 +1009,8 @@ def bench_recovery(path: Path, sizes: list[int], repeat: int) -> dict[str, Any]:
 
 
 def tables(results: dict[str, Any]) -> str:
+    """The README's tables: the run and machine, then one block per measured section (a section
+    whose figures cannot be rendered says so instead of failing the run)."""
     m = results["machine"]
     lines = [
         f"Last run: `{results['command']}` at {results['finished']} (UTC).",
@@ -894,6 +1019,21 @@ def tables(results: dict[str, Any]) -> str:
         " other jobs were running; CPU-second figures are the steadier ones).",
         "",
     ]
+    for failed, failure in results.get("failures", {}).items():
+        lines += [f"**{failed} failed** in `{failure.get('run')}` at {failure.get('at')} UTC:"
+                  f" {failure.get('error')}", ""]  # fmt: skip
+    for name in ("replay", "stages", "state", "worker", "stream", "recovery"):
+        if not results.get(name):
+            continue
+        try:
+            lines.append(section_tables({name: results[name]}))
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as exc:
+            lines += [f"### {name}: not rendered ({type(exc).__name__}: {exc})", ""]
+    return "\n".join(lines)
+
+
+def section_tables(results: dict[str, Any]) -> str:
+    lines: list[str] = []
     replay = results.get("replay")
     if replay:
         lines += [
@@ -1051,8 +1191,8 @@ def tables(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(results: dict[str, Any]) -> None:
-    text = README.read_text(encoding="utf-8")
+def write_readme(results: dict[str, Any], readme: Path = README) -> None:
+    text = readme.read_text(encoding="utf-8")
     block = f"{BEGIN}\n{tables(results)}\n{END}"
     if BEGIN in text and END in text:
         head, _, rest = text.partition(BEGIN)
@@ -1060,13 +1200,141 @@ def write_readme(results: dict[str, Any]) -> None:
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n## All benchmarks (`make bench`)\n\n" + block + "\n"
-    README.write_text(text, encoding="utf-8")
+    readme.write_text(text, encoding="utf-8")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
-    parser.add_argument("--only", default="replay,stages,state,worker,recovery,stream")
+def write_capacity(results: dict[str, Any], page: Path = CAPACITY) -> None:
+    """The capacity model's tables in ``page``, derived from ``results`` (:mod:`bench.capacity`)."""
+    from bench.capacity import write_page
+
+    write_page(results, page)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+SECTIONS = ("replay", "stages", "state", "worker", "recovery", "stream")
+# Estimated minutes per section on 2 idle cores (full, quick): for --plan and the ETA, which
+# rescales them by how long the finished sections took against their estimates.
+ESTIMATE_MINUTES = {
+    "data": (4.0, 1.0),
+    "replay": (9.0, 1.5),
+    "stages": (7.0, 2.0),
+    "state": (5.0, 2.0),
+    "worker": (16.0, 5.0),
+    "recovery": (25.0, 3.0),
+    "stream": (25.0, 3.0),
+}
+
+
+def plan(args: argparse.Namespace, sections: list[str]) -> list[tuple[str, str, float]]:
+    """(section, what it runs, estimated minutes) in the order the run takes them."""
+    quick = args.quick
+    size = sizes_for(quick)
+    repeat = args.repeat
+    recovery = recovery_sizes(args)
+    stream_events = args.stream_events or (1_000_000 if quick else 10_000_000)
+    what = {
+        "data": f"simulate {sim_days(size['source'])} days of a 20-branch bank once (cached in"
+        f" {args.data}); every section reads prefixes of that one file",
+        "replay": f"{size['replay']:,} events: floor, rules only, with models; interleaved,"
+        f" {repeat} runs each",
+        "stages": f"{size['stages']:,} events: decode, stage hop, engine with every stage and"
+        f" rule kind timed, changelog values, 6 scorers; {repeat} runs each",
+        "state": f"live state after {size['state_source']:,} events, then {size['state']:,}"
+        " entities per kind in memory and in RocksDB (sizes, not times)",
+        "worker": f"{size['worker']:,} events, 4 partitions: bare faust, quix-streams, 1 and 2"
+        f" workers, interleaved, {1 if quick else repeat} runs; latency at 1,000/2,000/5,000/s"
+        " and 80% of one worker's throughput",
+        "recovery": f"changelogs of {', '.join(f'{k:,}' for k in [0, *recovery])} account keys,"
+        f" each filled once and restarted {1 if quick else repeat} times",
+        "stream": f"{stream_events:,} events through the engine with models (the replay file"
+        " cycled, shifted by whole weeks), RSS and state sampled 50 times",
+    }
+    column = 1 if quick else 0
+    rows = [("data", what["data"], ESTIMATE_MINUTES["data"][column])]
+    for name in sections:
+        minutes = ESTIMATE_MINUTES[name][column]
+        if name == "stream":
+            minutes *= stream_events / (1_000_000 if quick else 10_000_000)
+        rows.append((name, what[name], minutes))
+    return rows
+
+
+def sizes_for(quick: bool) -> dict[str, int]:
+    sizes = {
+        "replay": 100_000 if quick else 1_000_000,
+        "stages": 50_000 if quick else 200_000,
+        "state_source": 210_000,
+        "state": 100_000 if quick else 1_000_000,
+        "worker": 20_000 if quick else 100_000,
+    }
+    # Every events file is a prefix of one simulation, long enough for the largest need (the
+    # latency runs take up to 5,000/s x 20 s, quick 4 s).
+    sizes["source"] = max(*sizes.values(), 5_000 * (4 if quick else 20))
+    return sizes
+
+
+def recovery_sizes(args: argparse.Namespace) -> list[int]:
+    if args.recovery_keys:
+        return [int(n) for n in args.recovery_keys.split(",")]
+    return [10_000, 50_000] if args.quick else [10_000, 100_000, 1_000_000]
+
+
+def run_section(name: str, args: argparse.Namespace, bootstrap: str | None) -> dict[str, Any]:
+    quick, repeat = args.quick, args.repeat
+    size = sizes_for(quick)
+
+    def data(count: int) -> Path:
+        return events_file(count, args.data, size["source"])
+
+    if name == "replay":
+        return bench_replay(data(size["replay"]), repeat)
+    if name == "stages":
+        return bench_stages(data(size["stages"]), repeat)
+    if name == "state":
+        return bench_state(data(size["state_source"]), size["state"])
+    if name == "worker":
+        assert bootstrap is not None
+        return bench_worker(
+            bootstrap, data(size["source"]), size["worker"], 1 if quick else repeat,
+            [1000, 2000, 5000], 4.0 if quick else 20.0,
+        )  # fmt: skip
+    if name == "recovery":
+        assert bootstrap is not None
+        return bench_recovery(
+            bootstrap, data(size["state_source"]), recovery_sizes(args), 1 if quick else repeat
+        )
+    if name == "stream":
+        total = args.stream_events or (1_000_000 if quick else 10_000_000)
+        plot = REPO / "bench" / ("stream-memory-quick.png" if quick else "stream-memory.png")
+        return bench_stream(data(size["source"]), total, max(total // 50, 1), plot)
+    raise ValueError(f"unknown section {name!r}")
+
+
+def save(results_path: Path, run: dict[str, Any], measured: dict[str, Any],
+         failed: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """Merge this run's sections into the results file as it is now (another run may have
+    written other sections meanwhile): measured sections replace theirs, the others are kept,
+    each naming its run; failures are recorded under ``failures``."""
+    latest = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    results = latest | measured | run
+    failures = {k: v for k, v in latest.get("failures", {}).items() if k not in measured}
+    failures |= {k: {"error": v, "run": run["command"], "at": run["finished"]}
+                 for k, v in failed.items()}  # fmt: skip
+    if failures:
+        results["failures"] = failures
+    else:
+        results.pop("failures", None)
+    results_path.write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, ~15 minutes")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--stream-events", type=int, default=None, help="events of the stream section"
@@ -1075,21 +1343,34 @@ def main() -> int:
         "--recovery-keys", default=None, help="changelog sizes of the recovery section (1000,...)"
     )
     parser.add_argument("--data", type=Path, default=REPO / "out" / "bench")
-    parser.add_argument("--render", action="store_true", help="only rewrite the README tables")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--bootstrap", default=None, help="use this Kafka (default: a broker of the run's own)"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results file (merged)")
+    parser.add_argument("--readme", type=Path, default=README, help="file whose tables to write")
+    parser.add_argument("--capacity", type=Path, default=CAPACITY, help="capacity model page")
+    parser.add_argument("--render", action="store_true", help="only rewrite the tables")
+    parser.add_argument("--plan", action="store_true", help="print the sections and estimates")
+    args = parser.parse_args(argv)
     if args.render:
-        write_readme(json.loads(RESULTS.read_text(encoding="utf-8")))
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+        write_readme(results, args.readme)
+        write_capacity(results, args.capacity)
         return 0
-    sections = set(args.only.split(","))
-    quick = args.quick
-    sizes = {
-        "replay": 100_000 if quick else 1_000_000,
-        "stages": 50_000 if quick else 200_000,
-        "state": 100_000 if quick else 1_000_000,
-        "worker": 20_000 if quick else 100_000,
-    }
+    sections = [s for s in SECTIONS if s in args.only.split(",")]
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown or not sections:
+        print(f"bench: unknown section(s) {', '.join(sorted(unknown)) or '(none given)'};"
+              f" choose from {', '.join(SECTIONS)}", file=sys.stderr)  # fmt: skip
+        return 2
+    rows = plan(args, sections)
+    if args.plan:
+        for name, what, minutes in rows:
+            print(f"{name:9} ~{minutes:5.1f} min  {what}")
+        print(f"{'total':9} ~{sum(r[2] for r in rows):5.1f} min on 2 idle cores")
+        return 0
     args.data.mkdir(parents=True, exist_ok=True)
-    command = "make bench-quick" if quick else "make bench"
+    command = "make bench-quick" if args.quick else "make bench"
     if args.only != parser.get_default("only"):
         command += f" (only {args.only})"
     if args.stream_events:
@@ -1098,53 +1379,52 @@ def main() -> int:
         command += f" (recovery keys {args.recovery_keys})"
     if args.repeat != parser.get_default("repeat"):
         command += f" (--repeat {args.repeat})"
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    # Sections this run does not measure are kept from the previous run; each says its run.
-    results: dict[str, Any] = previous | {"command": command, "machine": machine()}
-    if "replay" in sections:
-        print("replay ...", file=sys.stderr)
-        results["replay"] = bench_replay(events_file(sizes["replay"], args.data), args.repeat)
-    if "stages" in sections:
-        print("per-stage cost ...", file=sys.stderr)
-        results["stages"] = bench_stages(events_file(sizes["stages"], args.data), args.repeat)
-    if "state" in sections:
-        print("state ...", file=sys.stderr)
-        results["state"] = bench_state(events_file(210_000, args.data), sizes["state"])
-    if "worker" in sections:
-        print("Kafka worker ...", file=sys.stderr)
-        rates = [1000, 2000, 5000]
-        results["worker"] = bench_worker(
-            sizes["worker"], 1 if quick else args.repeat, rates, 4.0 if quick else 20.0
-        )
-    if "stream" in sections:
-        print("memory over a long stream ...", file=sys.stderr)
-        total = args.stream_events or (1_000_000 if quick else 10_000_000)
-        results["stream"] = bench_stream(
-            total,
-            total // 50,
-            REPO / "bench" / ("stream-memory-quick.png" if quick else "stream-memory.png"),
-        )
-    if "recovery" in sections:
-        print("recovery ...", file=sys.stderr)
-        results["recovery"] = bench_recovery(
-            events_file(210_000, args.data),
-            [int(n) for n in args.recovery_keys.split(",")]
-            if args.recovery_keys
-            else [10_000, 50_000]
-            if quick
-            else [10_000, 100_000, 1_000_000],
-            1 if quick else args.repeat,
-        )
-    results["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    for section in sections & set(results):
-        results[section]["run"] = f"`{command}`, finished {results['finished']} UTC"
-    # Another run may have written other sections meanwhile: keep them as the file has them now.
-    latest = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = latest | {k: v for k, v in results.items() if k not in latest or k in sections}
-    results |= {"command": command, "machine": results["machine"], "finished": results["finished"]}
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_readme(results)
+    run: dict[str, Any] = {"command": command, "machine": machine()}
+    estimates = {name: minutes for name, _, minutes in rows}
+    estimates[sections[0]] += estimates.pop("data")  # the first section makes the data
+    progress(f"{command}: {', '.join(sections)}; estimated {sum(estimates.values()):.0f} min")
+    began = time.monotonic()
+    spent_estimate = 0.0
+    measured: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    kafka = any(s in ("worker", "recovery") for s in sections)
+    log_dir = args.data / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with bench_broker(args.bootstrap) if kafka else nullcontext(None) as boot:
+        for index, name in enumerate(sections, start=1):
+            elapsed = (time.monotonic() - began) / 60
+            pace = elapsed / spent_estimate if spent_estimate > 1 else 1.0
+            left = sum(estimates[s] for s in sections[index - 1 :]) * pace
+            progress(f"[{index}/{len(sections)}] {name} (~{estimates[name] * pace:.0f} min;"
+                     f" run ~{left:.0f} min left)")  # fmt: skip
+            started = time.monotonic()
+            try:
+                measured[name] = run_section(name, args, boot)
+            except (Exception, KeyboardInterrupt) as exc:  # recorded; the run goes on
+                import traceback
+
+                log = log_dir / f"{name}-failure.log"
+                log.write_text(traceback.format_exc(), encoding="utf-8")
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                failed[name] = f"{type(exc).__name__}: {first} (traceback: {log})"
+                progress(f"  {name} FAILED: {failed[name]}")
+                if isinstance(exc, KeyboardInterrupt):
+                    break
+            else:
+                progress(f"  {name} done in {(time.monotonic() - started) / 60:.1f} min")
+            spent_estimate += estimates[name]
+            run["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+            if name in measured:
+                measured[name]["run"] = f"`{command}`, finished {run['finished']} UTC"
+            results = save(args.results, run, measured, failed)  # after each section: resumable
+            write_readme(results, args.readme)
+            write_capacity(results, args.capacity)
     print(tables(results))
+    if failed:
+        print(f"bench: {len(failed)} of {len(sections)} sections failed:"
+              f" {'; '.join(f'{k}: {v}' for k, v in failed.items())}", file=sys.stderr)  # fmt: skip
+        return 1
+    progress(f"all {len(sections)} sections done in {(time.monotonic() - began) / 60:.0f} min")
     return 0
 
 
