@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint check venv bench bench-quick kafka-up kafka-down kafka-wipe clean services-install services-status
+.PHONY: demo test test-fast lint check venv bench bench-quick bench-plan kafka-up kafka-down kafka-wipe clean services-install services-status
 
 venv: $(STAMP)
 
@@ -34,14 +34,22 @@ lint: $(STAMP)
 
 check: lint test
 
-# Every benchmark, medians of 3 runs: writes bench/results.json and the tables in bench/README.md.
+# Every benchmark, medians of 3 runs: writes bench/results.json, the tables in bench/README.md and
+# the capacity tables in docs/capacity.md (about 1.5 hours on 2 idle cores; `make bench-plan`).
+# Needs java 17+ and mvn for its own Kafka broker. Resume or redo sections with
+# `make bench BENCH_ARGS="--only worker,recovery"`: they merge into bench/results.json.
+BENCH_ARGS ?=
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m bench.suite
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m bench.suite --quick
+	$(BIN)/python -m bench.suite --quick $(BENCH_ARGS)
+
+bench-plan: $(STAMP)
+	$(BIN)/python -m bench.suite --plan $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -100,11 +100,15 @@ def events_file(count: int, data: Path, source_events: int | None = None) -> Pat
         return path
     if not source.exists():
         progress(f"simulating {days} days of a 20-branch bank (seed 7), once for every section")
+        making = out_dir.with_name(out_dir.name + ".part")  # a killed run leaves no half file
+        shutil.rmtree(making, ignore_errors=True)
         subprocess.run(
             [sys.executable, "-m", "riskmon.cli", "simulate", "--days", str(days),
-             "--branches", "20", "--seed", "7", "--out-dir", str(out_dir)],
+             "--branches", "20", "--seed", "7", "--out-dir", str(making)],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        shutil.rmtree(out_dir, ignore_errors=True)
+        making.rename(out_dir)
     partial = path.with_suffix(".part")
     with source.open(encoding="utf-8") as src, partial.open("w", encoding="utf-8") as dst:
         for n, line in enumerate(src):
@@ -409,8 +413,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+BROKER_ERROR: list[str] = []  # why the run's broker did not start, if it did not
+
+
 @contextmanager
-def bench_broker(bootstrap: str | None) -> Iterator[str]:
+def bench_broker(bootstrap: str | None) -> Iterator[str | None]:
     """The broker of the Kafka sections: ``bootstrap`` as given, or a broker of this run's own
     (``tools/kafka_broker.py``, free ports, the data dir ``$RISKMON_CACHE/kafka/bench`` emptied
     at start, so nothing depends on leftovers and no run's topics pile up), stopped at the end.
@@ -429,12 +436,41 @@ def bench_broker(bootstrap: str | None) -> Iterator[str]:
     if tool.status(config).running:  # an earlier run's broker (killed before it stopped it)
         tool.stop(config)
     progress(f"starting a broker of this run's own on 127.0.0.1:{port} ({config.run_dir})")
-    info = tool.ensure_started(config, fresh=True, lease_pid=os.getpid(), timeout=180)
     try:
+        info = tool.ensure_started(config, fresh=True, lease_pid=os.getpid(), timeout=180)
+    except Exception as exc:  # the Kafka sections fail with this; the others run
+        BROKER_ERROR[:] = [f"{type(exc).__name__}: {exc}"]
+        progress(f"  the broker did not start: {BROKER_ERROR[0]}")
+        tool.release(config, os.getpid())
+        yield None
+        return
+    try:
+        group_coordinator_ready(info.bootstrap)
         yield info.bootstrap
     finally:
         progress("stopping the benchmark broker")
         tool.release(config, os.getpid())
+
+
+def group_coordinator_ready(bootstrap: str, timeout: float = 120.0) -> None:
+    """Wait until the broker answers group requests: a fresh broker creates its offsets topic on
+    the first one and answers COORDINATOR_NOT_AVAILABLE meanwhile."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        while True:
+            try:
+                admin.list_group_offsets({"bench-warm-up": None})
+                return
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        admin.close()
 
 
 def drop_topics(bootstrap: str, prefix: str) -> None:
@@ -482,6 +518,7 @@ def drain(
 ) -> float:
     """Start consumer processes; seconds from the group's first commit to a full drain."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     from bench import worker_bench as wb
 
@@ -499,13 +536,17 @@ def drain(
             for process, log in zip(processes, logs, strict=True):
                 if process.poll() is not None:
                     raise RuntimeError(f"consumer exited: {log.read_text()[-2000:]}")
-            offsets = wb.group_offsets(admin, group)
-            if first is None and any(o.offset > 0 for o in offsets.values()):
-                first = time.monotonic()
-            if first is not None and wb.committed_all(
-                admin, group, wb.end_offsets(bootstrap, topics)
-            ):
-                return time.monotonic() - first
+            try:
+                offsets = wb.group_offsets(admin, group)
+                if first is None and any(o.offset > 0 for o in offsets.values()):
+                    first = time.monotonic()
+                if first is not None and wb.committed_all(
+                    admin, group, wb.end_offsets(bootstrap, topics)
+                ):
+                    return time.monotonic() - first
+            except KafkaError as exc:  # a coordinator moving or loading: ask again
+                if not getattr(exc, "retriable", False):
+                    raise
             time.sleep(0.2)
         raise RuntimeError("no full drain within 15 minutes")
     finally:
@@ -1293,14 +1334,14 @@ def run_section(name: str, args: argparse.Namespace, bootstrap: str | None) -> d
         return bench_stages(data(size["stages"]), repeat)
     if name == "state":
         return bench_state(data(size["state_source"]), size["state"])
+    if name in ("worker", "recovery") and bootstrap is None:
+        raise RuntimeError(f"no broker: {BROKER_ERROR[0] if BROKER_ERROR else 'not started'}")
     if name == "worker":
-        assert bootstrap is not None
         return bench_worker(
             bootstrap, data(size["source"]), size["worker"], 1 if quick else repeat,
             [1000, 2000, 5000], 4.0 if quick else 20.0,
         )  # fmt: skip
     if name == "recovery":
-        assert bootstrap is not None
         return bench_recovery(
             bootstrap, data(size["state_source"]), recovery_sizes(args), 1 if quick else repeat
         )
@@ -1384,7 +1425,7 @@ def main(argv: list[str] | None = None) -> int:
     estimates[sections[0]] += estimates.pop("data")  # the first section makes the data
     progress(f"{command}: {', '.join(sections)}; estimated {sum(estimates.values()):.0f} min")
     began = time.monotonic()
-    spent_estimate = 0.0
+    spent_estimate = spent_actual = 0.0  # of the sections that finished: the pace of the ETA
     measured: dict[str, Any] = {}
     failed: dict[str, str] = {}
     kafka = any(s in ("worker", "recovery") for s in sections)
@@ -1392,8 +1433,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     with bench_broker(args.bootstrap) if kafka else nullcontext(None) as boot:
         for index, name in enumerate(sections, start=1):
-            elapsed = (time.monotonic() - began) / 60
-            pace = elapsed / spent_estimate if spent_estimate > 1 else 1.0
+            pace = spent_actual / spent_estimate if spent_estimate > 1 else 1.0
             left = sum(estimates[s] for s in sections[index - 1 :]) * pace
             progress(f"[{index}/{len(sections)}] {name} (~{estimates[name] * pace:.0f} min;"
                      f" run ~{left:.0f} min left)")  # fmt: skip
@@ -1411,8 +1451,10 @@ def main(argv: list[str] | None = None) -> int:
                 if isinstance(exc, KeyboardInterrupt):
                     break
             else:
-                progress(f"  {name} done in {(time.monotonic() - started) / 60:.1f} min")
-            spent_estimate += estimates[name]
+                took = (time.monotonic() - started) / 60
+                progress(f"  {name} done in {took:.1f} min")
+                spent_estimate += estimates[name]
+                spent_actual += took
             run["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
             if name in measured:
                 measured[name]["run"] = f"`{command}`, finished {run['finished']} UTC"
