@@ -640,6 +640,7 @@ def bench_worker(
     runs: dict[str, list[float]] = {"bare": [], "quix": [], "worker": [], "workers_2": []}
     for n in range(repeat):
         prefix, topics = wb.fresh_topics(bootstrap)
+        progress(f"  worker run {n + 1}/{repeat}: loading {events:,} events")
         wb.produce(bootstrap, topics, lines[:events], None)
         inputs = [topics["tx"], topics["op"]]
         group = f"{prefix}-bare"
@@ -648,6 +649,7 @@ def bench_worker(
             [dict(os.environ)], bootstrap, group, inputs, [workdir / "bare.log"],
         )  # fmt: skip
         runs["bare"].append(events / seconds_taken)
+        progress(f"    bare faust agent: {events / seconds_taken:,.0f}/s")
         if has_quix:
             group = f"{prefix}-quix"
             seconds_taken = drain(
@@ -656,6 +658,7 @@ def bench_worker(
                 [dict(os.environ)], bootstrap, group, inputs, [workdir / "quix.log"],
             )  # fmt: skip
             runs["quix"].append(events / seconds_taken)
+            progress(f"    quix-streams counter: {events / seconds_taken:,.0f}/s")
         for count, label in ((1, "worker"), (2, "workers_2")):
             app_id = f"{prefix}-w{count}"
             stage_topics = [f"{app_id}-stage-{s}" for s in ("transaction", "account", "operator")]
@@ -671,6 +674,7 @@ def bench_worker(
                 [workdir / f"worker-{count}-{i}.log" for i in range(count)],
             )  # fmt: skip
             runs[label].append(events / seconds_taken)
+            progress(f"    {label}: {events / seconds_taken:,.0f}/s")
         drop_topics(bootstrap, prefix)
         progress(f"  worker run {n + 1}/{repeat}: " + ", ".join(
             f"{k} {v[-1]:,.0f}/s" for k, v in runs.items() if v
