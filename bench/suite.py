@@ -1366,7 +1366,7 @@ def run_section(name: str, args: argparse.Namespace, bootstrap: str | None) -> d
         )
     if name == "stream":
         total = args.stream_events or (1_000_000 if quick else 10_000_000)
-        plot = REPO / "bench" / ("stream-memory-quick.png" if quick else "stream-memory.png")
+        plot = args.readme.parent / ("stream-memory-quick.png" if quick else "stream-memory.png")
         return bench_stream(data(size["source"]), total, max(total // 50, 1), plot)
     raise ValueError(f"unknown section {name!r}")
 
