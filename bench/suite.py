@@ -1030,7 +1030,12 @@ def bench_recovery(bootstrap: str, path: Path, sizes: list[int], repeat: int) ->
     """Restart time against state size: a worker (memory store, the default) starts with an
     account-table changelog of N keys (N = 0: the baseline); each figure the median of
     ``repeat`` restarts on the same changelog."""
-    values, probe = account_state_sample(path)
+    cache = path.with_name(path.stem + ".account-states.json")  # beside its events file
+    if cache.exists() and cache.stat().st_mtime >= path.stat().st_mtime:
+        values, probe = json.loads(cache.read_text(encoding="utf-8"))
+    else:
+        values, probe = account_state_sample(path)
+        cache.write_text(json.dumps([values, probe]), encoding="utf-8")
     workdir = Path(tempfile.mkdtemp(prefix="riskmon-recovery-"))
     rows: list[dict[str, Any]] = []
     try:
