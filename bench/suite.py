@@ -1301,7 +1301,7 @@ ESTIMATE_MINUTES = {
     "replay": (9.0, 1.5),
     "stages": (7.0, 2.0),
     "state": (5.0, 2.0),
-    "worker": (16.0, 5.0),
+    "worker": (20.0, 5.0),
     "recovery": (25.0, 3.0),
     "stream": (25.0, 3.0),
 }
