@@ -841,6 +841,7 @@ def bench_stream(source: Path, total: int, every: int, plot: Path | None) -> dic
         "events": total if stopped is None else stopped,
         "stopped_early": stopped is not None,
         "every": every,
+        "source": f"{source.name}, cycled",
         "days": samples[-1]["event_time"][:10] if samples else None,
         "events_per_cpu_s": total / max(samples[-1]["cpu_seconds"], 1e-9) if samples else 0,
         "samples": samples,
@@ -1209,9 +1210,17 @@ def section_tables(results: dict[str, Any]) -> str:
             f"### Memory over a stream of {stream['events']:,} events",
             "",
             f"From {stream.get('run', 'this run')}. The engine with models (as `riskmon replay"
-            " --models`) on simulated days of one 20-branch bank, generated a day at a time"
-            f" (to {stream['days']}); sampled every {stream['every']:,} events,"
-            f" {stream['events_per_cpu_s']:,.0f} events per CPU second including the simulator."
+            " --models`) on "
+            + (
+                f"the simulated events of one 20-branch bank (`{stream['source']}`, each pass"
+                " moved on by whole weeks)"
+                if stream.get("source")
+                else "simulated days of one 20-branch bank, generated a day at a time"
+            )
+            + f" (to {stream['days']}); sampled every {stream['every']:,} events,"
+            f" {stream['events_per_cpu_s']:,.0f} events per CPU second"
+            + ("" if stream.get("source") else " including the simulator")
+            + "."
             + (
                 " Stopped early (time); the figures cover the events above."
                 if stream.get("stopped_early")
@@ -1332,7 +1341,10 @@ def plan(args: argparse.Namespace, sections: list[str]) -> list[tuple[str, str, 
         " cycled, shifted by whole weeks), RSS and state sampled 50 times",
     }
     column = 1 if quick else 0
-    rows = [("data", what["data"], ESTIMATE_MINUTES["data"][column])]
+    cached = (args.data / f"sim-{sim_days(size['source'])}d" / "events.jsonl").exists()
+    if cached:
+        what["data"] = f"cached in {args.data}: nothing to simulate"
+    rows = [("data", what["data"], 0.0 if cached else ESTIMATE_MINUTES["data"][column])]
     for name in sections:
         minutes = ESTIMATE_MINUTES[name][column]
         if name == "stream":
