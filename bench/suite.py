@@ -1499,7 +1499,8 @@ def main(argv: list[str] | None = None) -> int:
                 log = log_dir / f"{name}-failure.log"
                 log.write_text(traceback.format_exc(), encoding="utf-8")
                 first = (str(exc).strip().splitlines() or [""])[0][:300]
-                failed[name] = f"{type(exc).__name__}: {first} (traceback: {log})"
+                shown = log.relative_to(REPO) if log.is_relative_to(REPO) else log
+                failed[name] = f"{type(exc).__name__}: {first} (traceback: {shown})"
                 progress(f"  {name} FAILED: {failed[name]}")
                 if isinstance(exc, KeyboardInterrupt):
                     break
