@@ -1426,7 +1426,7 @@ def save(results_path: Path, run: dict[str, Any], measured: dict[str, Any],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, ~15 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, ~20 minutes")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -1514,7 +1514,11 @@ def main(argv: list[str] | None = None) -> int:
                 measured[name]["run"] = f"`{command}`, finished {run['finished']} UTC"
             results = save(args.results, run, measured, failed)  # after each section: resumable
             write_readme(results, args.readme)
-            write_capacity(results, args.capacity)
+            try:
+                write_capacity(results, args.capacity)
+            except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+                failed.setdefault("capacity", f"{type(exc).__name__}: {exc}")
+                progress(f"  the capacity tables were not written: {failed['capacity']}")
     print(tables(results))
     if failed:
         print(f"bench: {len(failed)} of {len(sections)} sections failed:"
