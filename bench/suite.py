@@ -1186,7 +1186,11 @@ def section_tables(results: dict[str, Any]) -> str:
             f"| riskmon worker, 2 processes | {worker['workers_2']['events_per_s']:,.0f} | "
             f"{1 / worker['workers_2_vs_1']:.2f} |",
             "",
-            f"Latency: median of {worker.get('latency_repeat', 1)} runs at each rate.",
+            (
+                f"Latency: median of {worker['latency_repeat']} runs at each rate."
+                if worker.get("latency_repeat", 1) > 1
+                else "Latency: one run at each rate."
+            ),
             "",
             "| input rate (target) | achieved | alerts timed | p50 | p95 | p99 |",
             "|---:|---:|---:|---:|---:|---:|",
