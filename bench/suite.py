@@ -1068,9 +1068,13 @@ def bench_recovery(bootstrap: str, path: Path, sizes: list[int], repeat: int) ->
                 row["keys_per_s"] = keys / row["restore_seconds"]
             row["runs"] = runs
             rows.append(row)
+            shown = {
+                k: "none" if row.get(k) is None else f"{row[k]:,.1f} s"
+                for k in ("restore_seconds", "ready_seconds", "first_alert_seconds")
+            }
             progress(
-                f"  recovery {keys:,} keys: restore {row.get('restore_seconds')} s, ready"
-                f" {row.get('ready_seconds')} s, first alert {row.get('first_alert_seconds')} s"
+                f"  recovery {keys:,} keys: restore {shown['restore_seconds']}, ready"
+                f" {shown['ready_seconds']}, first alert {shown['first_alert_seconds']}"
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
