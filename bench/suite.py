@@ -743,11 +743,15 @@ def cycled_events(path: Path, total: int) -> Iterator[tuple[Any, str]]:
     from monitor.events import Transaction, decode_event
     from streams.replay import kafka_source
 
-    with path.open(encoding="utf-8") as handle:
-        first = decode_event(next(handle)).occurred_at
-        last = first
+    first = last = None
+    with path.open(encoding="utf-8") as handle:  # the span, without holding the file
         for line in handle:
-            last = decode_event(line).occurred_at if not line.isspace() else last
+            if line.strip():
+                moment = datetime.fromisoformat(json.loads(line)["occurred_at"])
+                first = moment if first is None or moment < first else first
+                last = moment if last is None or moment > last else last
+    if first is None or last is None:
+        raise RuntimeError(f"{path} holds no events")
     weeks = (last - first).days // 7 + 1
     made, rounds = 0, 0
     while True:
