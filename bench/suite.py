@@ -516,8 +516,11 @@ def drain(
     group: str,
     topics: list[str],
     logs: list[Path],
+    cpu: list[float] | None = None,
 ) -> float:
-    """Start consumer processes; seconds from the group's first commit to a full drain."""
+    """Start consumer processes; seconds from the group's first commit to a full drain. With
+    ``cpu``, the processes' CPU seconds over the same span (all of them, every thread) are
+    appended to it: on a shared machine the steadier figure."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -531,7 +534,7 @@ def drain(
                 subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
             )
     try:
-        first = None
+        first, cpu_first = None, 0.0
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             for process, log in zip(processes, logs, strict=True):
@@ -541,10 +544,15 @@ def drain(
                 offsets = wb.group_offsets(admin, group)
                 if first is None and any(o.offset > 0 for o in offsets.values()):
                     first = time.monotonic()
+                    cpu_first = sum(wb.cpu_seconds(x.pid) for x in processes)
                 if first is not None and wb.committed_all(
                     admin, group, wb.end_offsets(bootstrap, topics)
                 ):
-                    return time.monotonic() - first
+                    took = time.monotonic() - first
+                    if cpu is not None:
+                        used = sum(wb.cpu_seconds(x.pid) for x in processes) - cpu_first
+                        cpu.append(max(used, 0.01))  # one clock tick at least
+                    return took
             except KafkaError as exc:  # a coordinator moving or loading: ask again
                 if not getattr(exc, "retriable", False):
                     raise
@@ -651,6 +659,7 @@ def bench_worker(
     except ImportError:
         has_quix = False
     runs: dict[str, list[float]] = {"bare": [], "quix": [], "worker": [], "workers_2": []}
+    cpu_runs: dict[str, list[float]] = {name: [] for name in runs}
     for n in range(repeat):
         prefix, topics = wb.fresh_topics(bootstrap)
         progress(f"  worker run {n + 1}/{repeat}: loading {events:,} events")
@@ -660,6 +669,7 @@ def bench_worker(
         seconds_taken = drain(
             [[sys.executable, "-c", wb.BARE_AGENT, bootstrap, group, *inputs]],
             [dict(os.environ)], bootstrap, group, inputs, [workdir / "bare.log"],
+            cpu_runs["bare"],
         )  # fmt: skip
         runs["bare"].append(events / seconds_taken)
         progress(f"    bare faust agent: {events / seconds_taken:,.0f}/s")
@@ -669,6 +679,7 @@ def bench_worker(
                 [[sys.executable, "-c", QUIX_COUNTER, bootstrap, group, *inputs,
                   str(workdir / f"quix-{n}")]],
                 [dict(os.environ)], bootstrap, group, inputs, [workdir / "quix.log"],
+                cpu_runs["quix"],
             )  # fmt: skip
             runs["quix"].append(events / seconds_taken)
             progress(f"    quix-streams counter: {events / seconds_taken:,.0f}/s")
@@ -685,6 +696,7 @@ def bench_worker(
                 [[sys.executable, "-m", "riskmon.cli", "worker"]] * count,
                 envs, bootstrap, app_id, inputs + stage_topics,
                 [workdir / f"worker-{count}-{i}.log" for i in range(count)],
+                cpu_runs[label],
             )  # fmt: skip
             runs[label].append(events / seconds_taken)
             progress(f"    {label}: {events / seconds_taken:,.0f}/s")
@@ -696,9 +708,17 @@ def bench_worker(
     for label, figures in runs.items():
         if figures:
             out[label] = {"events_per_s": statistics.median(figures), "runs": figures}
+            if len(cpu_runs[label]) == len(figures):
+                out[label]["events_per_cpu_s"] = statistics.median(
+                    events / c for c in cpu_runs[label]
+                )
     out["worker_vs_bare"] = statistics.median(
         w / b for w, b in zip(runs["worker"], runs["bare"], strict=True)
     )
+    if len(cpu_runs["worker"]) == len(cpu_runs["bare"]) == len(runs["worker"]):
+        out["worker_vs_bare_cpu"] = statistics.median(
+            b / w for w, b in zip(cpu_runs["worker"], cpu_runs["bare"], strict=True)
+        )  # CPU seconds per event, bare over worker: the same direction as the wall ratio
     if runs["quix"]:
         out["worker_vs_quix"] = statistics.median(
             w / q for w, q in zip(runs["worker"], runs["quix"], strict=True)
@@ -1118,6 +1138,11 @@ def tables(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def per_cpu(row: dict[str, Any]) -> str:
+    value = row.get("events_per_cpu_s")
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def section_tables(results: dict[str, Any]) -> str:
     lines: list[str] = []
     replay = results.get("replay")
@@ -1179,20 +1204,27 @@ def section_tables(results: dict[str, Any]) -> str:
             "",
             f"From {worker.get('run', 'this run')}.",
             "",
-            "| consumer | events/s | riskmon worker (1 process) / this |",
-            "|---|---:|---:|",
-            f"| bare counting faust agent | {worker['bare']['events_per_s']:,.0f} | "
-            f"{worker['worker_vs_bare']:.2f} |",
+            "| consumer | events/s | events per CPU second | riskmon worker (1 process) / this |",
+            "|---|---:|---:|---:|",
+            f"| bare counting faust agent | {worker['bare']['events_per_s']:,.0f} |"
+            f" {per_cpu(worker['bare'])} | {worker['worker_vs_bare']:.2f}"
+            + (
+                f" (CPU: {worker['worker_vs_bare_cpu']:.2f})"
+                if "worker_vs_bare_cpu" in worker
+                else ""
+            )
+            + " |",
         ]
         if "quix" in worker:
             lines.append(
                 f"| quix-streams stateful per-key counter | {worker['quix']['events_per_s']:,.0f}"
-                f" | {worker['worker_vs_quix']:.2f} |"
+                f" | {per_cpu(worker['quix'])} | {worker['worker_vs_quix']:.2f} |"
             )
         lines += [
-            f"| riskmon worker, 1 process | {worker['worker']['events_per_s']:,.0f} | 1.00 |",
-            f"| riskmon worker, 2 processes | {worker['workers_2']['events_per_s']:,.0f} | "
-            f"{1 / worker['workers_2_vs_1']:.2f} |",
+            f"| riskmon worker, 1 process | {worker['worker']['events_per_s']:,.0f} |"
+            f" {per_cpu(worker['worker'])} | 1.00 |",
+            f"| riskmon worker, 2 processes | {worker['workers_2']['events_per_s']:,.0f} |"
+            f" {per_cpu(worker['workers_2'])} | {1 / worker['workers_2_vs_1']:.2f} |",
             "",
             (
                 f"Latency: median of {worker['latency_repeat']} runs at each rate."
