@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction, event_epoch
@@ -47,6 +47,7 @@ __all__ = [
 STAGES = ("transaction", "account", "operator")
 META_KEY = "__meta__"
 _EMPTY: dict[str, Any] = {}
+_NEVER = float("-inf")
 
 
 def _key_transaction(event: Event) -> str | None:
@@ -389,21 +390,31 @@ class Engine:
         clock = self.clock
         clock.on_event(event_epoch(event), source)
         watermark = clock.current()
-        moved = watermark is not None and watermark > self._advanced
+        at: float = _NEVER if watermark is None else watermark
+        moved = at > self._advanced
         state = self.state
+        marks = self._marks
         for stage, timers in zip(self.stages, self._timers, strict=True):
+            mapping = state[stage.name]
             key = stage.key_for(event)
             if key is not None:
-                found = timers.process(0, key, event, state[stage.name])
+                found = timers.process(0, key, event, mapping)
                 if found:
                     findings.extend(found)
             if moved:
-                found = timers.advance(0, cast(float, watermark), state[stage.name])
-                if found:
-                    findings.extend(found)
+                # The timer service only when a deadline may be due; else the watermark alone.
+                queue = timers.queues.get(0)
+                if queue is not None and queue.due(at):
+                    found = timers.advance(0, at, mapping)
+                    if found:
+                        findings.extend(found)
+                else:
+                    held = timers.watermarks
+                    if at > held.get(0, _NEVER):
+                        held[0] = at
+                marks[stage.name] = timers.watermarks[0]
         if moved:
-            self._advanced = cast(float, watermark)
-            self._store_marks()
+            self._advanced = at
         self._store_meta()
         if not findings:
             return []
