@@ -300,12 +300,20 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
+if kind in ("memory", "objects"):
+    from streams.worker.store import PackedValues  # imported (faust with it) before measuring
 import gc; gc.collect()
 before = rss()
-if kind == "memory":
-    store = {}
+if kind in ("memory", "objects"):
+    # One mapping per stage table, as the worker holds them. memory: the worker's memory store
+    # (values packed, streams/worker/store.py); objects: faust's memory:// (Python objects).
+    tables = {}
     for n in range(count):
-        store[f"{n:012d}"] = json.loads(samples[n % len(samples)])
+        for name, value in json.loads(samples[n % len(samples)]).items():
+            table = tables.get(name)
+            if table is None:
+                table = tables[name] = PackedValues() if kind == "memory" else {}
+            table[f"{n:012d}"] = value
     gc.collect()
     print(json.dumps({"bytes": rss() - before, "rss": rss()}))
 else:
@@ -354,7 +362,7 @@ def bench_state(path: Path, entities: int) -> dict[str, Any]:
             sample = workdir / "sample.jsonl"
             sample.write_text("\n".join(json.dumps(v) for v in merged.values()), encoding="utf-8")
             figures: dict[str, Any] = {"live_keys_after_replay": len(merged)}
-            for kind in ("memory", "rocksdb"):
+            for kind in ("memory", "objects", "rocksdb"):
                 rocks = workdir / f"rocks-{kind}"
                 done = subprocess.run(
                     [sys.executable, "-c", STATE_PROBE, kind, str(entities), str(sample),

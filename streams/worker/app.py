@@ -52,6 +52,7 @@ from streams.worker.runner import (
     partition_for,
 )
 from streams.worker.sources import SourceTracker
+from streams.worker.store import store_url
 
 TICK_HEADER = "riskmon-tick"
 BUNDLE_HEADER = "riskmon-bundle"
@@ -78,7 +79,7 @@ def create_app(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
         broker_credentials=config.kafka.faust_credentials(),
-        store="rocksdb://" if config.store == "rocksdb" else "memory://",
+        store=store_url(config.store),  # memory: values kept packed (streams/worker/store.py)
         datadir=str(config.data_dir),
         topic_partitions=config.partitions,
         topic_replication_factor=1,
