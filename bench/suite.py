@@ -305,8 +305,8 @@ if kind in ("memory", "objects"):
 import gc; gc.collect()
 before = rss()
 if kind in ("memory", "objects"):
-    # One mapping per stage table, as the worker holds them. memory: the worker's memory store
-    # (values packed, streams/worker/store.py); objects: faust's memory:// (Python objects).
+    # One mapping per stage table, as the worker holds them. memory: the packed store
+    # (RISKMON_WORKER_STORE=packed, streams/worker/store.py); objects: faust's memory://.
     tables = {}
     for n in range(count):
         for name, value in json.loads(samples[n % len(samples)]).items():

@@ -55,10 +55,11 @@ def _changelog_events(table: StageTable, writes: list[tuple[str, Any]]) -> list[
     return events
 
 
-def test_the_worker_memory_store_is_the_packed_store() -> None:
-    assert store_url("memory") == "riskmon-memory://"
+def test_the_packed_worker_store_is_the_packed_store() -> None:
+    assert store_url("memory") == "memory://"
+    assert store_url("packed") == "riskmon-memory://"
     assert store_url("rocksdb") == "rocksdb://"
-    table = _table(store_url("memory"))
+    table = _table(store_url("packed"))
     assert isinstance(table.data, PackedStore)
     assert isinstance(table.data.data, PackedValues)
 
@@ -68,7 +69,7 @@ def test_a_changelog_restores_the_same_values_as_into_the_plain_memory_store() -
     # rewritten and one deleted, restores the same table into the packed store.
     writes: list[tuple[str, Any]] = [(f"62220{n:06d}", _profile(n)) for n in range(50)]
     writes += [("62220000003", _profile(99)), ("62220000004", DELETED), ("#3:model", {"v": 2})]
-    plain, packed = _table("memory://"), _table(store_url("memory"))
+    plain, packed = _table("memory://"), _table(store_url("packed"))
     assert not isinstance(plain.data, PackedStore)
     plain.apply_changelog_batch(_changelog_events(plain, writes))
     packed.apply_changelog_batch(_changelog_events(packed, writes))
