@@ -79,7 +79,7 @@ def create_app(
         config.app_id,
         broker=f"kafka://{config.bootstrap}",
         broker_credentials=config.kafka.faust_credentials(),
-        store=store_url(config.store),  # memory: values kept packed (streams/worker/store.py)
+        store="rocksdb://" if config.store == "rocksdb" else "memory://",
         datadir=str(config.data_dir),
         topic_partitions=config.partitions,
         topic_replication_factor=1,
@@ -330,6 +330,7 @@ def _stage_agent(
         partitions=config.partitions,
         key_type=str,
         beacon=app.tables.beacon,
+        store=store_url(config.store),  # packed: values kept as JSON (streams/worker/store.py)
     )
     table = app.tables.add(stage_table)
     # A faust Table is a MutableMapping; its stubs do not say so.
