@@ -146,35 +146,45 @@ def time_to_drain(
 def profile_worker(
     bootstrap: str, lines: list[str], workdir: Path, out: Path, rate: int = 100
 ) -> dict[str, float]:
-    """Drain ``lines`` with the worker under ``py-spy record`` (``out``: py-spy's raw format);
-    returns the share of samples in each of the functions that take the most, inclusive."""
+    """Drain ``lines`` with the worker, sampled by ``py-spy record`` (``out``: py-spy's raw
+    format) from its first commit (started, recovered, consuming) to the drain; returns the share
+    of samples in each of the functions that take the most, inclusive."""
     prefix, topics = fresh_topics(bootstrap)
     produce(bootstrap, topics, lines, None)
     env = worker_env(bootstrap, prefix, topics, workdir / "profile-data")
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "-r", str(rate), "-f", "raw", "-o", str(out), "--"]
-    command += [sys.executable, "-m", "riskmon.cli", "worker"]
     stage_topics = [f"{prefix}-stage-{s}" for s in ("transaction", "account", "operator")]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     log = (workdir / "profile-worker.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "riskmon.cli", "worker"], env=env, stdout=log, stderr=log
+    )
+    spy = None
     try:
-        ends = end_offsets(bootstrap, [topics["tx"], topics["op"], *stage_topics])
         deadline = time.monotonic() + 900
-        while not committed_all(admin, prefix, ends) and time.monotonic() < deadline:
-            if process.poll() is not None:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
                 raise SystemExit("the profiled worker exited")
-            time.sleep(0.5)
+            offsets = group_offsets(admin, prefix)
+            if spy is None and any(o.offset > 0 for o in offsets.values()):
+                command = [str(Path(sys.executable).with_name("py-spy")), "record", "-r", str(rate)]
+                command += ["-f", "raw", "-o", str(out), "--pid", str(worker.pid)]
+                spy = subprocess.Popen(command, stdout=log, stderr=log)
             ends = end_offsets(bootstrap, [topics["tx"], topics["op"], *stage_topics])
+            if spy is not None and committed_all(admin, prefix, ends):
+                break
+            time.sleep(0.2)
     finally:
-        process.send_signal(signal.SIGINT)  # py-spy writes its file and stops the worker
-        process.wait(timeout=60)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file
+            spy.wait(timeout=60)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
         log.close()
         admin.close()
     return profile_shares(out)
 
 
-def profile_shares(raw: Path, top: int = 40) -> dict[str, float]:
+def profile_shares(raw: Path, top: int = 60) -> dict[str, float]:
     """Inclusive share of samples per function in a py-spy raw file (py-spy leaves idle threads
     out unless asked)."""
     total = 0

@@ -45,6 +45,7 @@ from streams.worker.changelog import write_batch
 from streams.worker.config import WorkerConfig
 from streams.worker.dedup import (
     DecoderDedup,
+    compact_digest,
     count_redelivery,
     decoder_dedup,
     input_partitions,
@@ -252,8 +253,15 @@ async def _route(
         decoded = decode_event(raw)
         if screen is not None:
             screen(decoded)  # raises EventDecodeError (unknown_currency) like replay's screen
+        # Decoded once: the stages rebuild it from this without validating, and the duplicate
+        # check hashes it instead of serializing the event again.
+        compact = to_compact(decoded)
         if dedup is not None and not dedup.admit(
-            message.topic, message.partition, message.offset, decoded
+            message.topic,
+            message.partition,
+            message.offset,
+            decoded,
+            compact_digest(decoded, compact),
         ):  # raises EventDecodeError (duplicate_event_id) for a reused id
             count_redelivery(metrics, decoded.kind)
             return None
@@ -270,7 +278,6 @@ async def _route(
             metrics.time_rejected(decoded.kind, reason, message.topic)
         await _dead_letter(deadletter, message, raw, reason, detail, pending)
         return None
-    compact = None  # decoded once: the stages rebuild it without validating
     own = message.partition
     for stage in stages:
         key = stage.key_for(decoded)
@@ -279,8 +286,6 @@ async def _route(
             if inline is not None and partition == own:
                 inline.setdefault(stage.name, []).append((own, key, decoded))
                 continue
-            if compact is None:
-                compact = to_compact(decoded)
             bundles.setdefault((stage.name, partition), []).append([key, compact])
     if metrics is not None:
         metrics.processed(decoded.kind)
