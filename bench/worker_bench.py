@@ -369,13 +369,17 @@ def main() -> int:
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-    bare, bare_cpu, riskmon, riskmon_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
-    ratio = statistics.median(r[0] / r[2] for r in runs)
-    cpu_ratio = statistics.median(r[1] / r[3] for r in runs)
-    print(f"bare faust agent   {n / bare:10,.0f} events/s  ({n / bare_cpu:,.0f} per CPU second)")
-    cpu = n / riskmon_cpu
-    print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
-    print(f"worker / bare      {ratio:10.2f} (wall), {cpu_ratio:.2f} (CPU), same runs")
+    if runs:  # --repeat 0: latency (or the profile) only
+        bare, bare_cpu, riskmon, riskmon_cpu = (
+            statistics.median(r[i] for r in runs) for i in range(4)
+        )
+        ratio = statistics.median(r[0] / r[2] for r in runs)
+        cpu_ratio = statistics.median(r[1] / r[3] for r in runs)
+        cpu = n / bare_cpu
+        print(f"bare faust agent   {n / bare:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
+        cpu = n / riskmon_cpu
+        print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
+        print(f"worker / bare      {ratio:10.2f} (wall), {cpu_ratio:.2f} (CPU), same runs")
     if args.profile is not None:
         shares = profile_worker(bootstrap, lines[:n], workdir, args.profile)
         print(f"py-spy profile of the worker draining {n:,} events (inclusive share of samples):")
