@@ -160,17 +160,14 @@ def create_app(
             dedup.prepare(input_partitions(app, input_names))
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[Any]]] = {}
-            # Events already on their stage key's partition, run here (None: every event hops).
-            inline: dict[str, list[tuple[int, str, Any]]] | None = (
-                {} if _copartitioned(app, input_names, config.partitions) else None
-            )
+            routed: dict[str, list[Routed]] = {}
             seen = []
             pending: list[Any] = []  # dead letters on their way
             for event in batch:
                 moment = await _route(
                     event,
                     stages,
-                    bundles,
+                    routed,
                     deadletter,
                     config,
                     gate,
@@ -178,10 +175,11 @@ def create_app(
                     screen,
                     pending=pending,
                     dedup=dedup,
-                    inline=inline,
                 )
                 message = event.message
                 seen.append((message.topic, message.partition, message.offset, moment))
+            # Stages whose every event of the batch is on its key's partition run here.
+            inline = _split(routed, bundles, _copartitioned(app, input_names, config.partitions))
             sent = await _send_bundles(bundles, stage_topics)  # on their way meanwhile
             if inline:
                 await _run_inline(
@@ -228,7 +226,7 @@ def create_app(
 async def _route(
     event: faust.EventT[bytes],
     stages: list[KeyedStage],
-    bundles: dict[tuple[str, int], list[list[Any]]],
+    routed: dict[str, list[Routed]],
     deadletter: faust.TopicT,
     config: WorkerConfig,
     gate: EventTimeGate,
@@ -237,15 +235,13 @@ async def _route(
     *,
     pending: list[Any] | None = None,
     dedup: DecoderDedup | None = None,
-    inline: dict[str, list[tuple[int, str, Any]]] | None = None,
 ) -> float | None:
-    """Dead-letter one input message or add it to the bundles of the stages that key it.
+    """Dead-letter one input message or route it to the stages that key it (``routed``, by
+    stage name: :data:`Routed` entries in input order; :func:`_split` makes the bundles).
 
     Returns the event time of a valid event. The dead letter's delivery future goes to
     ``pending``, which the caller awaits before it acknowledges the batch. ``dedup`` drops a
-    redelivered event (counted) and dead-letters a reused event id, as replay does. With
-    ``inline``, a stage whose key hashes to the message's own partition gets the event there
-    (``inline[stage] = [(partition, key, event), ...]``) instead of in a bundle.
+    redelivered event (counted) and dead-letters a reused event id, as replay does.
     """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -282,15 +278,41 @@ async def _route(
     for stage in stages:
         key = stage.key_for(decoded)
         if key is not None:
-            partition = partition_for(key, config.partitions)
-            if inline is not None and partition == own:
-                inline.setdefault(stage.name, []).append((own, key, decoded))
-                continue
-            bundles.setdefault((stage.name, partition), []).append([key, compact])
+            entry = (partition_for(key, config.partitions), own, key, decoded, compact)
+            routed.setdefault(stage.name, []).append(entry)
     if metrics is not None:
         metrics.processed(decoded.kind)
         metrics.branch_kpis(decoded)
     return moment
+
+
+Routed = tuple[int, int, str, Any, dict[str, Any]]
+"""An event for a stage: its key's partition, its input partition, the key, the event and its
+compact form."""
+
+
+def _split(
+    routed: dict[str, list[Routed]],
+    bundles: dict[tuple[str, int], list[list[Any]]],
+    copartitioned: bool,
+) -> dict[str, list[tuple[int, str, Any]]]:
+    """The stages the decoder runs itself for this batch (``{stage: [(partition, key, event)]}``);
+    the other stages' events go into ``bundles``, in input order.
+
+    A stage runs in the decoder when every one of its events in the batch is already on its key's
+    partition (the account and operator stages, with input keyed as ``riskmon produce`` keys it).
+    A stage with even one event to re-partition (the transaction stage, keyed by transaction id)
+    hops whole: sharing its lock with the decoder on every batch would make each wait for the
+    other's acknowledgements.
+    """
+    inline: dict[str, list[tuple[int, str, Any]]] = {}
+    for name, entries in routed.items():
+        if copartitioned and all(partition == own for partition, own, *_ in entries):
+            inline[name] = [(own, key, event) for _, own, key, event, _ in entries]
+            continue
+        for partition, _, key, _, compact in entries:
+            bundles.setdefault((name, partition), []).append([key, compact])
+    return inline
 
 
 async def _dead_letter(
