@@ -143,64 +143,6 @@ def time_to_drain(
         admin.close()
 
 
-def profile_worker(
-    bootstrap: str, lines: list[str], workdir: Path, out: Path, rate: int = 100
-) -> dict[str, float]:
-    """Drain ``lines`` with the worker, sampled by ``py-spy record`` (``out``: py-spy's raw
-    format) from its first commit (started, recovered, consuming) to the drain; returns the share
-    of samples in each of the functions that take the most, inclusive."""
-    prefix, topics = fresh_topics(bootstrap)
-    produce(bootstrap, topics, lines, None)
-    env = worker_env(bootstrap, prefix, topics, workdir / "profile-data")
-    stage_topics = [f"{prefix}-stage-{s}" for s in ("transaction", "account", "operator")]
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    log = (workdir / "profile-worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "riskmon.cli", "worker"], env=env, stdout=log, stderr=log
-    )
-    spy = None
-    try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise SystemExit("the profiled worker exited")
-            offsets = group_offsets(admin, prefix)
-            if spy is None and any(o.offset > 0 for o in offsets.values()):
-                command = [str(Path(sys.executable).with_name("py-spy")), "record", "-r", str(rate)]
-                command += ["-f", "raw", "-o", str(out), "--pid", str(worker.pid)]
-                spy = subprocess.Popen(command, stdout=log, stderr=log)
-            ends = end_offsets(bootstrap, [topics["tx"], topics["op"], *stage_topics])
-            if spy is not None and committed_all(admin, prefix, ends):
-                break
-            time.sleep(0.2)
-    finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its file
-            spy.wait(timeout=60)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
-        log.close()
-        admin.close()
-    return profile_shares(out)
-
-
-def profile_shares(raw: Path, top: int = 60) -> dict[str, float]:
-    """Inclusive share of samples per function in a py-spy raw file (py-spy leaves idle threads
-    out unless asked)."""
-    total = 0
-    counts: dict[str, int] = {}
-    for line in raw.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        frames = stack.split(";")
-        total += int(n)
-        for frame in set(frames):
-            counts[frame] = counts.get(frame, 0) + int(n)
-    ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
-    return {frame: count / max(total, 1) for frame, count in ranked}
-
-
 def worker_env(bootstrap: str, prefix: str, topics: dict[str, str], data: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -326,9 +268,6 @@ def main() -> int:
     parser.add_argument("--latency-events", type=int, default=20_000, help="0: no latency run")
     parser.add_argument("--repeat", type=int, default=1, help="throughput runs (median)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--profile", type=Path, help="also drain the events once under py-spy, raw output here"
-    )
     args = parser.parse_args()
     rates = args.rate or [400.0]
 
@@ -369,22 +308,13 @@ def main() -> int:
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-    if runs:  # --repeat 0: latency (or the profile) only
-        bare, bare_cpu, riskmon, riskmon_cpu = (
-            statistics.median(r[i] for r in runs) for i in range(4)
-        )
-        ratio = statistics.median(r[0] / r[2] for r in runs)
-        cpu_ratio = statistics.median(r[1] / r[3] for r in runs)
-        cpu = n / bare_cpu
-        print(f"bare faust agent   {n / bare:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
-        cpu = n / riskmon_cpu
-        print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
-        print(f"worker / bare      {ratio:10.2f} (wall), {cpu_ratio:.2f} (CPU), same runs")
-    if args.profile is not None:
-        shares = profile_worker(bootstrap, lines[:n], workdir, args.profile)
-        print(f"py-spy profile of the worker draining {n:,} events (inclusive share of samples):")
-        for frame, share in shares.items():
-            print(f"  {share * 100:5.1f} %  {frame}")
+    bare, bare_cpu, riskmon, riskmon_cpu = (statistics.median(r[i] for r in runs) for i in range(4))
+    ratio = statistics.median(r[0] / r[2] for r in runs)
+    cpu_ratio = statistics.median(r[1] / r[3] for r in runs)
+    print(f"bare faust agent   {n / bare:10,.0f} events/s  ({n / bare_cpu:,.0f} per CPU second)")
+    cpu = n / riskmon_cpu
+    print(f"riskmon worker     {n / riskmon:10,.0f} events/s  ({cpu:,.0f} per CPU second)")
+    print(f"worker / bare      {ratio:10.2f} (wall), {cpu_ratio:.2f} (CPU), same runs")
     for rate in rates if args.latency_events else []:
         lat = latency(bootstrap, lines[: args.latency_events], rate, workdir)
         quantiles = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99

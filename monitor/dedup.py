@@ -111,15 +111,13 @@ class EventDeduplicator:
     def __len__(self) -> int:
         return len(self.state)
 
-    def admit(self, event: Event, digest: str | None = None) -> bool:
+    def admit(self, event: Event) -> bool:
         """``True`` for a new event, ``False`` for a redelivery (drop it).
 
-        Raises :class:`EventDecodeError` (``duplicate_event_id``) for a reused id. ``digest``:
-        the event's :func:`content_hash`, when the caller has it already.
+        Raises :class:`EventDecodeError` (``duplicate_event_id``) for a reused id.
         """
         moment = event_epoch(event)
-        if digest is None:
-            digest = content_hash(event)
+        digest = content_hash(event)
         known = self.state.get(event.event_id)
         if known is not None:
             if known[0] == digest:

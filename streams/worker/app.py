@@ -6,15 +6,6 @@
     bank.operator-... ─┴─► decode ─────┼─► stage-account     (account) ─► agent+Table ─┼─► alerts
                              │         └─► stage-operator    (operator)─► agent+Table ─┘
                              └─► risk.deadletter (original bytes; reason and source in headers)
-
-The hop through a stage topic re-partitions an event by the stage's key. When the event already
-sits on that partition (the input topics are keyed by account and by operator, as ``riskmon
-produce`` keys them, and Kafka's partitioner is :func:`~streams.worker.runner.partition_for`),
-the decoder runs the stage itself, on the same :class:`SharedStage` (runner and Table) the stage
-agent uses: no re-encode, re-send, re-fetch or re-decode. Every topic here has the same number of
-partitions and every worker subscribes to all of them, so faust assigns partition ``p`` of the
-input, stage and changelog topics to one worker together. The stage agent still runs the stage's
-ticks (watermarks, deadlines) and every event that arrives on another partition.
 """
 
 from __future__ import annotations
@@ -23,7 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
-from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -45,7 +36,6 @@ from streams.worker.changelog import write_batch
 from streams.worker.config import WorkerConfig
 from streams.worker.dedup import (
     DecoderDedup,
-    compact_digest,
     count_redelivery,
     decoder_dedup,
     input_partitions,
@@ -139,8 +129,42 @@ def create_app(
         max_entries=config.dedup_max_entries,
     )
 
-    shared = {
-        stage.name: _stage_agent(
+    @app.agent(inputs, name=f"{config.app_id}-decode", **guard.options())
+    async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
+        async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
+            routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
+            dedup.prepare(input_partitions(app, input_names))
+            begin = time.perf_counter()
+            bundles: dict[tuple[str, int], list[list[Any]]] = {}
+            seen = []
+            pending: list[Any] = []  # dead letters on their way
+            for event in batch:
+                moment = await _route(
+                    event,
+                    stages,
+                    bundles,
+                    deadletter,
+                    config,
+                    gate,
+                    metrics,
+                    screen,
+                    pending=pending,
+                    dedup=dedup,
+                )
+                message = event.message
+                seen.append((message.topic, message.partition, message.offset, moment))
+            await _forward(bundles, stage_topics)
+            await asyncio.gather(*pending)  # a dead letter the broker refused fails the agent
+            dedup.commit(partition_binder(batch))  # forwarded: only now remember the ids
+            # Progress is reported (in ticks) only once the batch's events are on their way.
+            for topic, partition, offset, moment in seen:
+                sources.processed(topic, partition, offset, moment)
+            await _ack(stream, batch)
+            if metrics is not None:
+                metrics.batch_processing.labels("decode").observe(time.perf_counter() - begin)
+
+    observed = [
+        _stage_agent(
             app,
             config,
             stage,
@@ -152,58 +176,7 @@ def create_app(
             guard,
         )
         for stage in stages
-    }
-
-    @app.agent(inputs, name=f"{config.app_id}-decode", **guard.options())
-    async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
-        async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
-            routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
-            dedup.prepare(input_partitions(app, input_names))
-            begin = time.perf_counter()
-            bundles: dict[tuple[str, int], list[list[Any]]] = {}
-            routed: dict[str, list[Routed]] = {}
-            seen = []
-            pending: list[Any] = []  # dead letters on their way
-            for event in batch:
-                moment = await _route(
-                    event,
-                    stages,
-                    routed,
-                    deadletter,
-                    config,
-                    gate,
-                    metrics,
-                    screen,
-                    pending=pending,
-                    dedup=dedup,
-                )
-                message = event.message
-                seen.append((message.topic, message.partition, message.offset, moment))
-            # Stages whose every event of the batch is on its key's partition run here.
-            inline = _split(routed, bundles, _copartitioned(app, input_names, config.partitions))
-            sent = await _send_bundles(bundles, stage_topics)  # on their way meanwhile
-            if inline:
-                await _run_inline(
-                    [(shared[name], items) for name, items in inline.items()],
-                    batch,
-                    config,
-                    alerts_topic,
-                    metrics,
-                )
-            # The batch is acknowledged only once the broker has its events: a failed send fails
-            # the agent (and stops the worker) instead of committing offsets of events nobody
-            # processed.
-            await asyncio.gather(*sent)
-            await asyncio.gather(*pending)  # a dead letter the broker refused fails the agent
-            dedup.commit(partition_binder(batch))  # forwarded: only now remember the ids
-            # Progress is reported (in ticks) only once the batch's events are on their way.
-            for topic, partition, offset, moment in seen:
-                sources.processed(topic, partition, offset, moment)
-            await _ack(stream, batch)
-            if metrics is not None:
-                metrics.batch_processing.labels("decode").observe(time.perf_counter() - begin)
-
-    observed = [stage.observed() for stage in shared.values()]
+    ]
     if metrics is not None:
         metrics.init_stages(["decode", *(stage.name for stage in stages)])
 
@@ -227,7 +200,7 @@ def create_app(
 async def _route(
     event: faust.EventT[bytes],
     stages: list[KeyedStage],
-    routed: dict[str, list[Routed]],
+    bundles: dict[tuple[str, int], list[list[Any]]],
     deadletter: faust.TopicT,
     config: WorkerConfig,
     gate: EventTimeGate,
@@ -237,8 +210,7 @@ async def _route(
     pending: list[Any] | None = None,
     dedup: DecoderDedup | None = None,
 ) -> float | None:
-    """Dead-letter one input message or route it to the stages that key it (``routed``, by
-    stage name: :data:`Routed` entries in input order; :func:`_split` makes the bundles).
+    """Dead-letter one input message or add it to the bundles of the stages that key it.
 
     Returns the event time of a valid event. The dead letter's delivery future goes to
     ``pending``, which the caller awaits before it acknowledges the batch. ``dedup`` drops a
@@ -250,15 +222,8 @@ async def _route(
         decoded = decode_event(raw)
         if screen is not None:
             screen(decoded)  # raises EventDecodeError (unknown_currency) like replay's screen
-        # Decoded once: the stages rebuild it from this without validating, and the duplicate
-        # check hashes it instead of serializing the event again.
-        compact = to_compact(decoded)
         if dedup is not None and not dedup.admit(
-            message.topic,
-            message.partition,
-            message.offset,
-            decoded,
-            compact_digest(decoded, compact),
+            message.topic, message.partition, message.offset, decoded
         ):  # raises EventDecodeError (duplicate_event_id) for a reused id
             count_redelivery(metrics, decoded.kind)
             return None
@@ -275,45 +240,17 @@ async def _route(
             metrics.time_rejected(decoded.kind, reason, message.topic)
         await _dead_letter(deadletter, message, raw, reason, detail, pending)
         return None
-    own = message.partition
+    compact = to_compact(decoded)  # decoded once: the stages rebuild it without validating
     for stage in stages:
         key = stage.key_for(decoded)
         if key is not None:
-            entry = (partition_for(key, config.partitions), own, key, decoded, compact)
-            routed.setdefault(stage.name, []).append(entry)
+            bundles.setdefault((stage.name, partition_for(key, config.partitions)), []).append(
+                [key, compact]
+            )
     if metrics is not None:
         metrics.processed(decoded.kind)
         metrics.branch_kpis(decoded)
     return moment
-
-
-Routed = tuple[int, int, str, Any, dict[str, Any]]
-"""An event for a stage: its key's partition, its input partition, the key, the event and its
-compact form."""
-
-
-def _split(
-    routed: dict[str, list[Routed]],
-    bundles: dict[tuple[str, int], list[list[Any]]],
-    copartitioned: bool,
-) -> dict[str, list[tuple[int, str, Any]]]:
-    """The stages the decoder runs itself for this batch (``{stage: [(partition, key, event)]}``);
-    the other stages' events go into ``bundles``, in input order.
-
-    A stage runs in the decoder when every one of its events in the batch is already on its key's
-    partition (the account and operator stages, with input keyed as ``riskmon produce`` keys it).
-    A stage with even one event to re-partition (the transaction stage, keyed by transaction id)
-    hops whole: sharing its lock with the decoder on every batch would make each wait for the
-    other's acknowledgements.
-    """
-    inline: dict[str, list[tuple[int, str, Any]]] = {}
-    for name, entries in routed.items():
-        if copartitioned and all(partition == own for partition, own, *_ in entries):
-            inline[name] = [(own, key, event) for _, own, key, event, _ in entries]
-            continue
-        for partition, _, key, _, compact in entries:
-            bundles.setdefault((name, partition), []).append([key, compact])
-    return inline
 
 
 async def _dead_letter(
@@ -342,12 +279,11 @@ async def _dead_letter(
         pending.append(sent)
 
 
-async def _send_bundles(
+async def _forward(
     bundles: dict[tuple[str, int], list[list[Any]]], stage_topics: dict[str, faust.TopicT]
-) -> list[Any]:
+) -> None:
     """One record per stage partition per decoder batch: ``[[key, compact event], ...]`` in order
-    (:func:`monitor.codec.to_compact`: validated once, by the decoder). Returns the delivery
-    futures, which the caller awaits before it acknowledges the batch.
+    (:func:`monitor.codec.to_compact`: validated once, by the decoder).
 
     faust costs ~75 µs per record on this hardware; bundling makes a stage hop one record per
     batch instead of one per event.
@@ -360,13 +296,9 @@ async def _send_bundles(
                     value=value, partition=partition, headers=[(BUNDLE_HEADER, b"1")]
                 )
             )
-    return sent
-
-
-def _copartitioned(app: Any, topics: Sequence[str], partitions: int) -> bool:
-    """Whether every input topic has the stage topics' partition count, so that faust assigns
-    input partition ``p`` together with stage (and changelog) partition ``p``."""
-    return all(app.consumer.topic_partitions(topic) == partitions for topic in topics)
+    # The batch is acknowledged only once the broker has its events: a failed send fails the
+    # agent (and stops the worker) instead of committing offsets of events nobody processed.
+    await asyncio.gather(*sent)
 
 
 class StageTable(faust.Table[str, Any]):
@@ -380,60 +312,6 @@ class StageTable(faust.Table[str, Any]):
         return partition_for(str(key), int(self.partitions or 1))
 
 
-class SharedStage:
-    """One stage's runner and Table, run by its agent (hopped events and ticks) and by the
-    decoder (events already on their key's partition).
-
-    Whoever runs the stage holds :attr:`lock` from the first event of its batch until the batch's
-    alerts and state are acknowledged by the broker, so the two never interleave on a key.
-    """
-
-    def __init__(
-        self,
-        app: faust.App,
-        name: str,
-        stage_table: StageTable,
-        runner: StageRunner,
-        swap: StageSwap | None,
-        renderer: AlertRenderer,
-        topic_name: str,
-        metrics: RiskmonMetrics | None,
-    ) -> None:
-        self.app = app
-        self.name = name
-        self.stage_table = stage_table
-        self.table = app.tables.add(stage_table)
-        # A faust Table is a MutableMapping; its stubs do not say so.
-        self.state = cast(MutableMapping[str, Any], self.table)
-        self.runner = runner
-        self.swap = swap
-        self.renderer = renderer
-        self.topic_name = topic_name
-        self.assigned: set[int] = set()
-        self.lock = asyncio.Lock()
-        self.timer = metrics.event_processing.labels(name) if metrics is not None else None
-
-    def begin(self) -> AlertRenderer:
-        """Start a batch (holding :attr:`lock`): the newest rule pack (hot reload swaps it here,
-        never within a batch) and, after a rebalance, deadline queues rebuilt from state for the
-        partitions owned now. Returns the renderer of the batch's alerts."""
-        render = self.swap.refresh(self.runner) if self.swap is not None else self.renderer
-        now = self.app.consumer.assignment()
-        owned = {tp.partition for tp in now if tp.topic == self.topic_name}
-        if owned != self.assigned:
-            self.runner.rebuild(owned, self.state)
-            self.assigned = owned
-        return render
-
-    def overlay(self) -> Overlay:
-        """Reads go to the Table's store itself: Table.__getitem__ looked each key up twice (and
-        raised KeyError through faust for a new one); writes go by write_batch."""
-        return Overlay(cast(MutableMapping[str, Any], self.stage_table.data))
-
-    def observed(self) -> ObservedStage:
-        return ObservedStage(self.name, self.runner, self.state)
-
-
 def _stage_agent(
     app: faust.App,
     config: WorkerConfig,
@@ -444,7 +322,7 @@ def _stage_agent(
     metrics: RiskmonMetrics | None = None,
     live: LiveRules | None = None,
     guard: AgentGuard | None = None,
-) -> SharedStage:
+) -> ObservedStage:
     stage_table = StageTable(
         app,
         name=f"state-{stage.name}",
@@ -454,96 +332,50 @@ def _stage_agent(
         beacon=app.tables.beacon,
         store=store_url(config.store),  # packed: values kept as JSON (streams/worker/store.py)
     )
+    table = app.tables.add(stage_table)
+    # A faust Table is a MutableMapping; its stubs do not say so.
+    state = cast(MutableMapping[str, Any], table)
     runner = StageRunner(
         stage, config.partitions, config.lateness_seconds, stale_after=config.tick_interval * 5
     )
     swap = StageSwap(live, renderer) if live is not None else None
-    shared = SharedStage(
-        app,
-        stage.name,
-        stage_table,
-        runner,
-        swap,
-        renderer,
-        config.stage_topic(stage.name),
-        metrics,
-    )
-    timer = shared.timer
+    assigned: set[int] = set()
+    topic_name = config.stage_topic(stage.name)
+    timer = metrics.event_processing.labels(stage.name) if metrics is not None else None
 
     @app.agent(
         topic, name=f"{config.app_id}-stage-{stage.name}", **(guard or AgentGuard()).options()
     )
     async def run(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
+        nonlocal assigned
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
-            async with shared.lock:
-                # The swap point: a new rule pack starts with this batch (none is half-run).
-                render = shared.begin()
-                overlay = shared.overlay()
-                findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
-                begin = time.perf_counter()
-                for event in batch:
-                    started = time.perf_counter()
-                    findings.extend(_handle(event, runner, overlay))
-                    if timer is not None:
-                        timer.observe(time.perf_counter() - started)
-                await _emit(findings, render, alerts_topic, metrics)
-                # The batch's state, each changed key once, acknowledged by the broker before
-                # the batch is: its offsets are committed only once its alerts and state are
-                # durable.
-                await write_batch(
-                    shared.table, overlay.take(), _partition_context(batch, config.partitions)
-                )
+            # The swap point: a new rule pack starts with this batch (none is half-run).
+            render = swap.refresh(runner) if swap is not None else renderer
+            now = app.consumer.assignment()
+            owned = {tp.partition for tp in now if tp.topic == topic_name}
+            if owned != assigned:
+                runner.rebuild(owned, state)
+                assigned = owned
+            # Reads go to the Table's store itself: Table.__getitem__ looked each key up twice
+            # (and raised KeyError through faust for a new one); writes go by write_batch.
+            overlay = Overlay(cast(MutableMapping[str, Any], stage_table.data))
+            findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
+            begin = time.perf_counter()
+            for event in batch:
+                started = time.perf_counter()
+                findings.extend(_handle(event, runner, overlay))
+                if timer is not None:
+                    timer.observe(time.perf_counter() - started)
+            await _emit(findings, render, alerts_topic, metrics)
+            # The batch's state, each changed key once, acknowledged by the broker before the
+            # batch is: its offsets are committed only once its alerts and state are durable.
+            await write_batch(table, overlay.take(), _partition_context(batch, config.partitions))
             await _ack(stream, batch)
             if metrics is not None:
                 metrics.batch_processing.labels(stage.name).observe(time.perf_counter() - begin)
 
     del run  # registered on the app by the decorator
-    return shared
-
-
-async def _run_inline(
-    work: Sequence[tuple[SharedStage, list[tuple[int, str, Any]]]],
-    batch: Sequence[faust.EventT[bytes]],
-    config: WorkerConfig,
-    alerts_topic: faust.TopicT,
-    metrics: RiskmonMetrics | None,
-) -> None:
-    """Run the decoder batch's events that sit on their stage key's partition, as the stage agent
-    would: every stage's alerts acknowledged by the broker before any of its state is written,
-    and both before the caller acknowledges the input batch (a crash in between: the next owner
-    runs the batch again, as it runs an unacknowledged stage batch again)."""
-    async with AsyncExitStack() as held:
-        for shared, _ in sorted(work, key=lambda item: item[0].name):  # one order: no deadlock
-            await held.enter_async_context(shared.lock)
-        begin = time.perf_counter()
-        by_renderer: list[tuple[AlertRenderer, list[tuple[Finding, tuple[Any, ...]]]]] = []
-        writes: list[tuple[SharedStage, dict[str, Any]]] = []
-        for shared, items in work:
-            render = shared.begin()
-            overlay = shared.overlay()
-            findings: list[tuple[Finding, tuple[dict[str, Any], ...]]] = []
-            runner, timer = shared.runner, shared.timer
-            for partition, key, decoded in items:
-                started = time.perf_counter()
-                found = runner.on_event(partition, key, decoded, overlay)
-                if found:
-                    shown = (decoded.model_dump(mode="json"),)
-                    findings.extend(
-                        (f, shown if decoded.event_id in f.event_ids else ()) for f in found
-                    )
-                if timer is not None:
-                    timer.observe(time.perf_counter() - started)
-            by_renderer.append((render, findings))
-            writes.append((shared, overlay.take()))
-        await asyncio.gather(
-            *(_emit(found, render, alerts_topic, metrics) for render, found in by_renderer)
-        )
-        bind = _partition_context(batch, config.partitions)
-        await asyncio.gather(*(write_batch(shared.table, w, bind) for shared, w in writes))
-    if metrics is not None:
-        spent = time.perf_counter() - begin
-        for shared, _ in work:
-            metrics.batch_processing.labels(shared.name).observe(spent)
+    return ObservedStage(stage.name, runner, state)
 
 
 async def _ack(stream: Any, batch: Sequence[faust.EventT[bytes]]) -> None:

@@ -28,10 +28,8 @@ deduplicator has forgotten (window of event time, entry bound) are deleted, olde
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
@@ -46,7 +44,6 @@ __all__ = [
     "DecoderDedup",
     "DedupTable",
     "chunk_key",
-    "compact_digest",
     "count_redelivery",
     "decoder_dedup",
     "input_partitions",
@@ -54,27 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def compact_digest(event: Transaction | OperatorAction, compact: Mapping[str, Any]) -> str:
-    """:func:`monitor.dedup.content_hash` of ``event``, from its :func:`monitor.codec.to_compact`
-    form (which the decoder makes anyway) instead of a second serialization by pydantic.
-
-    The same text is hashed: every declared field (``None`` where the compact form leaves it
-    out), the extras, ``amount`` as its decimal string and ``occurred_at`` as the instant.
-    ``tests/streams/test_decoder_dedup.py`` checks that both agree.
-    """
-    data: dict[str, Any] = dict(_EMPTY[type(event)])
-    data.update(compact)
-    data["occurred_at"] = event.occurred_at.timestamp()
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-_EMPTY: dict[type, dict[str, None]] = {
-    Transaction: dict.fromkeys(Transaction.model_fields),
-    OperatorAction: dict.fromkeys(OperatorAction.model_fields),
-}
 
 
 def chunk_key(partition: int, topic: str, offset: int) -> str:
@@ -174,22 +150,16 @@ class DecoderDedup:
         return EventDeduplicator(state, window_seconds=self.window, max_entries=self.max_entries)
 
     def admit(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        event: Transaction | OperatorAction,
-        digest: str | None = None,
+        self, topic: str, partition: int, offset: int, event: Transaction | OperatorAction
     ) -> bool:
         """``True`` for a new event, ``False`` for a redelivery (drop it, counted).
 
         Raises :class:`~monitor.errors.EventDecodeError` ``duplicate_event_id`` for a collision.
-        ``digest``: the event's content hash, when the caller has it (:func:`compact_digest`).
         """
         memory = self.memories.get(partition)
         if memory is None:
             memory = self.memories[partition] = self._deduplicator()
-        if not memory.admit(event, digest):
+        if not memory.admit(event):
             self.redeliveries += 1
             return False
         known = memory.state.get(event.event_id)

@@ -103,28 +103,3 @@ def test_forgotten_ids_leave_the_table() -> None:
     dedup.commit(bind)
     assert set(table) == {chunk_key(0, TOPIC, 2)}
     assert memory(table).admit(TOPIC, 0, 3, event("old", minute=31))
-
-
-def test_the_digest_from_the_compact_form_is_replays_content_hash() -> None:
-    """The decoder hashes the compact form it makes anyway; the digest must stay the one replay
-    and the saved memories use (:func:`monitor.dedup.content_hash`), for every kind of event."""
-    from monitor.codec import to_compact
-    from monitor.dedup import content_hash
-    from monitor.events import encode_event
-    from monitor.simulator import SimConfig, simulate
-    from streams.worker.dedup import compact_digest
-
-    sim = simulate(SimConfig(seed=5, days=1, branches=3, inject_rate=1.0))
-    events = [decode_event(encode_event(e)) for e in sim.events]
-    assert {type(e).__name__ for e in events} == {"Transaction", "OperatorAction"}
-    base = next(json.loads(encode_event(e)) for e in sim.events if e.kind == "transaction")
-    odd = [
-        base | {"amount": amount}
-        for amount in ("0.0001", "1E+3", "100.5000", "1234567890123456.1234", "7")
-    ]
-    odd.append(base | {"note": '李 "quoted" \\ x', "extra_n": 1.5, "nested": {"b": [1, None]}})
-    odd.append(base | {"occurred_at": "2026-03-03T10:00:00.123456-05:30"})
-    events.extend(decode_event(json.dumps(data)) for data in odd)
-    assert len(events) > 100
-    for decoded in events:
-        assert compact_digest(decoded, to_compact(decoded)) == content_hash(decoded), decoded
