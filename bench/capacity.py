@@ -292,17 +292,21 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def replace_marked(text: str, begin: str, end: str, body: str, heading: str = "") -> str:
+    """``text`` with what lies between the ``begin`` and ``end`` markers replaced by ``body``;
+    without the markers, the block is appended at the end (after ``heading``, if given)."""
+    block = f"{begin}\n{body}\n{end}"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        return head + block + tail
+    return text.rstrip("\n") + "\n\n" + heading + block + "\n"
+
+
 def write_page(results: dict[str, Any], page: Path) -> None:
     """Replace the generated block of ``page`` (appended at the end when it has no markers)."""
     text = page.read_text(encoding="utf-8") if page.exists() else "# Capacity model\n"
-    block = f"{BEGIN}\n{render(results)}\n{END}"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    page.write_text(text, encoding="utf-8")
+    page.write_text(replace_marked(text, BEGIN, END, render(results)), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

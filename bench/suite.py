@@ -1342,15 +1342,11 @@ def section_tables(results: dict[str, Any]) -> str:
 
 
 def write_readme(results: dict[str, Any], readme: Path = README) -> None:
+    from bench.capacity import replace_marked
+
     text = readme.read_text(encoding="utf-8")
-    block = f"{BEGIN}\n{tables(results)}\n{END}"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## All benchmarks (`make bench`)\n\n" + block + "\n"
-    readme.write_text(text, encoding="utf-8")
+    heading = "## All benchmarks (`make bench`)\n\n"
+    readme.write_text(replace_marked(text, BEGIN, END, tables(results), heading), encoding="utf-8")
 
 
 def write_capacity(results: dict[str, Any], page: Path = CAPACITY) -> None:
