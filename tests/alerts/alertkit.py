@@ -1,9 +1,13 @@
 """Helpers for the alerts tests: alert factory, a settable clock, an in-memory sink, a PostgreSQL
-database per test."""
+database per test, queries of a real Alertmanager."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,3 +122,30 @@ def who(store: AlertStore, name: str, role: Role = "officer") -> Identity:
     except IdentityError:
         store.users.add_user(name, role, PASSWORD)
         return store.users.identity(name)
+
+
+def am_alerts(alertmanager_url: str, **labels: str) -> list[dict[str, Any]]:
+    """The alerts a real Alertmanager lists, filtered by label equality."""
+    return _am_get(alertmanager_url, "alerts", labels)
+
+
+def am_groups(alertmanager_url: str, **labels: str) -> list[dict[str, Any]]:
+    """The alert groups a real Alertmanager lists, filtered by label equality."""
+    return _am_get(alertmanager_url, "alerts/groups", labels)
+
+
+def _am_get(alertmanager_url: str, path: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    matchers = [("filter", f'{name}="{value}"') for name, value in labels.items()]
+    url = f"{alertmanager_url}/api/v2/{path}?{urllib.parse.urlencode(matchers)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return list(json.load(response))
+
+
+def wait_until(probe: Any, timeout: float = 20.0) -> Any:
+    """Call ``probe`` every 0.2 s until it returns something true or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
-import urllib.parse
-import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,36 +20,16 @@ from tests.alerts.alertkit import (
     T0,
     SettableClock,
     SleepRecorder,
+    am_alerts,
+    am_groups,
     fresh_postgres_database,
     make_alert,
+    wait_until,
 )
 from tests.alerts.receiver import free_port
 from tools.services import ServerHandle
 
 pytestmark = pytest.mark.services
-
-
-def am_alerts(alertmanager: ServerHandle, **labels: str) -> list[dict[str, Any]]:
-    matchers = [("filter", f'{name}="{value}"') for name, value in labels.items()]
-    url = f"{alertmanager.url}/api/v2/alerts?{urllib.parse.urlencode(matchers)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return list(json.load(response))
-
-
-def am_groups(alertmanager: ServerHandle, **labels: str) -> list[dict[str, Any]]:
-    matchers = [("filter", f'{name}="{value}"') for name, value in labels.items()]
-    url = f"{alertmanager.url}/api/v2/alerts/groups?{urllib.parse.urlencode(matchers)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return list(json.load(response))
-
-
-def wait_until(probe: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
 
 
 def unique_rule() -> str:
@@ -73,7 +49,7 @@ def test_alertmanager_shows_riskmon_alerts_with_low_cardinality_labels(
     pipeline.add(alert)
 
     assert pipeline.flush().ok
-    listed = wait_until(lambda: am_alerts(alertmanager, alertname=rule))
+    listed = wait_until(lambda: am_alerts(alertmanager.url, alertname=rule))
 
     assert len(listed) == 1
     assert listed[0]["labels"] == {
@@ -106,11 +82,11 @@ def test_a_grouped_burst_arrives_as_one_group(
 
     report = pipeline.flush()
     groups = wait_until(
-        lambda: [g for g in am_groups(alertmanager, alertname=rule) if len(g["alerts"]) == 5]
+        lambda: [g for g in am_groups(alertmanager.url, alertname=rule) if len(g["alerts"]) == 5]
     )
 
     assert report.notifications == {"alertmanager": 1}
-    assert len(am_groups(alertmanager, alertname=rule)) == 1
+    assert len(am_groups(alertmanager.url, alertname=rule)) == 1
     assert groups[0]["labels"] == {"alertname": rule, "category": "large_transfer"}
     assert {a["annotations"]["alert_id"] for a in groups[0]["alerts"]} == {
         a.alert_id for a in burst
@@ -142,7 +118,7 @@ def test_redelivery_three_times_gives_one_stored_row_and_one_alertmanager_alert_
             assert pipeline.flush().ok
 
         stored = store.list_alerts()
-        listed = wait_until(lambda: am_alerts(alertmanager, alertname=rule))
+        listed = wait_until(lambda: am_alerts(alertmanager.url, alertname=rule))
 
     assert sorted(s.alert.alert_id for s in stored) == sorted(a.alert_id for a in alerts)
     assert {s.delivery_count for s in stored} == {3}
@@ -188,5 +164,5 @@ def test_an_alertmanager_outage_loses_nothing(
         alertmanager.url, client=http_client, metrics=sink_metrics, dead_letter=dead
     )
     assert replay_dead_letters(dead, recovered) == 6
-    assert wait_until(lambda: len(am_alerts(alertmanager, alertname=rule)) == 6)
+    assert wait_until(lambda: len(am_alerts(alertmanager.url, alertname=rule)) == 6)
     assert not dead.exists()

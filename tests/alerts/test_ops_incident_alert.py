@@ -3,12 +3,8 @@ Alertmanager alert (same labels, ``endsAt``), against the real PostgreSQL and Al
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from datetime import date
-from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +20,7 @@ from monitor.alerts import Alert, is_resolution
 from monitor.engine import Engine
 from monitor.events import OperatorAction, Transaction
 from monitor.rules.loader import load_rules
-from tests.alerts.alertkit import SettableClock, fresh_postgres_database
+from tests.alerts.alertkit import SettableClock, am_alerts, fresh_postgres_database, wait_until
 from tests.ops.opsdata import local, traffic
 from tools.services import ServerHandle
 
@@ -61,19 +57,6 @@ def test_the_resolution_is_the_same_alert(incident: tuple[Alert, Alert]) -> None
     assert posted[1]["startsAt"] < posted[1]["endsAt"]
 
 
-def _am_alerts(alertmanager: ServerHandle) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode([("filter", f'branch="{BRANCH}"')])
-    with urllib.request.urlopen(f"{alertmanager.url}/api/v2/alerts?{query}", timeout=10) as r:
-        return list(json.load(r))
-
-
-def _wait(probe: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := probe()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
-
-
 @pytest.mark.services
 def test_store_and_alertmanager_resolve_the_firing_alert(
     incident: tuple[Alert, Alert],
@@ -95,7 +78,7 @@ def test_store_and_alertmanager_resolve_the_firing_alert(
         pipeline = AlertPipeline(routes, sinks, registry=CollectorRegistry(), clock=clock)
         pipeline.add(firing)
         assert pipeline.flush().ok
-        listed = _wait(lambda: _am_alerts(alertmanager))
+        listed = wait_until(lambda: am_alerts(alertmanager.url, branch=BRANCH))
         assert [a["annotations"]["alert_id"] for a in listed] == [firing.alert_id]
         assert listed[0]["status"]["state"] == "active"
         assert [s.status for s in store.list_alerts()] == ["open"]
@@ -105,7 +88,9 @@ def test_store_and_alertmanager_resolve_the_firing_alert(
         assert pipeline.flush().ok
         stored = store.list_alerts()
         history = store.history(firing.alert_id)
-        assert _wait(lambda: not _am_alerts(alertmanager))  # resolved: no longer listed
+        assert wait_until(
+            lambda: not am_alerts(alertmanager.url, branch=BRANCH)
+        )  # resolved: no longer listed
 
     assert [(s.alert.alert_id, s.status) for s in stored] == [(firing.alert_id, "resolved")]
     assert stored[0].delivery_count == 3

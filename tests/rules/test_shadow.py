@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from monitor.backtest import run_rules
 from monitor.rule_examples import example_events
 from monitor.rules.loader import load_rules
 from monitor.rules.schema import Example
-from tests.alerts.alertkit import MemorySink
+from tests.alerts.alertkit import MemorySink, am_alerts
 from tools.services import ServerHandle
 
 
@@ -68,11 +66,6 @@ def cash(*amounts: str) -> list[Any]:
     )
 
 
-def am_alerts(alertmanager: ServerHandle) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{alertmanager.url}/api/v2/alerts", timeout=10) as response:
-        return list(json.load(response))
-
-
 @pytest.mark.services
 def test_shadow_alerts_are_stored_and_counted_but_never_delivered(
     tmp_path: Path, alertmanager: ServerHandle
@@ -114,11 +107,11 @@ def test_shadow_alerts_are_stored_and_counted_but_never_delivered(
     deadline = time.monotonic() + 20
     ids: set[str] = set()
     while time.monotonic() < deadline and live[0].alert_id not in ids:
-        listed = am_alerts(alertmanager)
+        listed = am_alerts(alertmanager.url)
         ids = {a["annotations"].get("alert_id") for a in listed}
         time.sleep(0.2)
     assert live[0].alert_id in ids
-    names = {a["labels"]["alertname"] for a in am_alerts(alertmanager)}
+    names = {a["labels"]["alertname"] for a in am_alerts(alertmanager.url)}
     assert rule_id not in names
     assert not ids & {a.alert_id for a in shadow}
 
