@@ -1143,18 +1143,21 @@ def per_cpu(row: dict[str, Any]) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _heading(title: str, section: dict[str, Any], *columns: str, note: str = "") -> list[str]:
+    """A section's title, the run it comes from (with ``note``), and its table's header rows."""
+    return [f"### {title}", "", f"From {section.get('run', 'this run')}.{note}", "", *columns]
+
+
 def section_tables(results: dict[str, Any]) -> str:
     lines: list[str] = []
     replay = results.get("replay")
     if replay:
-        lines += [
-            f"### Replay, {replay['events']:,} simulated events (median of {replay['repeat']})",
-            "",
-            f"From {replay.get('run', 'this run')}.",
-            "",
+        lines += _heading(
+            f"Replay, {replay['events']:,} simulated events (median of {replay['repeat']})",
+            replay,
             "| configuration | events/s (wall) | events per CPU second | time vs floor |",
             "|---|---:|---:|---:|",
-        ]
+        )
         for key, label in (
             ("floor", "floor: read + `json.loads` per line"),
             ("rules", "`riskmon replay`, rules only"),
@@ -1169,26 +1172,22 @@ def section_tables(results: dict[str, Any]) -> str:
         lines.append("")
     stages = results.get("stages")
     if stages:
-        lines += [
-            f"### Per-stage cost, {stages['events']:,} events (median of {stages['repeat']})",
-            "",
-            f"From {stages.get('run', 'this run')}.",
-            "",
+        lines += _heading(
+            f"Per-stage cost, {stages['events']:,} events (median of {stages['repeat']})",
+            stages,
             "| what | CPU µs per event |",
             "|---|---:|",
             *[f"| {k} | {v:,.2f} |" for k, v in stages["per_event_us"].items()],
             "",
-        ]
+        )
     state = results.get("state")
     if state:
-        lines += [
-            f"### State at {state['entities']:,} entities of each kind",
-            "",
-            f"From {state.get('run', 'this run')}.",
-            "",
+        lines += _heading(
+            f"State at {state['entities']:,} entities of each kind",
+            state,
             "| kind | live after replay | memory B/entity | memory RSS | RocksDB B/entity (SST) |",
             "|---|---:|---:|---:|---:|",
-        ]
+        )
         for label, row in state["kinds"].items():
             lines.append(
                 f"| {label} | {row['live_keys_after_replay']:,} | "
@@ -1198,12 +1197,10 @@ def section_tables(results: dict[str, Any]) -> str:
         lines.append("")
     worker = results.get("worker")
     if worker:
-        lines += [
-            f"### Kafka worker, {worker['events']:,} events, {worker['partitions']} partitions"
+        lines += _heading(
+            f"Kafka worker, {worker['events']:,} events, {worker['partitions']} partitions"
             f" (median of {worker['repeat']})",
-            "",
-            f"From {worker.get('run', 'this run')}.",
-            "",
+            worker,
             "| consumer | events/s | events per CPU second | riskmon worker (1 process) / this |",
             "|---|---:|---:|---:|",
             f"| bare counting faust agent | {worker['bare']['events_per_s']:,.0f} |"
@@ -1214,7 +1211,7 @@ def section_tables(results: dict[str, Any]) -> str:
                 else ""
             )
             + " |",
-        ]
+        )
         if "quix" in worker:
             lines.append(
                 f"| quix-streams stateful per-key counter | {worker['quix']['events_per_s']:,.0f}"
@@ -1294,21 +1291,20 @@ def section_tables(results: dict[str, Any]) -> str:
         lines.append("")
     recovery = results.get("recovery")
     if recovery:
-        lines += [
-            f"### Recovery from the changelog, {recovery['store']} store"
+        lines += _heading(
+            f"Recovery from the changelog, {recovery['store']} store"
             f" (median of {recovery['repeat']})",
-            "",
-            f"From {recovery.get('run', 'this run')}. A worker starts with N account-state keys"
-            " in its changelog (values: real account-stage states,"
-            f" {recovery['value_bytes_mean']:,.0f} B of JSON on average) and one probe event in"
-            " its input. Restore: faust's own log, from `Restoring state from changelog topics`"
-            " to `Recovery complete`; ready: process start to `Worker ready`; alert: process"
-            ' start to the probe\'s alert ("none": none within 120 s of ready).',
-            "",
+            recovery,
             "| keys in the changelog | changelog MB | restore | keys/s | start to ready |"
             " start to first alert |",
             "|---:|---:|---:|---:|---:|---:|",
-        ]
+            note=" A worker starts with N account-state keys in its changelog (values: real"
+            f" account-stage states, {recovery['value_bytes_mean']:,.0f} B of JSON on average)"
+            " and one probe event in its input. Restore: faust's own log, from `Restoring state"
+            " from changelog topics` to `Recovery complete`; ready: process start to `Worker"
+            ' ready`; alert: process start to the probe\'s alert ("none": none within 120 s of'
+            " ready).",
+        )
 
         def seconds(value: float | None) -> str:
             return "none" if value is None else f"{value:,.1f} s"
