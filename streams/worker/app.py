@@ -132,7 +132,10 @@ def create_app(
     async def decode(stream: Any) -> None:  # a faust.Stream; StreamT lacks noack_take
         async for batch in stream.noack_take(config.batch_size, within=config.batch_within):
             routing.refresh_stages(stages)  # the swap point: a new rule pack starts here
-            dedup.prepare(input_partitions(app, input_names))
+            if dedup.prepare(input_partitions(app, input_names)):
+                # A new assignment: how far earlier owners got, for the lateness check and ticks.
+                gate.restore(dedup.progress)
+                sources.restore(dedup.progress)
             begin = time.perf_counter()
             bundles: dict[tuple[str, int], list[list[Any]]] = {}
             seen = []
@@ -185,7 +188,7 @@ def create_app(
 
     @app.timer(interval=config.tick_interval)  # type: ignore[untyped-decorator]  # faust is untyped here
     async def tick() -> None:
-        value = await sources.tick(app, input_names, config.idle_after)
+        value = await sources.tick(app, input_names, config.idle_after, dedup.saved_progress)
         if value is None:
             return
         for topic in stage_topics.values():

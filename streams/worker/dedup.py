@@ -20,16 +20,25 @@ The memory is kept so that a restart can never lose an event:
   unwritten ids in memory; the next batch then rebuilds the memory from the Table first, so that
   a redelivery of the interrupted batch is not taken for a repeat.
 
-Each write is one Table record per input partition per batch (a *chunk*: the ids admitted from
-that partition, with their content hash and event time), keyed ``"<partition>/<topic>/<offset>"``
-so that the record lands in the changelog partition of its input partition. Chunks whose ids the
+The chunks also carry each input partition's event-time progress across restarts: an event's
+time is in its chunk, so the latest time in a partition's chunks is how far its events were
+processed (:func:`chunk_progress`). A successor that has nothing new to read still reports that
+progress in its ticks; without it, the stages' end-of-input flush never came after a restart
+(their watermark waited for a partition that had nothing left to send).
+
+Each write is one Table record per input partition and topic per batch (a *chunk*: the ids
+admitted from that topic partition, with their content hash and event time), keyed
+``"<partition>/<topic>/<offset>"`` so that the record lands in the changelog partition of its input
+partition. (Before chunks carried progress, one chunk held both topics of a partition under the
+topic of its last event; such a chunk, left from an older version, credits its latest time to that
+topic.) Chunks whose ids the
 deduplicator has forgotten (window of event time, entry bound) are deleted, oldest first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
@@ -44,6 +53,7 @@ __all__ = [
     "DecoderDedup",
     "DedupTable",
     "chunk_key",
+    "chunk_progress",
     "count_redelivery",
     "decoder_dedup",
     "input_partitions",
@@ -60,6 +70,23 @@ def chunk_key(partition: int, topic: str, offset: int) -> str:
     '3/bank.transactions/00000000000000000042'
     """
     return f"{partition}/{topic}/{offset:020d}"
+
+
+def chunk_progress(items: Iterable[tuple[str, Any]]) -> dict[tuple[str, int], float]:
+    """The latest event time per input ``(topic, partition)`` in ``(chunk key, entries)`` items.
+
+    >>> chunk_progress([(chunk_key(1, "tx", 9), [["e1", "h", 5.0], ["e2", "h", 3.0]])])
+    {('tx', 1): 5.0}
+    """
+    progress: dict[tuple[str, int], float] = {}
+    for key, entries in items:
+        if not entries:
+            continue
+        partition, topic, _ = str(key).split("/", 2)
+        latest = max(float(entry[2]) for entry in entries)
+        source = (topic, int(partition))
+        progress[source] = max(progress.get(source, latest), latest)
+    return progress
 
 
 def key_partition(key: str) -> int:
@@ -105,17 +132,34 @@ class DecoderDedup:
         self.memories: dict[int, EventDeduplicator] = {}
         self.chunks: dict[int, dict[str, list[str]]] = {}
         """Per partition, the chunk keys in the Table, oldest first, with their event ids."""
-        self.pending: dict[int, list[list[Any]]] = {}
-        """Per partition, ``[event_id, content_hash, event_time]`` admitted and not yet written."""
-        self.ends: dict[int, tuple[str, int]] = {}
-        """Per partition, the topic and offset of the batch's last admitted event."""
+        self.pending: dict[tuple[int, str], list[list[Any]]] = {}
+        """Per input partition and topic, ``[event_id, content_hash, event_time]`` admitted and
+        not yet written."""
+        self.ends: dict[tuple[int, str], int] = {}
+        """Per input partition and topic, the offset of the batch's last admitted event."""
         self.assigned: set[int] | None = None
         self.redeliveries = 0
+        self.progress: dict[tuple[str, int], float] = {}
+        """Per input ``(topic, partition)`` owned, the latest event time in the Table at the last
+        rebuild: how far earlier owners processed it (:func:`chunk_progress`)."""
 
-    def prepare(self, assigned: set[int]) -> None:
-        """Start a batch: rebuild from the Table after a new assignment or an interrupted batch."""
+    def prepare(self, assigned: set[int]) -> bool:
+        """Start a batch: rebuild from the Table after a new assignment or an interrupted batch.
+
+        ``True`` when it rebuilt (:attr:`progress` is then the Table's).
+        """
         if assigned != self.assigned or self.pending:
             self.rebuild(assigned)
+            return True
+        return False
+
+    def saved_progress(self, assigned: set[int]) -> dict[tuple[str, int], float]:
+        """What :attr:`progress` would be after a rebuild for ``assigned``; reads the Table only."""
+        return chunk_progress(
+            (str(key), value)
+            for key, value in list(self.table.items())
+            if value is not None and key_partition(str(key)) in assigned
+        )
 
     def rebuild(self, assigned: set[int]) -> None:
         """The memory of the ``assigned`` partitions, from the chunks in the Table."""
@@ -125,6 +169,7 @@ class DecoderDedup:
             if partition in loaded and value is not None:
                 loaded[partition].append((str(key), value))
         self.memories, self.chunks = {}, {}
+        self.progress = chunk_progress(item for items in loaded.values() for item in items)
         for partition, items in loaded.items():
             items.sort()
             state: dict[str, Any] = {}
@@ -166,19 +211,19 @@ class DecoderDedup:
         if known is None:  # forgotten at once: older than the window behind the newest event
             return True
         digest, moment = known
-        self.pending.setdefault(partition, []).append([event.event_id, digest, moment])
-        self.ends[partition] = (topic, offset)
+        self.pending.setdefault((partition, topic), []).append([event.event_id, digest, moment])
+        self.ends[(partition, topic)] = offset
         return True
 
     def commit(self, bind: Callable[[int], AbstractContextManager[None]]) -> None:
-        """Write the batch's admitted ids, one chunk per partition; drop forgotten chunks.
+        """Write the batch's admitted ids, one chunk per input partition and topic (so that a
+        chunk's key names the topic of all its events); drop forgotten chunks.
 
         Call only once the batch's events are forwarded, and before it is acknowledged. ``bind``
         makes a write land in the store of the given input partition.
         """
-        for partition, entries in self.pending.items():
-            topic, offset = self.ends[partition]
-            key = chunk_key(partition, topic, offset)
+        for (partition, topic), entries in self.pending.items():
+            key = chunk_key(partition, topic, self.ends[(partition, topic)])
             with bind(partition):
                 self.table[key] = entries
                 chunks = self.chunks.setdefault(partition, {})

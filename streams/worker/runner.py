@@ -206,6 +206,11 @@ class EventTimeGate:
         self.bounds = bounds
         self.progress: dict[tuple[str, int], float] = {}
 
+    def restore(self, progress: Mapping[tuple[str, int], float]) -> None:
+        """Take the progress earlier owners of the partitions saved (it never moves back)."""
+        for source, moment in progress.items():
+            self.progress[source] = max(self.progress.get(source, moment), moment)
+
     def check(self, topic: str, partition: int, moment: float, now: float) -> TimeRejection | None:
         tp = (topic, partition)
         progress = self.progress.get(tp)

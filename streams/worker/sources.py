@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streams.worker.faust_private import committed_offset
 from streams.worker.runner import SourceReport, encode_tick
 
+Progress = Mapping[tuple[str, int], float]
+"""Event time per input ``(topic, partition)``."""
+
 
 class SourceTracker:
-    """Per input partition: event-time progress, next offset to process, last activity."""
+    """Per input partition: event-time progress, next offset to process, last activity.
+
+    Progress outlives the process: what earlier owners of a partition processed comes back from
+    the decoder's changelog (:meth:`restore`), so a successor with nothing new to read still
+    reports how far the partition got, and the stages can flush once the input is quiet.
+    """
 
     def __init__(self) -> None:
         self.progress: dict[tuple[str, int], float] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
         self.last_active: dict[tuple[str, int], float] = {}
         self.started = time.monotonic()
+        self.restored_for: tuple[frozenset[Any], int] | None = None
+
+    def restore(self, progress: Progress) -> None:
+        """Take the progress earlier owners saved; a partition's progress never moves back."""
+        for source, moment in progress.items():
+            self.progress[source] = max(self.progress.get(source, moment), moment)
 
     def processed(self, topic: str, partition: int, offset: int, moment: float | None) -> None:
         tp = (topic, partition)
@@ -26,13 +40,28 @@ class SourceTracker:
         if moment is not None:
             self.progress[tp] = max(self.progress.get(tp, float("-inf")), moment)
 
-    async def tick(self, app: Any, topics: Iterable[str], idle_after: float) -> bytes | None:
-        """The tick payload for the input partitions this worker owns (``None``: nothing yet)."""
+    async def tick(
+        self,
+        app: Any,
+        topics: Iterable[str],
+        idle_after: float,
+        saved: Callable[[set[int]], Progress] | None = None,
+    ) -> bytes | None:
+        """The tick payload for the input partitions this worker owns (``None``: nothing yet).
+
+        ``saved(partitions)`` reads the progress earlier owners left in the changelog; it is
+        asked once per assignment, after faust has recovered the tables.
+        """
         names = set(topics)
         owned = [tp for tp in app.consumer.assignment() if tp.topic in names]
         counts = {t: app.consumer.topic_partitions(t) for t in names}
         if not owned or any(n is None for n in counts.values()):
             return None
+        if saved is not None and not getattr(app, "rebalancing", False):
+            assignment = (frozenset(owned), int(getattr(app, "rebalancing_count", 0)))
+            if assignment != self.restored_for:
+                self.restore(saved({tp.partition for tp in owned}))
+                self.restored_for = assignment
         highwaters = await app.consumer.highwaters(*owned)
         now = time.monotonic()
         reports = {}

@@ -4,14 +4,16 @@ fresh start. Each scenario prints one line of figures and asserts zero lost, zer
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.replay import SourceLine
@@ -19,6 +21,7 @@ from tests.chaos.chaos_harness import (
     Figures,
     Pipeline,
     WorkerProcess,
+    alert_ids,
     dead_letters,
     expected_alerts,
     file_lines,
@@ -26,6 +29,7 @@ from tests.chaos.chaos_harness import (
     json_line,
     reason_counts,
     simulated_day,
+    until,
     wait_for,
 )
 from tests.fixtures_kafka import broker_tool
@@ -62,6 +66,73 @@ def test_worker_kill_loop(kafka_bootstrap: str, tmp_path: Path) -> None:
         producer.join()
         worker.stop()
     Figures("worker_kill_loop", len(lines), expected, delivered, recovery, "10 x SIGKILL").report()
+
+
+def input_done(pipe: Pipeline) -> bool:
+    """Whether the worker group has committed every input partition up to its end."""
+    # Asks for the group's offsets only: a consumer that never subscribes never joins the group.
+    consumer = KafkaConsumer(
+        bootstrap_servers=pipe.bootstrap, group_id=pipe.prefix, enable_auto_commit=False
+    )
+    try:
+        wanted = [
+            TopicPartition(pipe.topics[name], p)
+            for name in ("transactions", "actions")
+            for p in range(pipe.partitions)
+        ]
+        ends = consumer.end_offsets(wanted)
+        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in wanted)
+    finally:
+        consumer.close()
+
+
+def test_restart_after_the_input_is_read(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A worker stopped once every event is read and committed, but before the input has been
+    quiet long enough to fire the last review deadlines: its successor reads nothing new, and
+    must still fire them (its event-time progress comes back from the changelog)."""
+    day = file_lines(simulated_day(tmp_path, seed=23))
+    last = max(datetime.fromisoformat(json.loads(line.text)["occurred_at"]) for line in day)
+    # A wire transfer no one approves, 31 minutes before the day's last event: its review
+    # deadline passes only when the input is quiet and the stages flush to the latest event.
+    unreviewed = {
+        **json.loads(padded_cash(0, 2048)),
+        "event_id": "unreviewed-1",
+        "txn_id": "UNREVIEWED-1",
+        "channel": "wire",
+        "txn_type": "transfer",
+        "status": "initiated",
+        "occurred_at": (last - timedelta(minutes=31)).isoformat(),
+    }
+    del unreviewed["pad"]
+    later = (
+        n
+        for n, line in enumerate(day)
+        if json.loads(line.text)["occurred_at"] > unreviewed["occurred_at"]
+    )
+    at = next(later)  # in event-time order: the decoder would dead-letter it as late otherwise
+    lines = [*day[:at], SourceLine("tail", 1, json_line(unreviewed)), *day[at:]]
+    expected, _ = expected_alerts(lines)
+    pipe = new_pipeline(kafka_bootstrap, tmp_path)
+    # Never idle: the first worker cannot flush the deadlines that wait for a quiet input.
+    first = WorkerProcess(pipe, "r", RISKMON_WORKER_IDLE_AFTER="3600").start()
+    try:
+        pipe.produce_lines(lines)
+        assert until(lambda: input_done(pipe), 120, step=1.0) is not None, first.tail()
+        time.sleep(3)  # the stages' last bundles and ticks
+        before = set(alert_ids(pipe.collect(pipe.topics["alerts"], lambda m: False, 3)))
+    finally:
+        first.stop()
+    waiting = expected - before
+    assert waiting, "every alert came before the restart: the scenario tests nothing"
+    second = WorkerProcess(pipe, "r").start()  # the same data dir, idle after 2 s
+    restarted = time.monotonic()
+    try:
+        delivered = wait_for(pipe, expected, 90, [second])
+        recovery = time.monotonic() - restarted
+    finally:
+        second.stop()
+    note = f"{len(waiting)} alerts due only after the restart"
+    Figures("restart_after_read", len(lines), expected, delivered, recovery, note).report()
 
 
 def garbage(rng: random.Random, index: int) -> str:
@@ -134,6 +205,14 @@ def padded_cash(index: int, size: int) -> str:
     return text
 
 
+def drop_topics(admin: KafkaAdminClient, names: list[str]) -> None:
+    """Delete ``names`` and wait until the broker no longer lists them: a topic created again
+    while the old one is still being deleted is the old one, with its old limits."""
+    admin.delete_topics(names)
+    gone = until(lambda: not set(names) & set(admin.list_topics()), 30)
+    assert gone is not None, f"{names} still listed 30 s after their deletion"
+
+
 def test_oversized_and_failing_records(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Records at and just over each size limit; then the alerts and dead-letter topics refuse
     what the agents send: the worker stops with a clear error, and nothing is skipped."""
@@ -147,8 +226,8 @@ def test_oversized_and_failing_records(kafka_bootstrap: str, tmp_path: Path) -> 
     pipe = new_pipeline(kafka_bootstrap, tmp_path)
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     # Tiny topics: every alert and every dead letter is refused by the broker.
-    admin.delete_topics([pipe.topics["alerts"], pipe.topics["deadletter"]])
-    time.sleep(1)
+    outputs = [pipe.topics["alerts"], pipe.topics["deadletter"]]
+    drop_topics(admin, outputs)
     tiny = {"max.message.bytes": "200"}
     admin.create_topics(
         {pipe.topics["alerts"]: {"num_partitions": 1, "configs": tiny},
@@ -170,8 +249,7 @@ def test_oversized_and_failing_records(kafka_bootstrap: str, tmp_path: Path) -> 
         log = worker.log.read_text(errors="replace")
         assert status == 3, worker.tail()
         assert "worker stopped: agent" in log and "Traceback" not in log.split("worker stopped")[1]
-        admin.delete_topics([pipe.topics["alerts"], pipe.topics["deadletter"]])
-        time.sleep(1)
+        drop_topics(admin, outputs)
         pipe.create_topics(broker_tool)  # normal limits again
         restarted = time.monotonic()
         worker.start()

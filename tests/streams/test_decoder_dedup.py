@@ -103,3 +103,23 @@ def test_forgotten_ids_leave_the_table() -> None:
     dedup.commit(bind)
     assert set(table) == {chunk_key(0, TOPIC, 2)}
     assert memory(table).admit(TOPIC, 0, 3, event("old", minute=31))
+
+
+def test_a_rebuild_restores_each_input_partitions_event_time_progress() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    dedup.admit(TOPIC, 0, 10, event("a", minute=5))
+    dedup.admit(TOPIC, 0, 11, event("b", minute=2))  # out of order: progress stays at 10:05
+    dedup.admit("bank.operator-actions", 0, 3, event("c", minute=1))
+    dedup.admit(TOPIC, 1, 4, event("d", minute=7))
+    dedup.commit(bind)
+    minute = event("x", minute=0).occurred_at.timestamp()
+    want = {
+        (TOPIC, 0): minute + 300,
+        ("bank.operator-actions", 0): minute + 60,
+        (TOPIC, 1): minute + 420,
+    }
+    restarted = DecoderDedup(table, window_seconds=3600.0, max_entries=100)
+    assert restarted.saved_progress({0}) == {k: v for k, v in want.items() if k[1] == 0}
+    assert restarted.prepare({0, 1}) and restarted.progress == want
+    assert not restarted.prepare({0, 1})  # same assignment, nothing pending: no rebuild
