@@ -23,7 +23,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from monitor.errors import EventDecodeError
-from monitor.events import Event
+from monitor.events import Event, event_epoch
 
 __all__ = [
     "DEDUP_MAX_ENTRIES",
@@ -55,10 +55,19 @@ def content_hash(event: Event) -> str:
     >>> content_hash(a) == content_hash(b)
     True
     """
-    data = event.model_dump(mode="json")
-    data["occurred_at"] = event.occurred_at.timestamp()  # the instant, whatever the offset
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    if event.model_extra:
+        data = event.model_dump(mode="json")
+    else:  # the same dict, without the serializer: text as it is, the amount as its text
+        data = dict(event.__dict__)
+        amount = data.get("amount")
+        if amount is not None:
+            data["amount"] = str(amount)
+    data["occurred_at"] = event_epoch(event)  # the instant, whatever the offset
+    return hashlib.sha256(_CANONICAL.encode(data).encode()).hexdigest()[:32]
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""``json.dumps`` with these options, made once."""
 
 
 class EventDeduplicator:
@@ -107,7 +116,7 @@ class EventDeduplicator:
 
         Raises :class:`EventDecodeError` (``duplicate_event_id``) for a reused id.
         """
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
         digest = content_hash(event)
         known = self.state.get(event.event_id)
         if known is not None:

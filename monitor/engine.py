@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from operator import attrgetter
+from typing import Any
 
 from monitor.alerts import Alert, Language
 from monitor.events import Event, OperatorAction, Transaction, event_epoch
@@ -26,6 +27,7 @@ from monitor.findings import Finding
 from monitor.ops import OpsStage, ruleset_calendar
 from monitor.render import AlertRenderer
 from monitor.rules.compiled import CompiledRule
+from monitor.rules.conditions import FIELDS, Predicate
 from monitor.rules.ruleset import RuleSet
 from monitor.stage import KeyedStage, StateMap, Timers, partition_key
 from monitor.watermark import BoundedLateness, TimeBounds, TimeRejection
@@ -45,6 +47,7 @@ __all__ = [
 STAGES = ("transaction", "account", "operator")
 META_KEY = "__meta__"
 _EMPTY: dict[str, Any] = {}
+_NEVER = float("-inf")
 
 
 def _key_transaction(event: Event) -> str | None:
@@ -68,6 +71,60 @@ KEY_FUNCTIONS: dict[str, Callable[[Event], str | None]] = {
 }
 
 
+# Fields of few values (a choice of literals, a currency, a country): the rules' gates are
+# remembered per combination of their values (see ``_Plan``).
+_GATE_FIELDS = frozenset(
+    {name for name, (_, choices) in FIELDS.items() if choices is not None}
+    | {"currency", "counterparty_country"}
+)
+_GATE_CACHE_MAX = 4096
+
+_Candidate = tuple[CompiledRule, bool, str]
+"""A rule that may take an event class, whether its ``accepts`` must still be asked, its id."""
+_Open = tuple[tuple[bool, ...], tuple[_Candidate, ...]]
+"""Per candidate whether it is open, and the open candidates."""
+
+
+class _Plan:
+    """How a stage runs the events of one class: its candidate rules in order, and one shared
+    pass over the few fields that the gated rules' conditions read (:meth:`CompiledRule.gate`).
+
+    The values of those fields are read once per event (one ``attrgetter`` call); per
+    combination of values, the plan remembers which rules are open (their gate is true, or they
+    have none), so an event that no rule's condition wants costs one dictionary lookup instead
+    of one condition and one call per rule. A rule whose condition reads a field of many values
+    (an amount, an identifier) is not gated: it is always called, as before.
+    """
+
+    __slots__ = ("all_open", "cache", "candidates", "gates", "getter")
+
+    def __init__(self, candidates: tuple[_Candidate, ...], kind: type) -> None:
+        self.candidates = candidates
+        own = set(getattr(kind, "model_fields", ()))
+        gates: list[Predicate | None] = []
+        fields: set[str] = set()
+        for rule, ask, _ in candidates:
+            gate = None if ask else rule.gate()
+            if gate is not None and gate[1] and gate[1] <= _GATE_FIELDS and gate[1] <= own:
+                gates.append(gate[0])
+                fields |= gate[1]
+            else:
+                gates.append(None)
+        self.gates = tuple(gates)
+        self.getter: Callable[[Event], Any] | None = attrgetter(*sorted(fields)) if fields else None
+        self.all_open: _Open = (tuple(True for _ in candidates), candidates)
+        self.cache: dict[Any, _Open] = {}
+
+    def open_for(self, values: Any, event: Event) -> _Open:
+        """Which candidates are open for events with these field values (``event`` is one)."""
+        flags = tuple(gate is None or bool(gate(event)) for gate in self.gates)
+        found = flags, tuple(c for c, flag in zip(self.candidates, flags, strict=True) if flag)
+        if len(self.cache) >= _GATE_CACHE_MAX:
+            self.cache.clear()
+        self.cache[values] = found
+        return found
+
+
 @dataclass
 class Stage:
     """The rules of one entity kind, run on one key's state value at a time."""
@@ -80,7 +137,8 @@ class Stage:
         # Per event class, the rules that may take it, each with whether its ``accepts`` must
         # still be asked (only rules that look into the event override it) and its id: no
         # per-event isinstance test or attribute chain per rule on the hot path.
-        self._candidates: dict[type, tuple[tuple[CompiledRule, bool, str], ...]] = {}
+        self._candidates: dict[type, tuple[_Candidate, ...]] = {}
+        self._plans: dict[type, _Plan] = {}
         # Per event class, whether no candidate needs asking (then keying is the key function).
         self._plain: dict[type, bool] = {}
         # (rule id, deadline) per rule that keeps state with a deadline, for ``next_deadline``.
@@ -92,7 +150,7 @@ class Stage:
         for kind in (Transaction, OperatorAction):
             self._for(kind)
 
-    def _for(self, kind: type) -> tuple[tuple[CompiledRule, bool, str], ...]:
+    def _for(self, kind: type) -> tuple[_Candidate, ...]:
         found = self._candidates.get(kind)
         if found is None:
             found = self._candidates[kind] = tuple(
@@ -101,6 +159,7 @@ class Stage:
                 if issubclass(kind, rule.consumes)
             )
             self._plain[kind] = bool(found) and not any(ask for _, ask, _ in found)
+            self._plans[kind] = _Plan(found, kind)
         return found
 
     def key_for(self, event: Event) -> str | None:
@@ -113,12 +172,46 @@ class Stage:
         return None
 
     def process(self, key: str, event: Event, state: StateMap, partition: int = 0) -> list[Finding]:
-        """Run every rule of the stage on ``event``; writes the new value back (or deletes it)."""
+        """Run every rule of the stage on ``event``; writes the new value back (or deletes it).
+
+        A rule without state for ``key`` whose gate refuses the event is skipped: its
+        ``on_event`` would change nothing and find nothing."""
         old = state.get(key)
+        kind = type(event)
+        plan = self._plans.get(kind)
+        if plan is None:
+            self._for(kind)
+            plan = self._plans[kind]
+        getter = plan.getter
+        if getter is None:
+            flags, opened = plan.all_open
+        else:
+            values = getter(event)
+            found = plan.cache.get(values)
+            flags, opened = found if found is not None else plan.open_for(values, event)
+        if not old:  # no rule has state: only the open ones can act
+            if not opened:
+                return []
+            return self._run(key, event, state, old, opened)
+        candidates = plan.candidates
+        if len(opened) != len(candidates):
+            candidates = tuple(
+                c for c, flag in zip(candidates, flags, strict=True) if flag or c[2] in old
+            )
+        return self._run(key, event, state, old, candidates)
+
+    def _run(
+        self,
+        key: str,
+        event: Event,
+        state: StateMap,
+        old: Any,
+        candidates: tuple[_Candidate, ...],
+    ) -> list[Finding]:
         current: dict[str, Any] = old if old else _EMPTY  # read from; never written
         value: dict[str, Any] | None = None  # copied on the first change only
         findings: list[Finding] = []
-        for rule, ask, rule_id in self._candidates.get(type(event)) or self._for(type(event)):
+        for rule, ask, rule_id in candidates:
             if ask and not rule.accepts(event):
                 continue
             before = current.get(rule_id)
@@ -297,21 +390,31 @@ class Engine:
         clock = self.clock
         clock.on_event(event_epoch(event), source)
         watermark = clock.current()
-        moved = watermark is not None and watermark > self._advanced
+        at: float = _NEVER if watermark is None else watermark
+        moved = at > self._advanced
         state = self.state
+        marks = self._marks
         for stage, timers in zip(self.stages, self._timers, strict=True):
+            mapping = state[stage.name]
             key = stage.key_for(event)
             if key is not None:
-                found = timers.process(0, key, event, state[stage.name])
+                found = timers.process(0, key, event, mapping)
                 if found:
                     findings.extend(found)
             if moved:
-                found = timers.advance(0, cast(float, watermark), state[stage.name])
-                if found:
-                    findings.extend(found)
+                # The timer service only when a deadline may be due; else the watermark alone.
+                queue = timers.queues.get(0)
+                if queue is not None and queue.due(at):
+                    found = timers.advance(0, at, mapping)
+                    if found:
+                        findings.extend(found)
+                else:
+                    held = timers.watermarks
+                    if at > held.get(0, _NEVER):
+                        held[0] = at
+                marks[stage.name] = timers.watermarks[0]
         if moved:
-            self._advanced = cast(float, watermark)
-            self._store_marks()
+            self._advanced = at
         self._store_meta()
         if not findings:
             return []

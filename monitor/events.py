@@ -255,16 +255,36 @@ _EMPTY_FIELDS: dict[str, tuple[type[Event], dict[str, None]]] = {
 }
 
 
+# The validators themselves (no TypeAdapter wrapper call per event).
+_FAST_VALIDATE_JSON = _FAST_ADAPTER.validator.validate_json
+_AMOUNT_VALIDATE = _AMOUNT.validator.validate_python
+_PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,4})?").fullmatch
+"""An amount written plainly: at most 16 whole digits without a leading zero, at most 4
+decimals. ``Decimal`` reads such text to the value the amount's validator gives, within its
+limits; the validator still judges every other text (and a zero)."""
+_ZERO = Decimal(0)
+
+
+def _fast_amount(raw: Any) -> Decimal:
+    """The amount of the fast schema's text or integer; raises ``ValidationError`` as
+    ``_AMOUNT`` does."""
+    if type(raw) is str and _PLAIN_AMOUNT(raw) is not None:
+        amount = Decimal(raw)
+        if amount > _ZERO:
+            return amount
+    return cast(Decimal, _AMOUNT_VALIDATE(raw))
+
+
 def _fast_decode(raw: bytes | str) -> Event | None:
     """The event if the fast schema accepts ``raw``, else ``None`` (the full path decides)."""
     try:
-        data = cast(dict[str, Any], _FAST_ADAPTER.validate_json(raw))
+        data = cast(dict[str, Any], _FAST_VALIDATE_JSON(raw))
     except ValidationError:
         return None
     kind = data["kind"]
     if kind == "transaction":
         try:
-            data["amount"] = _AMOUNT.validate_python(data["amount"])
+            data["amount"] = _fast_amount(data["amount"])
         except ValidationError:
             return None
     cls, empty = _EMPTY_FIELDS[kind]

@@ -25,6 +25,8 @@ from monitor.excerpt import dead_letter_excerpt
 from monitor.metrics import RiskmonMetrics
 from streams.exposition import EngineGauges
 
+_PROGRESS_EVERY = 65536
+
 
 class SourceLine(NamedTuple):
     """One input line: its source, line number and text (a named tuple: one is made per line)."""
@@ -113,7 +115,8 @@ def replay(
     (:func:`kafka_source`: the input partition the worker would read it from); default: one
     source, the whole input.
 
-    ``progress`` is called with the number of characters consumed, for a progress bar.
+    ``progress`` is called with the number of characters consumed since its last call (about
+    every 64 KiB, and at the end), for a progress bar.
     ``metrics`` (optional) counts records, dead letters, alerts and per-event processing time.
     ``admit`` (optional) screens each decoded event: ``False`` drops a redelivery (counted), an
     :class:`EventDecodeError` dead-letters it (``duplicate_event_id``, ``unknown_currency``).
@@ -141,14 +144,18 @@ def replay(
         on_dead_letter(DeadLetter(line.source, line.number, reason, detail, line.text))
         engine.dead_letter(_branch_of(line.text) or f"source:{line.source}")
 
+    consumed = 0  # characters read since progress was last told (told about every 64 KiB)
     for line in lines:
+        if progress is not None:
+            consumed += len(line.text) + 1
+            if consumed >= _PROGRESS_EVERY:
+                progress(consumed)
+                consumed = 0
         try:
             # decode_event checks the size limit (once), then the encoding and the contract.
             event = decode_event(line.text.encode("utf-8", errors="surrogateescape"))
             if admit is not None and not admit(event):
                 stats.redeliveries += 1
-                if progress is not None:
-                    progress(len(line.text) + 1)
                 continue
         except EventDecodeError as exc:
             dead(line, exc.reason, exc.detail)
@@ -163,8 +170,8 @@ def replay(
                     emit(engine.process(event, source))
                 else:
                     emit(observe.process(event, source))
-        if progress is not None:
-            progress(len(line.text) + 1)
+    if progress is not None and consumed:
+        progress(consumed)
     if flush:
         emit(engine.flush())
     if observe is not None:

@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
-from monitor.events import Event, OperatorAction, Transaction
+from monitor.events import Event, OperatorAction, Transaction, event_epoch
 from monitor.findings import DetectorMeta, Finding
 from monitor.models.series.detector import SeriesDetector
 from monitor.models.series.state import SeriesStateError
@@ -210,7 +210,7 @@ class OpsStage:
         self._where[key] = partition
         old = state.get(key) or {}
         value = dict(old)
-        moment = event.occurred_at.timestamp()
+        moment = event_epoch(event)
         start = math.floor(moment / BUCKET) * BUCKET
         first = value.get("t")
         if first is None:

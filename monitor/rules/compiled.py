@@ -32,6 +32,9 @@ class CompiledRule:
     """Base class: subclasses implement the kind's state machine."""
 
     consumes: tuple[type, ...] = (Transaction,)
+    predicate_fields: frozenset[str] | None = None
+    """The event fields ``predicate`` reads, when known (the loader sets them from the compiled
+    condition); ``None``: unknown, so the rule has no :meth:`gate`."""
 
     def __init__(self, meta: RuleMeta, predicate: Predicate) -> None:
         self.meta = meta
@@ -51,6 +54,12 @@ class CompiledRule:
         return state, []
 
     def deadline(self, state: State) -> float | None:
+        return None
+
+    def gate(self) -> tuple[Predicate, frozenset[str]] | None:
+        """A test of the event alone, and the event fields it reads, such that ``on_event`` on
+        no state (``None``) changes nothing and finds nothing whenever the test is false; the
+        stage then skips the call. ``None``: the rule has no such test (always called)."""
         return None
 
     def event_finding(self, key: str, event: Event, values: Mapping[str, Any]) -> Finding:

@@ -92,8 +92,7 @@ class ConditionCompiler:
     def compile(self, data: Any, path: Path) -> tuple[Predicate, frozenset[str]]:
         """Compile ``data`` at ``path``; returns the predicate and the fields it reads."""
         if isinstance(data, bool):
-            value = data
-            return (lambda _e: value), frozenset()
+            return (_always if data else _never), frozenset()
         if not isinstance(data, dict):
             raise self._error(f"a condition is a mapping or true/false, got {data!r}", path)
         if len(data) == 1:
@@ -102,7 +101,7 @@ class ConditionCompiler:
                 return self._compile_group(key, data[key], (*path, key))
             if key == "not":
                 inner, fields = self.compile(data["not"], (*path, "not"))
-                return (lambda e: not inner(e)), fields
+                return _not(inner), fields
             if key == "macro":
                 return self._compile_macro(data["macro"], (*path, "macro"))
         if "field" in data:
@@ -215,9 +214,32 @@ class ConditionCompiler:
             )
 
 
+def _always(_event: Event) -> bool:
+    return True
+
+
+def _never(_event: Event) -> bool:
+    return False
+
+
+def _not(inner: Predicate) -> Predicate:
+    """The negation; of a constant, the other constant (``not: {macro: ..._exceptions}`` over
+    an exceptions hook left ``false`` costs nothing per event)."""
+    if inner is _always:
+        return _never
+    if inner is _never:
+        return _always
+    return lambda e: not inner(e)
+
+
 def _all(predicates: list[Predicate]) -> Predicate:
     """One closure over every child: it short-circuits without a generator or a nested call per
-    child (conditions are the hot path)."""
+    child (conditions are the hot path). Constant children are folded away."""
+    if any(p is _never for p in predicates):
+        return _never
+    predicates = [p for p in predicates if p is not _always]
+    if not predicates:
+        return _always
     if len(predicates) == 1:
         return predicates[0]
     if len(predicates) == 2:
@@ -234,6 +256,11 @@ def _all(predicates: list[Predicate]) -> Predicate:
 
 
 def _any(predicates: list[Predicate]) -> Predicate:
+    if any(p is _always for p in predicates):
+        return _always
+    predicates = [p for p in predicates if p is not _never]
+    if not predicates:
+        return _never
     if len(predicates) == 1:
         return predicates[0]
     if len(predicates) == 2:

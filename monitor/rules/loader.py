@@ -577,6 +577,12 @@ def _check_templates(spec: AnyRule) -> list[tuple[str, NodePath]]:
 
 def _compile(spec: AnyRule, doc: SourceDoc, index: int, seen: _Collected) -> CompiledRule:
     """Compile one validated rule; the first problem in it is raised (others rules go on)."""
+    rule = _compile_rule(spec, doc, index, seen)
+    rule.predicate_fields = rule.meta.fields  # what the compiled condition reads
+    return rule
+
+
+def _compile_rule(spec: AnyRule, doc: SourceDoc, index: int, seen: _Collected) -> CompiledRule:
     make_error = _error(doc, index, spec.id)
     compiler = ConditionCompiler(
         seen.macros,

@@ -66,6 +66,7 @@ import copy
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar, cast
 
 from monitor.models.series.changes import DriftDetector, LevelShiftDetector, VarianceDetector
 from monitor.models.series.components import (
@@ -77,6 +78,8 @@ from monitor.models.series.components import (
 )
 from monitor.models.series.experts import FAST, SEASONAL, SLOW, Forecast, Forecasters
 from monitor.models.series.state import SeriesStateError, as_bool, as_float, as_int, as_list
+
+_T = TypeVar("_T")
 
 __all__ = ["DETECTORS", "STATE_VERSION", "SeriesDetector", "SeriesStateError"]
 
@@ -413,7 +416,7 @@ class SeriesDetector:
 
         The snapshot shares nothing with the detector, so it stays as taken while learning goes on.
         """
-        return copy.deepcopy(
+        return _copied(
             {
                 "version": STATE_VERSION,
                 "kind": "SeriesDetector",
@@ -476,3 +479,19 @@ def _finite(value: float | None) -> float | None:
         return None
     x = float(value)
     return x if math.isfinite(x) else None
+
+
+def _copied(value: _T) -> _T:
+    """A deep copy of a snapshot's dicts, lists and tuples (what ``copy.deepcopy`` gives for
+    them, without its memo and dispatch per number); anything else goes to ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is float or kind is int or kind is str or kind is bool or value is None:
+        return value
+    if kind is list:
+        return cast(_T, [_copied(item) for item in cast(list[object], value)])
+    if kind is dict:
+        items = cast(dict[object, object], value).items()
+        return cast(_T, {key: _copied(item) for key, item in items})
+    if kind is tuple:
+        return cast(_T, tuple(_copied(item) for item in cast(tuple[object, ...], value)))
+    return copy.deepcopy(value)

@@ -73,6 +73,15 @@ class AggregateRuleRuntime(CompiledRule):
         self.only_below = only_below_threshold or band is not None
         self._days: dict[int, str] = {}  # quarter hour of UTC -> local ISO date
 
+    def gate(self) -> tuple[Predicate, frozenset[str]] | None:
+        # Without state, a reversal or an event the condition refuses changes nothing.
+        if self.predicate_fields is None:
+            return None
+        predicate = self.predicate
+        return (lambda e: e.status != "reversed" and predicate(e)), self.predicate_fields | {
+            "status"
+        }
+
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if not isinstance(event, Transaction):
             return state, []

@@ -28,6 +28,12 @@ class ConditionRuleRuntime(UntilRule):
         self.threshold = threshold
         self.consumes = (OperatorAction,) if meta.entity == "operator" else (Transaction,)
 
+    def gate(self) -> tuple[Predicate, frozenset[str]] | None:
+        # Without state, an event the condition refuses changes nothing.
+        if self.predicate_fields is None:
+            return None
+        return self.predicate, self.predicate_fields
+
     def on_event(self, state: State, key: str, event: Event) -> tuple[State, list[Finding]]:
         if state is not None or not self.predicate(event):
             return state, []
