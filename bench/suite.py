@@ -332,12 +332,20 @@ def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
+if kind in ("memory", "packed"):
+    from streams.worker.store import PackedValues  # imported (faust with it) before measuring
 import gc; gc.collect()
 before = rss()
-if kind == "memory":
-    store = {}
+if kind in ("memory", "packed"):
+    # One mapping per stage table, as the worker holds them. memory: faust's memory:// store
+    # (Python objects, the default); packed: RISKMON_WORKER_STORE=packed (streams/worker/store.py).
+    tables = {}
     for n in range(count):
-        store[f"{n:012d}"] = json.loads(samples[n % len(samples)])
+        for name, value in json.loads(samples[n % len(samples)]).items():
+            table = tables.get(name)
+            if table is None:
+                table = tables[name] = PackedValues() if kind == "packed" else {}
+            table[f"{n:012d}"] = value
     gc.collect()
     print(json.dumps({"bytes": rss() - before, "rss": rss()}))
 else:
@@ -349,6 +357,13 @@ else:
     size = sum(f.stat().st_size for f in __import__("pathlib").Path(rocks_dir).rglob("*.sst"))
     print(json.dumps({"bytes": size, "rss": rss()}))
 """
+
+
+def _packed(row: dict[str, Any]) -> str:
+    """The packed store's cell of a state row (older results did not measure it)."""
+    if "packed_bytes_per_entity" not in row:
+        return "not measured"
+    return f"{row['packed_bytes_per_entity']:,.0f} ({row['packed_process_rss_mib']:,.0f} MiB)"
 
 
 def bench_state(path: Path, entities: int) -> dict[str, Any]:
@@ -386,7 +401,7 @@ def bench_state(path: Path, entities: int) -> dict[str, Any]:
             sample = workdir / "sample.jsonl"
             sample.write_text("\n".join(json.dumps(v) for v in merged.values()), encoding="utf-8")
             figures: dict[str, Any] = {"live_keys_after_replay": len(merged)}
-            for kind in ("memory", "rocksdb"):
+            for kind in ("memory", "packed", "rocksdb"):
                 rocks = workdir / f"rocks-{kind}"
                 done = subprocess.run(
                     [sys.executable, "-c", STATE_PROBE, kind, str(entities), str(sample),
@@ -1185,14 +1200,15 @@ def section_tables(results: dict[str, Any]) -> str:
         lines += _heading(
             f"State at {state['entities']:,} entities of each kind",
             state,
-            "| kind | live after replay | memory B/entity | memory RSS | RocksDB B/entity (SST) |",
+            "| kind | live after replay | memory store B/entity (RSS) | packed store B/entity"
+            " (RSS) | RocksDB B/entity (SST) |",
             "|---|---:|---:|---:|---:|",
         )
         for label, row in state["kinds"].items():
             lines.append(
                 f"| {label} | {row['live_keys_after_replay']:,} | "
-                f"{row['memory_bytes_per_entity']:,.0f} | {row['memory_process_rss_mib']:,.0f} MiB"
-                f" | {row['rocksdb_bytes_per_entity']:,.0f} |"
+                f"{row['memory_bytes_per_entity']:,.0f} ({row['memory_process_rss_mib']:,.0f} MiB)"
+                f" | {_packed(row)} | {row['rocksdb_bytes_per_entity']:,.0f} |"
             )
         lines.append("")
     worker = results.get("worker")

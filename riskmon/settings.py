@@ -111,7 +111,7 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """Seconds ``riskmon produce`` waits for the broker to take a line before calling it lost."""
 
     worker_app_id: str = "riskmon"
-    worker_store: Literal["memory", "rocksdb"] = "memory"
+    worker_store: Literal["memory", "packed", "rocksdb"] = "memory"
     worker_data_dir: Path = Path(".riskmon-worker")
     worker_tick_interval: float = 2.0
     worker_idle_after: float = 5.0

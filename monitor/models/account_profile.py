@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -75,6 +75,30 @@ def clip01(value: float) -> float:
 
 def counterparty_hash(counterparty: str) -> int:
     return zlib.crc32(counterparty.encode())
+
+
+class LazyDetails(Mapping[str, Any]):
+    """The details of a scored event, built by ``build`` on first read (once)."""
+
+    __slots__ = ("_build", "_data")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build = build
+        self._data: dict[str, Any] | None = None
+
+    def _dict(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self._build()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
 
 
 class AccountPopulation:
@@ -163,8 +187,9 @@ def account_features(
     home: str = "CN",
     moment: float | None = None,
     cny_per_unit: Mapping[str, float] | None = None,
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Features in [0, 1] (higher is more unusual) and the raw details that explain them.
+) -> tuple[dict[str, float], Mapping[str, Any]]:
+    """Features in [0, 1] (higher is more unusual) and the raw details that explain them (a
+    :class:`LazyDetails`: built only when read, which only an alert does).
 
     ``moment`` is the event's POSIX time when the caller has it already.
     """
@@ -173,8 +198,9 @@ def account_features(
         moment = event_epoch(event)
     n = int(profile.get("n", 0))
     amount = log_cny(event.amount, event.currency, cny_per_unit or {})
-    usual = _usual_amounts(profile, event.channel)
-    ordered = sorted(usual) if usual else None
+    ordered = _usual_amounts(profile, event.channel)
+    if ordered:
+        ordered.sort()
     usual_p90 = _sorted_quantile(ordered, 0.9) if ordered else None
     usual_p50 = _sorted_quantile(ordered, 0.5) if ordered else None
     peers = pop.amounts.get(_peer_group(event))
@@ -211,22 +237,27 @@ def account_features(
     # A long-quiet account suddenly moving a large sum: the dormant-account typology. Ordinary
     # customers back after a quiet spell move ordinary amounts; both factors must be high.
     features["dormant_amount"] = large * features["dormancy"]
-    details = {
-        "amount_cny": math.exp(amount),
-        "usual_p50": math.exp(usual_p50) if usual_p50 is not None else None,
-        "usual_p90": math.exp(usual_p90) if usual_p90 is not None else None,
-        "peers_p90": math.exp(peers_p90) if peers_p90 is not None else None,
-        "hour": f"{at.hour:02d}:{at.minute:02d}",
-        "usual_hours": hours,
-        "channel": event.channel,
-        "usual_channels": profile.get("amt", {}),
-        "country": country,
-        "country_share": pop.country_share(country) if country else None,
-        "idle_days": idle_days,
-        "debits_last_hour": len(recent) + 1,
-        "history": n,
-    }
-    return features, details
+    share = pop.country_share(country) if country else None  # now: the population learns on
+
+    def details() -> dict[str, Any]:
+        return {
+            "amount_cny": math.exp(amount),
+            "usual_p50": math.exp(usual_p50) if usual_p50 is not None else None,
+            "usual_p90": math.exp(usual_p90) if usual_p90 is not None else None,
+            "peers_p90": math.exp(peers_p90) if peers_p90 is not None else None,
+            "hour": f"{at.hour:02d}:{at.minute:02d}",
+            "usual_hours": hours,
+            "channel": event.channel,
+            "usual_channels": profile.get("amt", {}),
+            "country": country,
+            "country_share": share,
+            "idle_days": idle_days,
+            "debits_last_hour": len(recent) + 1,
+            "history": n,
+        }
+
+    # Only an alert reads the details: they are built on first use (from the values of now).
+    return features, LazyDetails(details)
 
 
 def _new_country(

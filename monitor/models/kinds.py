@@ -51,7 +51,7 @@ class EntityKind(Protocol):
 
     def features_of(
         self, profile: Profile, event: Event, pop: Any, moment: float
-    ) -> tuple[dict[str, float], dict[str, Any]]: ...
+    ) -> tuple[dict[str, float], Mapping[str, Any]]: ...
 
     def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:
         """The profile after any event (``moment``: its POSIX time), learned or not."""
@@ -113,7 +113,7 @@ class AccountKind:
 
     def features_of(
         self, profile: Profile, event: Event, pop: Any, moment: float
-    ) -> tuple[dict[str, float], dict[str, Any]]:
+    ) -> tuple[dict[str, float], Mapping[str, Any]]:
         return account_features(
             profile, _txn(event), pop, self.home_country, moment, self.cny_per_unit
         )
@@ -164,7 +164,7 @@ class OperatorKind:
 
     def features_of(
         self, profile: Profile, event: Event, pop: Any, moment: float
-    ) -> tuple[dict[str, float], dict[str, Any]]:
+    ) -> tuple[dict[str, float], Mapping[str, Any]]:
         return operator_features(profile, _action(event), pop, moment)
 
     def observe(self, profile: Profile, event: Event, pop: Any, moment: float) -> dict[str, Any]:

@@ -56,9 +56,10 @@ class TailProbabilityScorer:
         self.prior = prior
         self.max_count = max_count
         self.seed = seed
-        # _tails[f][b]: learned values of feature f in bin b or above (b >= 1; bin 0 would be the
-        # total, which only the state holds).
-        self._tails = [[0] * bins for _ in self.features]
+        # _counts[f][b]: learned values of feature f in bin b (b >= 1; bin 0 is never counted).
+        # The tail at b (values in bin b or above) is sum(_counts[f][b:]): learning is one
+        # increment per feature, and the state holds the tails (bin 0: the total).
+        self._counts = [[0] * bins for _ in self.features]
         self._total = 0
         self._log_total = 0.0
 
@@ -72,36 +73,39 @@ class TailProbabilityScorer:
             return 0.0
         score, bins, prior, log_total = 0.0, self.bins, self.prior, self._log_total
         log = math.log
-        for name, tails in zip(self.features, self._tails, strict=True):
+        for name, counts in zip(self.features, self._counts, strict=True):
             value = x.get(name, 0.0)
             if value > 0.0:  # NaN and missing count as the usual value
                 index = min(int(value * bins), bins - 1)
                 if index:
-                    score += log_total - log(tails[index] + prior)
+                    score += log_total - log(sum(counts[index:]) + prior)
         return score
 
     def learn_one(self, x: Mapping[str, float]) -> None:
         # Bin 0 holds every value (the total): it is never read while learning and scoring, and
         # :meth:`to_state` writes it, so only the bins above it are counted here.
         bins = self.bins
-        for name, tails in zip(self.features, self._tails, strict=True):
+        for name, counts in zip(self.features, self._counts, strict=True):
             value = x.get(name, 0.0)
             if value > 0.0:
-                for b in range(1, min(int(value * bins), bins - 1) + 1):
-                    tails[b] += 1
+                index = min(int(value * bins), bins - 1)
+                if index:
+                    counts[index] += 1
         self._total += 1
-        if self._total >= self.max_count:
-            self._tails = [[c // 2 for c in tails] for tails in self._tails]
+        if self._total >= self.max_count:  # halve the tails (not the bins), as always
+            self._counts = [_bins([t // 2 for t in _tails(counts)]) for counts in self._counts]
             self._total //= 2
         self._log_total = math.log(self._total + self.prior)
 
     def contributions(self, x: Mapping[str, float]) -> dict[str, float]:
         """Each feature's share of the score (its ``-log`` tail probability)."""
         out: dict[str, float] = {}
-        for name, tails in zip(self.features, self._tails, strict=True):
+        for name, counts in zip(self.features, self._counts, strict=True):
             value = x.get(name, 0.0)
             index = self._bin(value)
-            out[name] = self._log_total - math.log(tails[index] + self.prior) if index else 0.0
+            out[name] = (
+                self._log_total - math.log(sum(counts[index:]) + self.prior) if index else 0.0
+            )
         return out
 
     def config(self) -> dict[str, Any]:
@@ -118,7 +122,7 @@ class TailProbabilityScorer:
             "version": 1,
             "kind": "tail_probability",
             "config": self.config(),
-            "tails": [[self._total, *t[1:]] for t in self._tails],
+            "tails": [[self._total, *_tails(counts)[1:]] for counts in self._counts],
             "total": self._total,
         }
 
@@ -126,7 +130,22 @@ class TailProbabilityScorer:
     def from_state(cls, state: Mapping[str, Any]) -> TailProbabilityScorer:
         check_state(state, "tail_probability", 1)
         scorer = cls(**state["config"])
-        scorer._tails = [[int(c) for c in tails] for tails in state["tails"]]
+        scorer._counts = [_bins([int(c) for c in tails]) for tails in state["tails"]]
         scorer._total = int(state["total"])
         scorer._log_total = math.log(scorer._total + scorer.prior) if scorer._total else 0.0
         return scorer
+
+
+def _tails(counts: list[int]) -> list[int]:
+    """Per bin, the values in it or above (suffix sums of ``counts``)."""
+    out, running = [0] * len(counts), 0
+    for index in range(len(counts) - 1, -1, -1):
+        running += counts[index]
+        out[index] = running
+    return out
+
+
+def _bins(tails: Sequence[int]) -> list[int]:
+    """The per-bin counts of ``tails`` (bin 0 left at 0: it is never read)."""
+    last = len(tails) - 1
+    return [0] + [tails[b] - (tails[b + 1] if b < last else 0) for b in range(1, last + 1)]

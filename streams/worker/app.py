@@ -52,6 +52,7 @@ from streams.worker.runner import (
     partition_for,
 )
 from streams.worker.sources import SourceTracker
+from streams.worker.store import store_url
 
 TICK_HEADER = "riskmon-tick"
 BUNDLE_HEADER = "riskmon-bundle"
@@ -332,6 +333,7 @@ def _stage_agent(
         partitions=config.partitions,
         key_type=str,
         beacon=app.tables.beacon,
+        store=store_url(config.store),  # packed: values kept as JSON (streams/worker/store.py)
     )
     table = app.tables.add(stage_table)
     # A faust Table is a MutableMapping; its stubs do not say so.

@@ -34,7 +34,7 @@ class WorkerConfig:
     """How often every worker sends a tick to every stage partition (wall seconds)."""
     idle_after: float
     """A source partition without events for this long (wall seconds) counts as idle."""
-    store: Literal["memory", "rocksdb"]
+    store: Literal["memory", "packed", "rocksdb"]
     data_dir: Path
     language: Literal["en", "zh-CN"]
     mask_accounts: bool

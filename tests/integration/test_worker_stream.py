@@ -59,7 +59,7 @@ def wait_for_alerts(pipe: Pipeline, expected: set[str], timeout: float, *workers
     )
 
 
-@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+@pytest.mark.parametrize("store", ["memory", "packed", "rocksdb"])
 def test_parity_with_replay(kafka_bootstrap: str, tmp_path: Path, store: str) -> None:
     events = simulated_day(tmp_path)
     expected = {a.alert_id for a in replay_alerts(events)}
