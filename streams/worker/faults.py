@@ -37,6 +37,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from mode import OneForOneSupervisor
 
 from monitor.excerpt import KEEP_WHOLE_BYTES, MAX_EXCERPT_BYTES, dead_letter_excerpt, excerpt
+from streams.worker.faust_private import refuse_commits
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,9 @@ class AgentGuard:
     stop: Callable[[], None] = field(default=lambda: os.kill(os.getpid(), signal.SIGTERM))
     on_failure: Callable[[str, BaseException], None] | None = None
     failure: str | None = None
+    app: Any = None
+    """The app :meth:`watch` has seen: its consumer commits nothing after a failure
+    (:func:`streams.worker.faust_private.refuse_commits`)."""
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for ``app.agent``: no restart inside the process after a failure.
@@ -162,8 +166,12 @@ class AgentGuard:
         """Make :meth:`on_error` every agent's error handler.
 
         ``app.agent`` always installs faust's own handler, which commits the acknowledged
-        offsets; this one stops the worker instead, whose shutdown commits the same offsets.
+        offsets; this one stops the worker instead, and commits nothing more: after a failure,
+        faust may acknowledge events no agent processed (see
+        :func:`~streams.worker.faust_private.refuse_commits`), so the next start resumes from
+        the last commit made before it.
         """
+        self.app = app
         for agent in app.agents.values():
             agent._on_error = self.on_error  # faust offers no public way to set it
 
@@ -171,6 +179,8 @@ class AgentGuard:
         name = str(getattr(agent, "name", agent)).rsplit(".", 1)[-1]
         first = self.failure is None
         if first:
+            if self.app is not None:
+                refuse_commits(self.app.consumer)
             self.failure = f"agent {name} failed: {type(exc).__name__}: {exc}"
             log.error(
                 "%s; stopping the worker (the failed batch is not committed and is processed "

@@ -7,7 +7,11 @@ faust offers no public way to do two things the worker needs:
   the context variable behind :func:`faust.streams.current_event`);
 - read the committed offset a consumer resumed from, before this incarnation processed anything;
 - reach the aiokafka producer under faust's, to send a stage batch's changelog records as one
-  record batch per partition (:mod:`streams.worker.changelog`).
+  record batch per partition (:mod:`streams.worker.changelog`);
+- stop a consumer from committing once an agent has failed (:func:`refuse_commits`): faust's
+  ``noack_take`` turns acknowledgements back on when its agent's loop ends, and events that
+  reach the stream after that are acknowledged without being processed. A graceful stop then
+  committed them: a record that arrived just after the failure was skipped on restart.
 
 ``tests/streams/test_faust_private.py`` fails when a faust upgrade moves either of them.
 """
@@ -21,7 +25,7 @@ from typing import Any
 
 import faust.streams as faust_streams
 
-__all__ = ["aiokafka_producer", "committed_offset", "current_event"]
+__all__ = ["aiokafka_producer", "committed_offset", "current_event", "refuse_commits"]
 
 
 @contextmanager
@@ -46,3 +50,19 @@ def aiokafka_producer(app: Any) -> Any:
     if producer is None:
         raise RuntimeError("the faust producer has not started")
     return producer
+
+
+def refuse_commits(consumer: Any) -> None:
+    """From now on ``consumer`` commits no offset: each commit reports it did not.
+
+    Covers both of faust's paths: the consumer's own commit (at least once) and the transaction
+    manager's (exactly once).
+    """
+
+    async def refuse(*args: Any, **kwargs: Any) -> bool:
+        return False
+
+    consumer._commit = refuse
+    transactions = getattr(consumer, "transactions", None)
+    if transactions is not None:
+        transactions.commit = refuse

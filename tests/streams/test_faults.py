@@ -132,3 +132,35 @@ def test_repeat_filter_never_holds_back_riskmons_own_lines() -> None:
         for n in ("invalid", "not approved")
     ]
     assert all(repeat.filter(r) for r in records)
+
+
+def test_after_a_failure_the_consumer_commits_nothing_more() -> None:
+    committed: list[object] = []
+
+    class Transactions:
+        async def commit(self, offsets: object, start_new_transaction: bool = True) -> bool:
+            committed.append(("transaction", offsets))
+            return True
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.transactions = Transactions()
+
+        async def _commit(self, offsets: object) -> bool:
+            committed.append(offsets)
+            return True
+
+    class App:
+        def __init__(self) -> None:
+            self.agents: dict[str, object] = {}
+            self.consumer = Consumer()
+
+    app = App()
+
+    guard = AgentGuard(stop=lambda: None)
+    guard.watch(app)
+    assert asyncio.run(app.consumer._commit({"tp": 1}))  # before: commits go through
+    asyncio.run(guard.on_error(object(), RuntimeError("boom")))
+    assert not asyncio.run(app.consumer._commit({"tp": 2}))
+    assert not asyncio.run(app.consumer.transactions.commit({"tp": 2}))
+    assert committed == [{"tp": 1}]

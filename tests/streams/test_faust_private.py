@@ -70,3 +70,13 @@ def test_the_aiokafka_producer_is_where_we_reach_it() -> None:
         assert "not started" in str(exc)
     else:
         raise AssertionError("a producer that has not started was returned")
+
+
+def test_commits_go_through_the_methods_refuse_commits_replaces() -> None:
+    # The at-least-once path ends in ``Consumer._commit``; the exactly-once path in the
+    # transaction manager's ``commit`` (both called from ``_commit_offsets``, where every commit
+    # of ``commit`` and ``force_commit`` goes).
+    assert "self._commit_offsets(" in inspect.getsource(Consumer._commit_tps)
+    source = inspect.getsource(Consumer._commit_offsets)
+    assert "await self._commit(" in source
+    assert "await self.transactions.commit(" in source

@@ -12,7 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -22,6 +26,23 @@ from tests.web.webkit import PASSWORDS, Browsers
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WAIT = 20  # generous: CI machines are shared
 SETTLING = (StaleElementReferenceException, NoSuchElementException)  # mid page load
+
+
+def settling(condition: Callable[[Any], object]) -> Callable[[Any], object]:
+    """``condition``, false while the page is being replaced: chromedriver reports an element
+    read during a navigation either as stale or, at times, as an "unhandled inspector error"
+    (``Node with given id does not belong to the document``), which selenium raises as a plain
+    WebDriverException."""
+
+    def check(driver: Any) -> object:
+        try:
+            return condition(driver)
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc.msg):
+                return False
+            raise
+
+    return check
 
 
 class Desk:
@@ -63,7 +84,7 @@ class Desk:
         self.el(element_id).click()
 
     def wait(self, condition: Callable[[Any], object]) -> None:
-        WebDriverWait(self.driver, WAIT, ignored_exceptions=SETTLING).until(condition)
+        WebDriverWait(self.driver, WAIT, ignored_exceptions=SETTLING).until(settling(condition))
 
     def status(self) -> str:
         return self.text("status")
