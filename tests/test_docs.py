@@ -54,3 +54,26 @@ def test_the_architecture_document_and_the_license_exist() -> None:
     for section in (*sections, "## Delivery guarantee: at least once"):
         assert section in architecture
     assert "Apache License" in (REPO / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_every_test_security_md_names_exists() -> None:
+    """SECURITY.md names a test for each control: ``tests/x.py::name``, or ``::name`` for another
+    test of the file named last."""
+    text = (REPO / "SECURITY.md").read_text(encoding="utf-8")
+    cited = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?|`::(\w+)")
+    last: Path | None = None
+    missing = []
+    named = 0
+    for match in cited.finditer(text):
+        path, name, follow = match.groups()
+        if path:
+            last = REPO / path
+            if not last.exists():
+                missing.append(path)
+                continue
+        name = name or follow
+        if name and last is not None:
+            named += 1
+            if f"def {name}(" not in last.read_text(encoding="utf-8"):
+                missing.append(f"{last.relative_to(REPO)}::{name}")
+    assert named > 20 and not missing, missing
