@@ -21,10 +21,13 @@ The memory is kept so that a restart can never lose an event:
   a redelivery of the interrupted batch is not taken for a repeat.
 
 The chunks also carry each input partition's event-time progress across restarts: an event's
-time is in its chunk, so the latest time in a partition's chunks is how far its events were
-processed (:func:`chunk_progress`). A successor that has nothing new to read still reports that
-progress in its ticks; without it, the stages' end-of-input flush never came after a restart
-(their watermark waited for a partition that had nothing left to send).
+time is in its chunk, so the latest time in the chunks that lie wholly before the partition's
+committed offset is how far it had got at the point the next owner resumes from
+(:func:`chunk_progress`). A successor that has nothing new to read still reports that progress in
+its ticks; without it, the stages' end-of-input flush never came after a restart (their watermark
+waited for a partition that had nothing left to send). Chunks past the committed offset do not
+count: their events are read again, and are judged for lateness as they were the first time
+(counting them judged a whole re-read stretch late against its own end).
 
 Each write is one Table record per input partition and topic per batch (a *chunk*: the ids
 admitted from that topic partition, with their content hash and event time), keyed
@@ -43,11 +46,12 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
 import faust
+from faust.types import TP
 
 from monitor.dedup import EventDeduplicator
 from monitor.events import OperatorAction, Transaction
 from monitor.metrics import RiskmonMetrics
-from streams.worker.faust_private import current_event
+from streams.worker.faust_private import committed_offset, current_event
 
 __all__ = [
     "DecoderDedup",
@@ -72,17 +76,36 @@ def chunk_key(partition: int, topic: str, offset: int) -> str:
     return f"{partition}/{topic}/{offset:020d}"
 
 
-def chunk_progress(items: Iterable[tuple[str, Any]]) -> dict[tuple[str, int], float]:
+Committed = Callable[[str, int], "int | None"]
+"""The committed offset (the next to read) of an input ``(topic, partition)``; ``None``: none."""
+
+
+def chunk_progress(
+    items: Iterable[tuple[str, Any]], committed: Committed | None = None
+) -> dict[tuple[str, int], float]:
     """The latest event time per input ``(topic, partition)`` in ``(chunk key, entries)`` items.
 
-    >>> chunk_progress([(chunk_key(1, "tx", 9), [["e1", "h", 5.0], ["e2", "h", 3.0]])])
+    With ``committed``, only chunks wholly before the committed offset count (a chunk's key
+    names its last event's offset): the progress at the point the next owner resumes from.
+
+    >>> items = [(chunk_key(1, "tx", 9), [["e1", "h", 5.0], ["e2", "h", 3.0]]),
+    ...          (chunk_key(1, "tx", 20), [["e3", "h", 8.0]])]
+    >>> chunk_progress(items)
+    {('tx', 1): 8.0}
+    >>> chunk_progress(items, lambda topic, partition: 15)
     {('tx', 1): 5.0}
+    >>> chunk_progress(items, lambda topic, partition: None)
+    {}
     """
     progress: dict[tuple[str, int], float] = {}
     for key, entries in items:
         if not entries:
             continue
-        partition, topic, _ = str(key).split("/", 2)
+        partition, topic, offset = str(key).split("/", 2)
+        if committed is not None:
+            resume = committed(topic, int(partition))
+            if resume is None or int(offset) >= resume:
+                continue
         latest = max(float(entry[2]) for entry in entries)
         source = (topic, int(partition))
         progress[source] = max(progress.get(source, latest), latest)
@@ -125,8 +148,11 @@ class DecoderDedup:
         *,
         window_seconds: float,
         max_entries: int,
+        committed: Committed | None = None,
     ) -> None:
         self.table = table
+        self.committed = committed
+        """Where the group resumes each input partition; bounds :attr:`progress`."""
         self.window = window_seconds
         self.max_entries = max_entries
         self.memories: dict[int, EventDeduplicator] = {}
@@ -140,8 +166,8 @@ class DecoderDedup:
         self.assigned: set[int] | None = None
         self.redeliveries = 0
         self.progress: dict[tuple[str, int], float] = {}
-        """Per input ``(topic, partition)`` owned, the latest event time in the Table at the last
-        rebuild: how far earlier owners processed it (:func:`chunk_progress`)."""
+        """Per input ``(topic, partition)`` owned, at the last rebuild: the latest event time of
+        the chunks before the committed offset (:func:`chunk_progress`)."""
 
     def prepare(self, assigned: set[int]) -> bool:
         """Start a batch: rebuild from the Table after a new assignment or an interrupted batch.
@@ -156,9 +182,12 @@ class DecoderDedup:
     def saved_progress(self, assigned: set[int]) -> dict[tuple[str, int], float]:
         """What :attr:`progress` would be after a rebuild for ``assigned``; reads the Table only."""
         return chunk_progress(
-            (str(key), value)
-            for key, value in list(self.table.items())
-            if value is not None and key_partition(str(key)) in assigned
+            (
+                (str(key), value)
+                for key, value in list(self.table.items())
+                if value is not None and key_partition(str(key)) in assigned
+            ),
+            self.committed,
         )
 
     def rebuild(self, assigned: set[int]) -> None:
@@ -169,7 +198,9 @@ class DecoderDedup:
             if partition in loaded and value is not None:
                 loaded[partition].append((str(key), value))
         self.memories, self.chunks = {}, {}
-        self.progress = chunk_progress(item for items in loaded.values() for item in items)
+        self.progress = chunk_progress(
+            (item for items in loaded.values() for item in items), self.committed
+        )
         for partition, items in loaded.items():
             items.sort()
             state: dict[str, Any] = {}
@@ -261,7 +292,12 @@ def partition_binder(
 
 
 def decoder_dedup(app: faust.App, name: str, partitions: int, **bounds: Any) -> DecoderDedup:
-    """A :class:`DecoderDedup` on a new :class:`DedupTable` named ``name`` of ``app``."""
+    """A :class:`DecoderDedup` on a new :class:`DedupTable` named ``name`` of ``app``, bounding
+    the progress it restores by the offsets ``app``'s consumer resumed from."""
+
+    def committed(topic: str, partition: int) -> int | None:
+        return committed_offset(app.consumer, TP(topic, partition))
+
     table = app.tables.add(
         DedupTable(
             app,
@@ -273,7 +309,7 @@ def decoder_dedup(app: faust.App, name: str, partitions: int, **bounds: Any) -> 
         )
     )
     # A faust Table is a MutableMapping; its stubs do not say so.
-    return DecoderDedup(cast(MutableMapping[str, Any], table), **bounds)
+    return DecoderDedup(cast(MutableMapping[str, Any], table), committed=committed, **bounds)
 
 
 def input_partitions(app: faust.App, topics: Sequence[str]) -> set[int]:

@@ -123,3 +123,26 @@ def test_a_rebuild_restores_each_input_partitions_event_time_progress() -> None:
     assert restarted.saved_progress({0}) == {k: v for k, v in want.items() if k[1] == 0}
     assert restarted.prepare({0, 1}) and restarted.progress == want
     assert not restarted.prepare({0, 1})  # same assignment, nothing pending: no rebuild
+
+
+def test_progress_counts_only_chunks_before_the_offset_the_group_resumes_from() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    dedup.admit(TOPIC, 0, 10, event("a", minute=5))
+    dedup.commit(bind)
+    dedup.admit(TOPIC, 0, 20, event("b", minute=50))  # processed, but not committed yet
+    dedup.commit(bind)
+    minute = event("x", minute=0).occurred_at.timestamp()
+    resumes = {(TOPIC, 0): 11}
+    restarted = DecoderDedup(
+        table,
+        window_seconds=3600.0,
+        max_entries=100,
+        committed=lambda topic, partition: resumes.get((topic, partition)),
+    )
+    # Offsets 11-20 are read again: judging them against 10:50 would make them late.
+    assert restarted.prepare({0}) and restarted.progress == {(TOPIC, 0): minute + 300}
+    resumes[(TOPIC, 0)] = 21
+    assert restarted.saved_progress({0}) == {(TOPIC, 0): minute + 3000}
+    resumes.clear()  # the group never committed: everything is read again
+    assert restarted.saved_progress({0}) == {}
