@@ -406,8 +406,10 @@ def bench_state(path: Path, entities: int) -> dict[str, Any]:
                 done = subprocess.run(
                     [sys.executable, "-c", STATE_PROBE, kind, str(entities), str(sample),
                      str(rocks)],
-                    check=True, capture_output=True, text=True,
+                    capture_output=True, text=True,
                 )  # fmt: skip
+                if done.returncode != 0:  # the probe's own error, in the section's failure log
+                    raise RuntimeError(f"{kind} state probe failed:\n{done.stderr[-3000:]}")
                 result = json.loads(done.stdout)
                 figures[f"{kind}_bytes_per_entity"] = result["bytes"] / entities
                 figures[f"{kind}_process_rss_mib"] = result["rss"] / 2**20

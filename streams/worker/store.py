@@ -41,8 +41,12 @@ _MISSING = object()
 
 
 def pack(value: Any) -> bytes:
-    """``value`` as faust's ``json`` value serializer writes it to a changelog (compact JSON)."""
-    return faust_dumps(value).encode()
+    """``value`` as faust's ``json`` value serializer writes it to a changelog (compact JSON).
+
+    faust's ``dumps`` returns text, or bytes when orjson is installed (faust then uses it).
+    """
+    dumped = faust_dumps(value)
+    return dumped if isinstance(dumped, bytes) else dumped.encode()
 
 
 def unpack(raw: bytes) -> Any:

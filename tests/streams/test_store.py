@@ -124,3 +124,16 @@ def test_packed_values_take_a_fraction_of_the_memory_of_python_objects() -> None
     as_packed = sum(sys.getsizeof(raw) for raw in packed.raw.values())
     assert as_packed * 3 < as_objects, (as_packed, as_objects)
     assert [packed[str(n)] for n in range(200)] == values
+
+
+def test_pack_takes_faust_text_or_bytes(monkeypatch: Any) -> None:
+    # faust's json ``dumps`` returns bytes when orjson is installed (the bench extras bring it):
+    # the packed store crashed on its first write there.
+    import streams.worker.store as store
+
+    value = {"sum": "1.5", "n": 2}
+    text = pack(value)
+    monkeypatch.setattr(store, "faust_dumps", lambda v: text)
+    assert pack(value) == text
+    monkeypatch.setattr(store, "faust_dumps", lambda v: text.decode())
+    assert pack(value) == text and unpack(text) == value
