@@ -19,6 +19,7 @@ class Consumer:
         self.owned = owned
         self.ends = ends
         self._committed_offset = committed
+        self.asked: list[set[TP]] = []
 
     def assignment(self) -> set[TP]:
         return self.owned
@@ -30,6 +31,7 @@ class Consumer:
         return {tp: self.ends[tp] for tp in tps}
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        self.asked.append(set(tps))
         return {tp: 0 for tp in tps}
 
 
@@ -76,3 +78,16 @@ def test_nothing_is_restored_while_faust_is_still_rebalancing() -> None:
     assert reports["in:0"].progress == float("-inf")
     app.rebalancing = False
     assert tick(tracker, app, lambda partitions: {("in", 0): 50.0})["in:0"].progress == 50.0
+
+
+def test_partitions_never_committed_are_placed_at_their_earliest_offset_asked_once() -> None:
+    owned = {TP("in", 0), TP("in", 1)}
+    consumer = Consumer(owned, {TP("in", 0): 0, TP("in", 1): 4}, {})  # nothing committed
+    app = App(consumer)
+    tracker = SourceTracker()
+    first = tick(tracker, app)
+    assert first["in:0"].caught_up and not first["in:1"].caught_up  # empty; 4 to read
+    tick(tracker, app)
+    tracker.processed("in", 1, 3, 10.0)
+    assert tick(tracker, app)["in:1"].caught_up
+    assert consumer.asked == [owned]  # one request for both, not one per partition per tick
