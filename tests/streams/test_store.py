@@ -135,5 +135,6 @@ def test_pack_takes_faust_text_or_bytes(monkeypatch: Any) -> None:
     text = pack(value)
     monkeypatch.setattr(store, "faust_dumps", lambda v: text)
     assert pack(value) == text
+    assert pack(value) is not text  # a copy: orjson's own bytes hold a far larger buffer
     monkeypatch.setattr(store, "faust_dumps", lambda v: text.decode())
     assert pack(value) == text and unpack(text) == value
