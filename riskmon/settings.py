@@ -118,6 +118,9 @@ class Settings(FileSecretSettings):  # + RISKMON_<NAME>_FILE
     """An input partition without events for this long (wall seconds) counts as idle."""
     worker_web_port: int | None = None
     worker_session_timeout: float = 6.0
+    worker_commit_interval: float = Field(default=1.0, gt=0)
+    """Seconds between the worker's offset commits: after a crash, up to this much input is
+    read again (dropped as redeliveries; their alerts are not raised twice)."""
 
     operations_enabled: bool = True
     """Keep per-branch KPIs and raise ``operations`` alerts (replay, demo and worker)."""

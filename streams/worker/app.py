@@ -215,9 +215,11 @@ async def _route(
 ) -> float | None:
     """Dead-letter one input message or add it to the bundles of the stages that key it.
 
-    Returns the event time of a valid event. The dead letter's delivery future goes to
-    ``pending``, which the caller awaits before it acknowledges the batch. ``dedup`` drops a
-    redelivered event (counted) and dead-letters a reused event id, as replay does.
+    Returns the event time of a valid event, or of a redelivery the time gate admits (its
+    input partition's progress, though it is not forwarded again). The dead letter's delivery
+    future goes to ``pending``, which the caller awaits before it acknowledges the batch.
+    ``dedup`` drops a redelivered event (counted) and dead-letters a reused event id, as replay
+    does.
     """
     message = event.message
     raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
@@ -229,6 +231,16 @@ async def _route(
             message.topic, message.partition, message.offset, decoded
         ):  # raises EventDecodeError (duplicate_event_id) for a reused id
             count_redelivery(metrics, decoded.kind)
+            # Already forwarded (by this process or the one before a crash): dropped, but its
+            # time is progress, as it was when first admitted. Without it, a worker that
+            # restarted between forwarding the input's last events and committing their
+            # offsets re-read them all as redeliveries, reported the older progress restored
+            # from before the committed offsets, and the stages never flushed past it (CI:
+            # the last review deadlines of a kill loop never fired). The gate judges it again,
+            # so a redelivered event it had rejected (a 2099 date, a late one) is no progress.
+            moment = decoded.occurred_at.timestamp()
+            if gate.check(message.topic, message.partition, moment, time.time()) is None:
+                return moment
             return None
     except EventDecodeError as exc:
         if metrics is not None:
@@ -238,6 +250,8 @@ async def _route(
     moment = decoded.occurred_at.timestamp()
     rejected = gate.check(message.topic, message.partition, moment, time.time())
     if rejected is not None:  # out of range, or later than the allowed lateness
+        if dedup is not None:  # its time must not come back as progress after a restart
+            dedup.not_progress(message.topic, message.partition, decoded.event_id)
         reason, detail = rejected
         if metrics is not None:
             metrics.time_rejected(decoded.kind, reason, message.topic)

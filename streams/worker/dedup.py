@@ -96,6 +96,8 @@ def chunk_progress(
     {('tx', 1): 5.0}
     >>> chunk_progress(items, lambda topic, partition: None)
     {}
+    >>> chunk_progress([(chunk_key(1, "tx", 9), [["e1", "h", 5.0], ["e2", "h", 4e9, 0]])])
+    {('tx', 1): 5.0}
     """
     progress: dict[tuple[str, int], float] = {}
     for key, entries in items:
@@ -106,10 +108,23 @@ def chunk_progress(
             resume = committed(topic, int(partition))
             if resume is None or int(offset) >= resume:
                 continue
-        latest = max(float(entry[2]) for entry in entries)
+        times = [float(entry[2]) for entry in entries if counts_as_progress(entry)]
+        if not times:
+            continue
+        latest = max(times)
         source = (topic, int(partition))
         progress[source] = max(progress.get(source, latest), latest)
     return progress
+
+
+def counts_as_progress(entry: Sequence[Any]) -> bool:
+    """Whether a chunk entry's time is progress: not when its event was dead-lettered for its
+    time (``[event_id, digest, moment, 0]``; a 2099 event must not come back as progress).
+
+    >>> counts_as_progress(["e1", "h", 5.0]), counts_as_progress(["e1", "h", 5.0, 0])
+    (True, False)
+    """
+    return len(entry) < 4 or bool(entry[3])
 
 
 def key_partition(key: str) -> int:
@@ -206,7 +221,7 @@ class DecoderDedup:
             state: dict[str, Any] = {}
             chunks: dict[str, list[str]] = {}
             for key, entries in items:
-                for event_id, digest, moment in entries:
+                for event_id, digest, moment, *_ in entries:
                     state.pop(event_id, None)  # the newest entry of an id wins
                     state[event_id] = [digest, moment]
                 chunks[key] = [entry[0] for entry in entries]
@@ -245,6 +260,13 @@ class DecoderDedup:
         self.pending.setdefault((partition, topic), []).append([event.event_id, digest, moment])
         self.ends[(partition, topic)] = offset
         return True
+
+    def not_progress(self, topic: str, partition: int, event_id: str) -> None:
+        """The event just admitted was dead-lettered for its time (out of range, or late): its
+        time is no progress of the partition for whoever restores it (:func:`chunk_progress`)."""
+        entries = self.pending.get((partition, topic))
+        if entries and entries[-1][0] == event_id:
+            entries[-1] = [*entries[-1][:3], 0]
 
     def commit(self, bind: Callable[[int], AbstractContextManager[None]]) -> None:
         """Write the batch's admitted ids, one chunk per input partition and topic (so that a

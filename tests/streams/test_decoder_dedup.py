@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -146,3 +147,19 @@ def test_progress_counts_only_chunks_before_the_offset_the_group_resumes_from() 
     assert restarted.saved_progress({0}) == {(TOPIC, 0): minute + 3000}
     resumes.clear()  # the group never committed: everything is read again
     assert restarted.saved_progress({0}) == {}
+
+
+def test_an_event_dead_lettered_for_its_time_is_no_progress_after_a_restart() -> None:
+    table: dict[str, Any] = {}
+    dedup = memory(table)
+    dedup.admit(TOPIC, 0, 10, event("a", minute=5))
+    future = event("far", minute=0).model_copy(
+        update={"occurred_at": datetime(2099, 1, 1, tzinfo=UTC)}
+    )
+    dedup.admit(TOPIC, 0, 11, future)
+    dedup.not_progress(TOPIC, 0, "far")  # the time gate dead-lettered it: time_out_of_range
+    dedup.commit(bind)
+    restarted = memory(table)
+    minute = event("x", minute=0).occurred_at.timestamp()
+    assert restarted.progress == {(TOPIC, 0): minute + 300}  # 2099 does not come back
+    assert not restarted.admit(TOPIC, 0, 12, future)  # but its id is still remembered
