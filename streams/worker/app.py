@@ -42,7 +42,7 @@ from streams.worker.dedup import (
     partition_binder,
 )
 from streams.worker.faults import AgentGuard, dead_letter_record, split_bundle
-from streams.worker.faust_private import current_event
+from streams.worker.faust_private import current_event, keep_live_queues_on_resume
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import (
     EventTimeGate,
@@ -100,6 +100,7 @@ def create_app(
         autodiscover=False,
         stream_wait_empty=False,
     )
+    keep_live_queues_on_resume(app)  # faust emptied the agents' queues at recovery's end
     stages = build_stages(ruleset, extra_stages, config.operations)
     # internal=True: the worker creates its topics (with `partitions`) when they are missing.
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": True}

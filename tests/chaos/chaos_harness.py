@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from monitor.events import encode_event
 from monitor.rules.loader import load_rules
 from monitor.simulator import SimConfig, simulate
 from streams.replay import SourceLine, read_lines, replay
-from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids
+from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids, until
 
 __all__ = [
     "FIGURES",
@@ -36,6 +36,7 @@ __all__ = [
     "alert_ids",
     "expected_alerts",
     "simulated_day",
+    "until",
     "wait_for",
 ]
 
@@ -142,16 +143,6 @@ def reason_counts(records: Iterable[Any]) -> dict[str, int]:
         reason = headers_of(record).get("reason", b"?").decode()
         counts[reason] = counts.get(reason, 0) + 1
     return counts
-
-
-def until(condition: Callable[[], bool], timeout: float, step: float = 0.2) -> float | None:
-    """Seconds until ``condition()`` holds, or ``None`` after ``timeout``."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if condition():
-            return time.monotonic() - began
-        time.sleep(step)
-    return None
 
 
 def json_line(data: dict[str, Any]) -> str:

@@ -11,9 +11,10 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from streams.replay import SourceLine
@@ -62,38 +63,21 @@ def test_worker_kill_loop(kafka_bootstrap: str, tmp_path: Path) -> None:
         restarted = time.monotonic()
         delivered = wait_for(pipe, expected, 150, [worker])
         recovery = time.monotonic() - restarted
+        # Every record processed by the last worker, none read and skipped inside it.
+        committed = until(pipe.input_committed, 30, step=1.0) is not None
     finally:
         producer.join()
         worker.stop()
     Figures("worker_kill_loop", len(lines), expected, delivered, recovery, "10 x SIGKILL").report()
+    assert committed, "the input was never committed to its end: records skipped in a worker"
 
 
-def input_done(pipe: Pipeline) -> bool:
-    """Whether the worker group has committed every input partition up to its end."""
-    # Asks for the group's offsets only: a consumer that never subscribes never joins the group.
-    consumer = KafkaConsumer(
-        bootstrap_servers=pipe.bootstrap, group_id=pipe.prefix, enable_auto_commit=False
-    )
-    try:
-        wanted = [
-            TopicPartition(pipe.topics[name], p)
-            for name in ("transactions", "actions")
-            for p in range(pipe.partitions)
-        ]
-        ends = consumer.end_offsets(wanted)
-        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in wanted)
-    finally:
-        consumer.close()
-
-
-def test_restart_after_the_input_is_read(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """A worker stopped once every event is read and committed, but before the input has been
-    quiet long enough to fire the last review deadlines: its successor reads nothing new, and
-    must still fire them (its event-time progress comes back from the changelog)."""
-    day = file_lines(simulated_day(tmp_path, seed=23))
+def day_with_an_unreviewed_tail(tmp_path: Path, seed: int) -> list[SourceLine]:
+    """A simulated day plus a wire transfer no one approves, 31 minutes before the day's last
+    event: its review deadline passes only when the input is quiet and the stages flush to the
+    latest event."""
+    day = file_lines(simulated_day(tmp_path, seed=seed))
     last = max(datetime.fromisoformat(json.loads(line.text)["occurred_at"]) for line in day)
-    # A wire transfer no one approves, 31 minutes before the day's last event: its review
-    # deadline passes only when the input is quiet and the stages flush to the latest event.
     unreviewed = {
         **json.loads(padded_cash(0, 2048)),
         "event_id": "unreviewed-1",
@@ -110,14 +94,21 @@ def test_restart_after_the_input_is_read(kafka_bootstrap: str, tmp_path: Path) -
         if json.loads(line.text)["occurred_at"] > unreviewed["occurred_at"]
     )
     at = next(later)  # in event-time order: the decoder would dead-letter it as late otherwise
-    lines = [*day[:at], SourceLine("tail", 1, json_line(unreviewed)), *day[at:]]
+    return [*day[:at], SourceLine("tail", 1, json_line(unreviewed)), *day[at:]]
+
+
+def test_restart_after_the_input_is_read(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A worker stopped once every event is read and committed, but before the input has been
+    quiet long enough to fire the last review deadlines: its successor reads nothing new, and
+    must still fire them (its event-time progress comes back from the changelog)."""
+    lines = day_with_an_unreviewed_tail(tmp_path, seed=23)
     expected, _ = expected_alerts(lines)
     pipe = new_pipeline(kafka_bootstrap, tmp_path)
     # Never idle: the first worker cannot flush the deadlines that wait for a quiet input.
     first = WorkerProcess(pipe, "r", RISKMON_WORKER_IDLE_AFTER="3600").start()
     try:
         pipe.produce_lines(lines)
-        assert until(lambda: input_done(pipe), 120, step=1.0) is not None, first.tail()
+        assert until(pipe.input_committed, 120, step=1.0) is not None, first.tail()
         time.sleep(3)  # the stages' last bundles and ticks
         before = set(alert_ids(pipe.collect(pipe.topics["alerts"], lambda m: False, 3)))
     finally:
@@ -133,6 +124,65 @@ def test_restart_after_the_input_is_read(kafka_bootstrap: str, tmp_path: Path) -
         second.stop()
     note = f"{len(waiting)} alerts due only after the restart"
     Figures("restart_after_read", len(lines), expected, delivered, recovery, note).report()
+
+
+def remembered_ids(pipe: Pipeline, wanted: set[str], timeout: float) -> set[str]:
+    """Event ids in the decoder's event-id changelog (written once their batch is forwarded to
+    the stages), once all of ``wanted`` are there (or at ``timeout``)."""
+    topic = f"{pipe.prefix}-dedup-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=pipe.bootstrap)
+    try:  # subscribe only once the worker made it: the broker would create it with 1 partition
+        assert until(lambda: topic in admin.list_topics(), timeout) is not None, topic
+    finally:
+        admin.close()
+    found: set[str] = set()
+    read = 0
+
+    def done(messages: list[Any]) -> bool:
+        nonlocal read
+        for message in messages[read:]:  # a chunk: [[event_id, digest, time, ...], ...]
+            found.update(entry[0] for entry in json.loads(message.value or b"null") or ())
+        read = len(messages)
+        return wanted <= found
+
+    pipe.collect(topic, done, timeout)
+    return found
+
+
+def test_kill_after_the_input_is_forwarded_before_its_offsets_are_committed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker SIGKILLed once it has forwarded every event to the stages, before it commits a
+    single input offset: its successor reads the whole input again, drops every event as a
+    redelivery, and must still bring the stages to the end of the input (a redelivery's time is
+    progress) and fire the deadlines that wait for a quiet input, with no alert raised twice
+    under another id and none lost."""
+    lines = day_with_an_unreviewed_tail(tmp_path, seed=24)
+    expected, _ = expected_alerts(lines)
+    ids = {json.loads(line.text)["event_id"] for line in lines}
+    pipe = new_pipeline(kafka_bootstrap, tmp_path)
+    first = WorkerProcess(
+        pipe, "c", RISKMON_WORKER_IDLE_AFTER="3600", RISKMON_WORKER_COMMIT_INTERVAL="3600"
+    ).start()
+    try:
+        pipe.produce_lines(lines)
+        missing = ids - remembered_ids(pipe, ids, 120)
+        assert not missing, f"{len(missing)} events never forwarded:\n{first.tail()}"
+        time.sleep(2)  # the stages' last bundles
+    finally:
+        first.kill9()
+    assert not pipe.input_committed(), "offsets were committed: the scenario tests nothing"
+    second = WorkerProcess(pipe, "c").start()  # the same data dir, idle after 2 s
+    restarted = time.monotonic()
+    try:
+        delivered = wait_for(pipe, expected, 90, [second])
+        recovery = time.monotonic() - restarted
+        committed = until(pipe.input_committed, 30, step=1.0) is not None
+    finally:
+        second.stop()
+    note = f"{len(lines)} events read again after SIGKILL, none committed"
+    Figures("kill_before_commit", len(lines), expected, delivered, recovery, note).report()
+    assert committed, "the input was never committed to its end: records skipped in a worker"
 
 
 def garbage(rng: random.Random, index: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.produce import produce
 from streams.replay import read_lines
@@ -39,6 +39,28 @@ class Pipeline:
             "alerts": f"{self.prefix}.alerts",
             "deadletter": f"{self.prefix}.dl",
         }
+
+    def input_committed(self) -> bool:
+        """Whether the worker group has committed every input partition up to its end.
+
+        A worker commits a partition only up to its first record not processed, so this also
+        says no record was read and then skipped inside a worker (faust once emptied an agent's
+        queue at the end of recovery: the commits stopped there while the worker went on).
+        """
+        # Asks for the group's offsets only: a consumer that never subscribes never joins it.
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.prefix, enable_auto_commit=False
+        )
+        try:
+            wanted = [
+                TopicPartition(self.topics[name], p)
+                for name in ("transactions", "actions")
+                for p in range(self.partitions)
+            ]
+            ends = consumer.end_offsets(wanted)
+            return all((consumer.committed(tp) or 0) >= ends[tp] for tp in wanted)
+        finally:
+            consumer.close()
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -175,3 +197,13 @@ class WorkerProcess:
 
 def alert_ids(messages: Iterable[Any]) -> list[str]:
     return [json.loads(m.value)["alert_id"] for m in messages]
+
+
+def until(condition: Callable[[], bool], timeout: float, step: float = 0.2) -> float | None:
+    """Seconds until ``condition()`` holds, or ``None`` after ``timeout``."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if condition():
+            return time.monotonic() - began
+        time.sleep(step)
+    return None

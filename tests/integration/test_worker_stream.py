@@ -21,7 +21,7 @@ from monitor.events import encode_event
 from monitor.simulator import SimConfig, simulate
 from streams.replay import read_lines, replay
 from tests.fixtures_kafka import broker_tool
-from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids
+from tests.integration.stream_harness import Pipeline, WorkerProcess, alert_ids, until
 from tests.shipped import shipped_rules
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -155,6 +155,8 @@ def test_kill_9_three_times_loses_no_alert(kafka_bootstrap: str, tmp_path: Path)
             worker.start()
         producer.join()
         messages = wait_for_alerts(pipe, expected, 240, worker)
+        # Every record processed by the last worker, none read and skipped inside it.
+        committed = until(pipe.input_committed, 30, step=1.0)
     finally:
         producer.join()
         worker.stop()
@@ -170,6 +172,7 @@ def test_kill_9_three_times_loses_no_alert(kafka_bootstrap: str, tmp_path: Path)
     missing = {a.alert_id for a in replayed if a.reason == "missing"}
     assert missing <= set(counts)  # pending review deadlines survived the crashes
     assert worker.starts == 4
+    assert committed, "the input was never committed to its end: records skipped in a worker"
 
 
 def test_two_workers_share_and_take_over(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -80,3 +80,33 @@ def test_commits_go_through_the_methods_refuse_commits_replaces() -> None:
     source = inspect.getsource(Consumer._commit_offsets)
     assert "await self._commit(" in source
     assert "await self.transactions.commit(" in source
+
+
+def test_a_resume_of_a_flowing_app_keeps_the_records_in_its_agents_queues() -> None:
+    import asyncio
+
+    import faust
+    from mode.utils.queues import FlowControlEvent
+
+    from streams.worker.faust_private import keep_live_queues_on_resume
+
+    # What the patch works around: faust's resume empties every managed queue, each time.
+    assert "self.clear()" in inspect.getsource(FlowControlEvent.resume)
+    loop = asyncio.new_event_loop()
+    try:
+        app = faust.App("t-flow", broker="kafka://127.0.0.1:1", loop=loop)
+        keep_live_queues_on_resume(app)
+        queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+        assert not app.flow_control.is_active()  # faust starts suspended
+        queue.put_nowait("stale")
+        app.flow_control.resume()  # suspended -> flowing: emptied, as faust does
+        assert app.flow_control.is_active() and queue.qsize() == 0
+        queue.put_nowait("fetched")
+        app.flow_control.resume()  # already flowing (end of recovery): the record stays
+        assert queue.get_nowait() == "fetched"
+        queue.put_nowait("before a rebalance")
+        app.flow_control.suspend()
+        app.flow_control.resume()  # after a suspend: emptied again
+        assert queue.qsize() == 0
+    finally:
+        loop.close()
