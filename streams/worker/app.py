@@ -52,7 +52,7 @@ from streams.worker.runner import (
     partition_for,
 )
 from streams.worker.sources import SourceTracker
-from streams.worker.store import store_url
+from streams.worker.store import StandardJSONTable, store_url
 
 TICK_HEADER = "riskmon-tick"
 BUNDLE_HEADER = "riskmon-bundle"
@@ -319,7 +319,7 @@ async def _forward(
     await asyncio.gather(*sent)
 
 
-class StageTable(faust.Table[str, Any]):
+class StageTable(StandardJSONTable):
     """A Table whose changelog partition is the stage topic partition of the key.
 
     Writes happen once per batch (outside faust's per-event context), so the partition comes from

@@ -52,6 +52,7 @@ from monitor.dedup import EventDeduplicator
 from monitor.events import OperatorAction, Transaction
 from monitor.metrics import RiskmonMetrics
 from streams.worker.faust_private import committed_offset, current_event
+from streams.worker.store import StandardJSONTable
 
 __all__ = [
     "DecoderDedup",
@@ -136,7 +137,7 @@ def key_partition(key: str) -> int:
     return int(key.split("/", 1)[0])
 
 
-class DedupTable(faust.Table[str, Any]):
+class DedupTable(StandardJSONTable):
     """A Table whose changelog partition is the input partition written in the key."""
 
     def partition_for_key(self, key: Any) -> int:

@@ -7,16 +7,30 @@ from types import SimpleNamespace
 from typing import Any
 
 import faust
+from faust.serializers import codecs
 
 from streams.worker.app import StageTable
 from streams.worker.changelog import DELETED, encode
-from streams.worker.store import PackedStore, PackedValues, pack, store_url, unpack
+from streams.worker.store import (
+    TABLE_SERIALIZER,
+    PackedStore,
+    PackedValues,
+    pack,
+    store_url,
+    unpack,
+)
 
 
 def _table(store: str) -> StageTable:
     app = faust.App(f"store-test-{store}", broker="kafka://127.0.0.1:1", store=store)
     return app.tables.add(
-        StageTable(app, name="state-account", default=None, partitions=4, key_type=str)
+        StageTable(
+            app,
+            name="state-account",
+            default=None,
+            partitions=4,
+            key_type=str,
+        )
     )
 
 
@@ -44,10 +58,10 @@ def _changelog_events(table: StageTable, writes: list[tuple[str, Any]]) -> list[
     events = []
     for offset, (key, value) in enumerate(writes):
         raw_key, raw_value = encode(table, key, value)
-        decoded = None if raw_value is None else faust.serializers.codecs.loads("json", raw_value)
+        decoded = None if raw_value is None else codecs.loads(TABLE_SERIALIZER, raw_value)
         events.append(
             SimpleNamespace(
-                key=faust.serializers.codecs.loads("json", raw_key),
+                key=codecs.loads(TABLE_SERIALIZER, raw_key),
                 value=decoded,
                 message=SimpleNamespace(value=raw_value, partition=offset % 4, offset=offset),
             )
@@ -126,15 +140,37 @@ def test_packed_values_take_a_fraction_of_the_memory_of_python_objects() -> None
     assert [packed[str(n)] for n in range(200)] == values
 
 
-def test_pack_takes_faust_text_or_bytes(monkeypatch: Any) -> None:
-    # faust's json ``dumps`` returns bytes when orjson is installed (the bench extras bring it):
-    # the packed store crashed on its first write there.
-    import streams.worker.store as store
+def test_tables_keep_infinities_whatever_json_library_faust_uses(monkeypatch: Any) -> None:
+    # With orjson installed, faust's ``json`` serializer writes inf and -inf as null: a model's
+    # ``alerted_until`` of -inf came back from the changelog as None and failed the stage. The
+    # worker's tables never go through faust's json, orjson or not.
+    import faust.utils.json as faust_json
 
-    value = {"sum": "1.5", "n": 2}
-    text = pack(value)
-    monkeypatch.setattr(store, "faust_dumps", lambda v: text)
-    assert pack(value) == text
-    assert pack(value) is not text  # a copy: orjson's own bytes hold a far larger buffer
-    monkeypatch.setattr(store, "faust_dumps", lambda v: text.decode())
-    assert pack(value) == text and unpack(text) == value
+    def not_faust_json(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a worker table went through faust's json")
+
+    monkeypatch.setattr(faust_json, "dumps", not_faust_json)
+    value = {"alerted_until": float("-inf"), "best": float("inf"), "name": "李", "n": 2}
+    for store in ("memory://", store_url("packed")):
+        table = _table(store)
+        _, raw_value = encode(table, "62220000001", value)
+        assert raw_value is not None and b"-Infinity" in raw_value
+        assert codecs.loads(TABLE_SERIALIZER, raw_value) == value
+        table.apply_changelog_batch(_changelog_events(table, [("62220000001", value)]))
+        assert table.data["62220000001"] == value
+    # A changelog faust's own json wrote (no orjson) reads back the same.
+    assert unpack(b'{"alerted_until":-Infinity,"n":2}') == {"alerted_until": float("-inf"), "n": 2}
+
+
+def test_every_worker_table_is_written_with_the_table_serializer(tmp_path: Any) -> None:
+    from riskmon.settings import Settings
+    from streams.worker.app import create_app
+    from tests.shipped import shipped_rules
+
+    config = Settings(worker_data_dir=tmp_path).worker_config()
+    app = create_app(config, shipped_rules())
+    tables = list(app.tables.values())
+    assert len(tables) >= 4  # the decoder's event ids and one table per stage
+    assert {(t.key_serializer, t.value_serializer) for t in tables} == {
+        (TABLE_SERIALIZER, TABLE_SERIALIZER)
+    }
