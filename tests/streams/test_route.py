@@ -9,18 +9,18 @@ dead-lettered is no progress, the first time or any other. The whole path on the
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from monitor.events import encode_event
 from monitor.watermark import TimeBounds
 from streams.worker.app import _route
 from streams.worker.dedup import DecoderDedup
 from streams.worker.runner import EventTimeGate
-
-TOPIC = "bank.transactions"
+from tests.streams.test_decoder_dedup import TOPIC, event
 
 
 @dataclass
@@ -58,23 +58,9 @@ class Config:
 
 
 def record(offset: int, event_id: str, occurred_at: str) -> Record:
-    value = {
-        "kind": "transaction",
-        "event_id": event_id,
-        "occurred_at": occurred_at,
-        "branch_id": "BR001",
-        "txn_id": f"T-{event_id}",
-        "account_id": "6222020200001111",
-        "account_type": "individual",
-        "amount": "100",
-        "currency": "CNY",
-        "direction": "debit",
-        "channel": "counter",
-        "txn_type": "withdrawal",
-        "initiator_id": "op-t1",
-        "status": "posted",
-    }
-    return Record(Message(TOPIC, 0, offset), json.dumps(value).encode())
+    """An input record at ``offset``: the decoder tests' transaction, dated ``occurred_at``."""
+    dated = event(event_id).model_copy(update={"occurred_at": datetime.fromisoformat(occurred_at)})
+    return Record(Message(TOPIC, 0, offset), encode_event(dated).encode())
 
 
 @contextmanager
