@@ -194,6 +194,20 @@ def decode_tick(raw: bytes) -> tuple[dict[str, SourceReport], dict[str, int]]:
     return reports, {str(k): int(v) for k, v in data["partitions"].items()}
 
 
+def merge_progress(
+    into: MutableMapping[tuple[str, int], float], progress: Mapping[tuple[str, int], float]
+) -> None:
+    """Merge event-time ``progress`` per input partition into ``into``: the later time wins.
+
+    >>> seen = {("tx", 0): 5.0}
+    >>> merge_progress(seen, {("tx", 0): 3.0, ("tx", 1): 7.0})
+    >>> seen
+    {('tx', 0): 5.0, ('tx', 1): 7.0}
+    """
+    for source, moment in progress.items():
+        into[source] = max(into.get(source, moment), moment)
+
+
 class EventTimeGate:
     """The decoder's check of each valid event's time, before it reaches any stage.
 
@@ -208,8 +222,7 @@ class EventTimeGate:
 
     def restore(self, progress: Mapping[tuple[str, int], float]) -> None:
         """Take the progress earlier owners of the partitions saved (it never moves back)."""
-        for source, moment in progress.items():
-            self.progress[source] = max(self.progress.get(source, moment), moment)
+        merge_progress(self.progress, progress)
 
     def check(self, topic: str, partition: int, moment: float, now: float) -> TimeRejection | None:
         tp = (topic, partition)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streams.worker.faust_private import committed_offset
-from streams.worker.runner import SourceReport, encode_tick
+from streams.worker.runner import SourceReport, encode_tick, merge_progress
 
 Progress = Mapping[tuple[str, int], float]
 """Event time per input ``(topic, partition)``."""
@@ -35,8 +35,7 @@ class SourceTracker:
 
     def restore(self, progress: Progress) -> None:
         """Take the progress earlier owners saved; a partition's progress never moves back."""
-        for source, moment in progress.items():
-            self.progress[source] = max(self.progress.get(source, moment), moment)
+        merge_progress(self.progress, progress)
 
     def processed(self, topic: str, partition: int, offset: int, moment: float | None) -> None:
         tp = (topic, partition)
