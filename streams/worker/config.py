@@ -47,10 +47,11 @@ class WorkerConfig:
     """Repeated event ids are detected within this much event time (as in replay)."""
     dedup_max_entries: int
     """At most this many event ids are remembered per input partition."""
+    commit_interval: float
+    """Seconds between offset commits; after a crash the input since the last one is read again."""
     batch_size: int = 500
     batch_within: float = 0.05
     heartbeat_interval: float = 1.5
-    commit_interval: float = 1.0
     producer_linger: float = 0.01
     """Seconds the producer waits to batch records (stage hops, changelog, alerts)."""
     processing_guarantee: Literal["at_least_once"] = "at_least_once"

@@ -13,13 +13,17 @@ faust offers no public way to do two things the worker needs:
   reach the stream after that are acknowledged without being processed. A graceful stop then
   committed them: a record that arrived just after the failure was skipped on restart;
 - keep the records already in the agents' queues when faust resumes a flow that is not
-  suspended (:func:`keep_live_queues_on_resume`).
+  suspended (:func:`keep_live_queues_on_resume`);
+- let no record of a stream partition reach an agent until faust has sought the partition to its
+  committed offset (:func:`resume_streams_after_seek`).
 
 ``tests/streams/test_faust_private.py`` fails when a faust upgrade moves either of them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +31,16 @@ from typing import Any
 
 import faust.streams as faust_streams
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "aiokafka_producer",
     "committed_offset",
     "current_event",
+    "fetch_only_active",
     "keep_live_queues_on_resume",
     "refuse_commits",
+    "resume_streams_after_seek",
 ]
 
 
@@ -99,3 +107,82 @@ def keep_live_queues_on_resume(app: Any) -> None:
             resume()
 
     flow.resume = resume_unless_flowing
+
+
+def resume_streams_after_seek(app: Any) -> None:
+    """Stream partitions start flowing only when the rebalance has ended, after faust's seek.
+
+    At the end of table recovery faust resumes the stream partitions, *then* seeks them to their
+    committed offsets (``perform_seek``: one committed-offset request per partition, ~0.5 s), then
+    ends the rebalance. Records flowed in between, and the seek moved the ground under them: a
+    partition was sought back while its later records were already read (faust then dropped the
+    re-read ones as already seen), and faust's own idea of the committed offset went back to a
+    value read before its latest commit, so that every later commit of the partition was refused
+    as "a gap at the head" (CI: the kill test's input partitions stayed committed at offset 67 of
+    ~3,300 while the worker processed them all). So while a rebalance is on, a resume of stream
+    partitions is held back and done when the rebalance ends; changelog partitions (table
+    recovery) resume at once, as before.
+    """
+    held: set[Any] = set()
+    resume_now: list[Any] = []
+    rebalance_start, rebalance_end = app.on_rebalance_start, app.on_rebalance_end
+
+    def install(consumer: Any) -> None:
+        fetch_only_active(consumer)
+        resume = consumer.resume_partitions
+        resume_now.append(resume)
+
+        def resume_partitions(tps: Any) -> None:
+            wanted = set(tps)
+            if app.rebalancing:
+                streams = {tp for tp in wanted if not consumer._is_changelog_tp(tp)}
+                held.update(streams)
+                wanted -= streams
+                if streams:
+                    log.info("%d stream partitions wait for the end of the rebalance", len(streams))
+            if wanted:
+                resume(wanted)
+
+        consumer.resume_partitions = resume_partitions
+
+    def on_rebalance_start() -> None:
+        if not resume_now:  # the consumer exists by the first rebalance
+            install(app.consumer)
+        held.clear()
+        rebalance_start()
+
+    def on_rebalance_end() -> None:
+        rebalance_end()
+        waiting = held & set(app.consumer.assignment())
+        log.info("rebalance ended: %d stream partitions resume (%d held)", len(waiting), len(held))
+        held.clear()
+        if waiting and resume_now:
+            resume_now[0](waiting)
+
+    app.on_rebalance_start = on_rebalance_start
+    app.on_rebalance_end = on_rebalance_end
+
+
+def fetch_only_active(consumer: Any) -> None:
+    """The consumer thread fetches records of the partitions active when it starts, none if none.
+
+    faust checks that its set of active partitions is not empty, then has its consumer thread
+    fetch them; the set is shared and changes meanwhile (a pause, the end of table recovery).
+    Handed an empty set, aiokafka returns the records of *every* partition, and faust then drops
+    those of partitions it does not consider active, after aiokafka has moved past them: records
+    read and never delivered. The thread now fetches a copy taken when it starts, and nothing for
+    an empty one.
+    """
+    thread = consumer._thread
+    fetch = thread._fetch_records
+
+    async def fetch_records(
+        client: Any, active_partitions: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        active = set(active_partitions) if active_partitions is not None else None
+        if active is not None and not active:
+            await asyncio.sleep(min(timeout or 0.0, 0.1))
+            return {}
+        return await fetch(client, active, timeout=timeout, **kwargs)
+
+    thread._fetch_records = fetch_records

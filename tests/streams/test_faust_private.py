@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
+from typing import Any
 
 import faust.streams
 from faust.transport.consumer import Consumer
@@ -110,3 +111,69 @@ def test_a_resume_of_a_flowing_app_keeps_the_records_in_its_agents_queues() -> N
         assert queue.qsize() == 0
     finally:
         loop.close()
+
+
+def test_stream_partitions_flow_only_once_the_rebalance_has_ended() -> None:
+    import asyncio
+
+    import faust
+    from faust.tables.recovery import Recovery
+
+    from streams.worker.faust_private import resume_streams_after_seek
+
+    # What the patch works around: recovery resumes the stream partitions, then seeks them, then
+    # ends the rebalance.
+    source = inspect.getsource(Recovery.on_recovery_completed)
+    resumed = source.index("consumer.resume_partitions(")
+    assert resumed < source.index("consumer.perform_seek()") < source.index("on_rebalance_end()")
+    loop = asyncio.new_event_loop()
+    try:
+        app = faust.App("t-seek", broker="kafka://127.0.0.1:1", loop=loop)
+        app.Table("counts", default=int)
+        resume_streams_after_seek(app)
+        stream, changelog, gone = TP("in", 0), TP("t-seek-counts-changelog", 0), TP("in", 1)
+        consumer = app.consumer
+        consumer.assignment = lambda: {stream, changelog}  # type: ignore[method-assign]
+        app.on_rebalance_start()
+        consumer.pause_partitions({stream, changelog, gone})
+        consumer.resume_partitions({stream, changelog, gone})  # recovery, before its seek
+        active = consumer._get_active_partitions()
+        assert changelog in active and stream not in active  # the changelog is read at once
+        app.on_rebalance_end()  # after the seek
+        assert app.rebalancing is False
+        active = consumer._get_active_partitions()
+        assert stream in active and gone not in active  # no longer assigned: not resumed
+        consumer.pause_partitions({stream})
+        consumer.resume_partitions({stream})  # outside a rebalance: at once, as faust does
+        assert stream in consumer._get_active_partitions()
+    finally:
+        thread = app.consumer._thread  # the consumer's thread made event loops of its own
+        for own in {thread.thread_loop, thread.parent_loop, thread.loop} - {loop}:
+            own.close()
+        loop.close()
+
+
+def test_the_consumer_thread_fetches_a_copy_of_the_active_partitions_and_nothing_for_none() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from streams.worker.faust_private import fetch_only_active
+
+    # faust hands its shared set of active partitions to the thread's fetch.
+    assert "self._fetch_records,\n" in inspect.getsource(AIOKafkaConsumerThread.getmany)
+    calls: list[Any] = []
+
+    async def fetch(client: Any, active: Any, timeout: float | None = None, **kw: Any) -> Any:
+        calls.append(active)
+        return {tp: ["record"] for tp in active}
+
+    consumer = SimpleNamespace(_thread=SimpleNamespace(_fetch_records=fetch))
+    fetch_only_active(consumer)
+    shared = {TP("in", 0)}
+    got = asyncio.run(consumer._thread._fetch_records(None, shared, timeout=0.01))
+    assert got == {TP("in", 0): ["record"]} and calls[0] == shared and calls[0] is not shared
+    shared.clear()  # every partition paused or held: aiokafka would return them all
+    assert asyncio.run(consumer._thread._fetch_records(None, shared, timeout=0.01)) == {}
+    assert len(calls) == 1
