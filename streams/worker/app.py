@@ -44,8 +44,8 @@ from streams.worker.dedup import (
 from streams.worker.faults import AgentGuard, dead_letter_record, split_bundle
 from streams.worker.faust_private import (
     current_event,
+    guard_recovery_seek,
     keep_live_queues_on_resume,
-    resume_streams_after_seek,
 )
 from streams.worker.observe import ObservedStage, refresh
 from streams.worker.runner import (
@@ -105,7 +105,7 @@ def create_app(
         stream_wait_empty=False,
     )
     keep_live_queues_on_resume(app)  # faust emptied the agents' queues at recovery's end
-    resume_streams_after_seek(app)  # and let records flow before it had sought the partitions
+    guard_recovery_seek(app)  # and its seek there set its committed offsets back
     stages = build_stages(ruleset, extra_stages, config.operations)
     # internal=True: the worker creates its topics (with `partitions`) when they are missing.
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": True}

@@ -113,39 +113,48 @@ def test_a_resume_of_a_flowing_app_keeps_the_records_in_its_agents_queues() -> N
         loop.close()
 
 
-def test_stream_partitions_flow_only_once_the_rebalance_has_ended() -> None:
+def test_the_seek_at_the_end_of_recovery_never_moves_offsets_back() -> None:
     import asyncio
 
     import faust
     from faust.tables.recovery import Recovery
+    from kafka import TopicPartition
 
-    from streams.worker.faust_private import resume_streams_after_seek
+    from streams.worker.faust_private import guard_recovery_seek
 
-    # What the patch works around: recovery resumes the stream partitions, then seeks them, then
-    # ends the rebalance.
+    # What the patch works around: recovery resumes the stream partitions, then seeks them, and
+    # faust's seek overwrites its read and committed offsets with what it read from the broker.
     source = inspect.getsource(Recovery.on_recovery_completed)
-    resumed = source.index("consumer.resume_partitions(")
-    assert resumed < source.index("consumer.perform_seek()") < source.index("on_rebalance_end()")
+    assert source.index("consumer.resume_partitions(") < source.index("consumer.perform_seek()")
+    seek = inspect.getsource(Consumer.perform_seek)
+    assert "read_offset.update(" in seek and "self._committed_offset.update(" in seek
     loop = asyncio.new_event_loop()
     try:
         app = faust.App("t-seek", broker="kafka://127.0.0.1:1", loop=loop)
-        app.Table("counts", default=int)
-        resume_streams_after_seek(app)
-        stream, changelog, gone = TP("in", 0), TP("t-seek-counts-changelog", 0), TP("in", 1)
+        guard_recovery_seek(app)
         consumer = app.consumer
-        consumer.assignment = lambda: {stream, changelog}  # type: ignore[method-assign]
-        app.on_rebalance_start()
-        consumer.pause_partitions({stream, changelog, gone})
-        consumer.resume_partitions({stream, changelog, gone})  # recovery, before its seek
-        active = consumer._get_active_partitions()
-        assert changelog in active and stream not in active  # the changelog is read at once
-        app.on_rebalance_end()  # after the seek
-        assert app.rebalancing is False
-        active = consumer._get_active_partitions()
-        assert stream in active and gone not in active  # no longer assigned: not resumed
-        consumer.pause_partitions({stream})
-        consumer.resume_partitions({stream})  # outside a rebalance: at once, as faust does
-        assert stream in consumer._get_active_partitions()
+        fetched = consumer._thread._fetch_records
+        app.on_rebalance_start()  # installs the guards
+        assert consumer._thread._fetch_records is not fetched
+        behind, ahead, fresh, empty = (TP("in", p) for p in range(4))
+        consumer._read_offset.update({behind: 150, ahead: 10})
+        consumer._committed_offset.update({behind: 67, ahead: 5})
+        broker = {  # what the broker said, some of it read before the worker's latest commit
+            TopicPartition("in", 0): 63,
+            TopicPartition("in", 1): 40,
+            TopicPartition("in", 2): 7,
+            TopicPartition("in", 3): None,
+        }
+
+        async def seek_to_committed() -> dict[Any, Any]:
+            return broker
+
+        consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+        loop.run_until_complete(consumer.perform_seek())
+        assert (consumer._read_offset[behind], consumer._committed_offset[behind]) == (150, 67)
+        assert (consumer._read_offset[ahead], consumer._committed_offset[ahead]) == (40, 40)
+        assert (consumer._read_offset[fresh], consumer._committed_offset[fresh]) == (7, 7)
+        assert consumer._committed_offset.get(empty) is None
     finally:
         thread = app.consumer._thread  # the consumer's thread made event loops of its own
         for own in {thread.thread_loop, thread.parent_loop, thread.loop} - {loop}:
