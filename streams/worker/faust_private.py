@@ -1,6 +1,6 @@
 """Every use of a private faust-streaming API, in one place.
 
-faust offers no public way to do two things the worker needs:
+faust offers no public way to do these things the worker needs:
 
 - make an event *current* outside its per-event context, so that a table write issued once per
   batch lands in the RocksDB database of that event's partition (faust picks the partition from
