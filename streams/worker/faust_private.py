@@ -6,6 +6,8 @@ faust offers no public way to do these things the worker needs:
   batch lands in the RocksDB database of that event's partition (faust picks the partition from
   the context variable behind :func:`faust.streams.current_event`);
 - read the committed offset a consumer resumed from, before this incarnation processed anything;
+- count a topic's partitions on any member of the group (:func:`partition_count`): faust's
+  ``Consumer.topic_partitions`` answers only on the group's leader;
 - reach the aiokafka producer under faust's, to send a stage batch's changelog records as one
   record batch per partition (:mod:`streams.worker.changelog`);
 - stop a consumer from committing once an agent has failed (:func:`refuse_commits`): faust's
@@ -40,6 +42,7 @@ __all__ = [
     "fetch_only_active",
     "guard_recovery_seek",
     "keep_live_queues_on_resume",
+    "partition_count",
     "refuse_commits",
     "seek_forward_only",
 ]
@@ -59,6 +62,24 @@ def committed_offset(consumer: Any, tp: Any) -> int | None:
     """The offset ``consumer`` last committed (or resumed from) for ``tp``; None if unknown."""
     offsets: dict[Any, int] = consumer._committed_offset
     return offsets.get(tp)
+
+
+def partition_count(consumer: Any, topic: str) -> int | None:
+    """How many partitions ``topic`` has, from ``consumer``'s cluster metadata; None if unknown.
+
+    faust's ``Consumer.topic_partitions`` reads aiokafka's group-coordinator snapshot, which
+    only the group's leader keeps: on a member that has never led its group it is empty, so
+    every topic had "no partitions" there. A worker in that place owned input partitions but
+    sent no tick for them, and no stage's watermark passed them until the group rebalanced
+    (the fresh-start chaos scenario, in a loop: the day's last review deadlines never fired,
+    4 alerts lost). aiokafka's consumer keeps the metadata of every topic it subscribes to.
+    """
+    thread = getattr(consumer, "_thread", None)
+    client = getattr(thread, "_consumer", None)
+    if client is None:
+        return None
+    partitions = client.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
 
 
 def aiokafka_producer(app: Any) -> Any:

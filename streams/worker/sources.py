@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from streams.worker.faust_private import committed_offset
+from streams.worker.faust_private import committed_offset, partition_count
 from streams.worker.runner import SourceReport, encode_tick, merge_progress
 
 Progress = Mapping[tuple[str, int], float]
@@ -58,7 +58,7 @@ class SourceTracker:
         """
         names = set(topics)
         owned = [tp for tp in app.consumer.assignment() if tp.topic in names]
-        counts = {t: app.consumer.topic_partitions(t) for t in names}
+        counts = {t: partition_count(app.consumer, t) for t in names}
         if not owned or any(n is None for n in counts.values()):
             return None
         if saved is not None and not getattr(app, "rebalancing", False):

@@ -186,3 +186,18 @@ def test_the_consumer_thread_fetches_a_copy_of_the_active_partitions_and_nothing
     shared.clear()  # every partition paused or held: aiokafka would return them all
     assert asyncio.run(consumer._thread._fetch_records(None, shared, timeout=0.01)) == {}
     assert len(calls) == 1
+
+
+def test_partitions_are_counted_from_the_aiokafka_consumer_in_faust_s_consumer_thread() -> None:
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.consumer import ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    # faust's thread keeps its started aiokafka consumer in ``_consumer``, and faust's consumer
+    # keeps that thread in ``_thread``.
+    assert "self._consumer = self._create_consumer(" in inspect.getsource(AIOKafkaConsumerThread)
+    assert "self._thread = self._new_consumer_thread()" in inspect.getsource(ThreadDelegateConsumer)
+    assert list(inspect.signature(AIOKafkaConsumer.partitions_for_topic).parameters) == [
+        "self",
+        "topic",
+    ]

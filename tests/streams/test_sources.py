@@ -20,12 +20,15 @@ class Consumer:
         self.ends = ends
         self._committed_offset = committed
         self.asked: list[set[TP]] = []
+        # faust's consumer thread, and the aiokafka consumer in it (faust_private.partition_count)
+        self._thread = self
+        self._consumer = self
 
     def assignment(self) -> set[TP]:
         return self.owned
 
-    def topic_partitions(self, topic: str) -> int:
-        return 2
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0, 1}
 
     async def highwaters(self, *tps: TP) -> dict[TP, int]:
         return {tp: self.ends[tp] for tp in tps}
