@@ -8,9 +8,10 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from monitor.metrics import RiskmonMetrics
     from monitor.models.stage import ModelStage
     from streams.kafka_client import KafkaClientConfig
+    from streams.worker.config import WorkerConfig
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="riskmon: real-time transaction anomaly and operational-risk monitor for banks.",
@@ -453,10 +457,12 @@ def worker_command(
     ruleset = load_or_exit(rules, settings)
     require_approval(ruleset, settings)
     exposure = Exposure(port=settings.metrics_port, addr=settings.metrics_addr)
+    config = dataclasses.replace(settings.worker_config(), kafka=_kafka_client(settings))
+    config = dataclasses.replace(config, input_partitions=_prepare_input_topics(config, settings))
     with exposed(exposure, ruleset) as metrics:
         guard = AgentGuard(on_failure=count_failures(metrics.registry) if metrics else None)
         app_ = create_app(
-            dataclasses.replace(settings.worker_config(), kafka=_kafka_client(settings)),
+            config,
             ruleset,
             extra_stages=_model_stages(settings, ruleset, metrics=metrics),
             metrics=metrics,
@@ -470,12 +476,37 @@ def worker_command(
     raise typer.Exit(status)
 
 
+def _prepare_input_topics(config: WorkerConfig, settings: Settings) -> int:
+    """Create the missing input topics; their partition count (see streams.worker.topics)."""
+    from streams.worker.topics import prepare_inputs
+
+    topics = [config.topic_transactions, config.topic_operator_actions]
+    count = _with_topic_admin(
+        settings, lambda admin: prepare_inputs(admin, topics, config.partitions)
+    )
+    if count != config.partitions:
+        err.print(
+            f"[yellow]note[/]: the input topics have {count} partitions and "
+            f"RISKMON_TOPIC_PARTITIONS is {config.partitions}; the worker follows the topics, "
+            f"but replay judges lateness per partition with the setting: set it to {count}",
+            soft_wrap=True,
+        )
+    return count
+
+
 def _create_worker_topics(app_: object, settings: Settings) -> None:
     """Create the topics the agents read before they start (see streams.worker.topics)."""
+    from streams.worker.topics import ensure_topics, planned_topics
+
+    _with_topic_admin(settings, lambda admin: ensure_topics(admin, planned_topics(app_)))
+
+
+def _with_topic_admin(settings: Settings, work: Callable[[Any], T]) -> T:
+    """``work(admin)`` with a kafka-python admin client; a failure is one line and exit 2."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from streams.worker.topics import TopicSetupError, ensure_topics, planned_topics
+    from streams.worker.topics import TopicSetupError
 
     try:
         client = _kafka_client(settings, check=True)
@@ -483,12 +514,13 @@ def _create_worker_topics(app_: object, settings: Settings) -> None:
             bootstrap_servers=settings.kafka_bootstrap, **client.kafka_python()
         )
         try:
-            ensure_topics(admin, planned_topics(app_))
+            return work(admin)
         finally:
             admin.close()
     except (KafkaError, TopicSetupError) as exc:
+        shown = str(exc) if isinstance(exc, TopicSetupError) else repr(exc)
         err.print(
-            f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {exc!r}",
+            f"[bold red]cannot prepare topics on {settings.kafka_bootstrap}[/]: {shown}",
             soft_wrap=True,
         )
         raise typer.Exit(2) from None

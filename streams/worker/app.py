@@ -112,7 +112,7 @@ def create_app(
     inputs = app.topic(
         config.topic_transactions,
         config.topic_operator_actions,
-        partitions=config.partitions,
+        partitions=config.source_partitions,
         **raw,
     )
     alerts_topic = app.topic(config.topic_alerts, **raw)
@@ -130,7 +130,7 @@ def create_app(
     dedup = decoder_dedup(  # repeated event ids, as in replay (streams/worker/dedup.py)
         app,
         "dedup",
-        config.partitions,
+        config.source_partitions,  # co-partitioned with the input topics
         window_seconds=config.dedup_window_seconds,
         max_entries=config.dedup_max_entries,
     )

@@ -49,6 +49,9 @@ class WorkerConfig:
     """At most this many event ids are remembered per input partition."""
     commit_interval: float
     """Seconds between offset commits; after a crash the input since the last one is read again."""
+    input_partitions: int | None = None
+    """Partitions of each input topic, as the broker has them (``riskmon worker`` asks it);
+    ``None``: :attr:`partitions`."""
     batch_size: int = 500
     batch_within: float = 0.05
     heartbeat_interval: float = 1.5
@@ -64,6 +67,12 @@ class WorkerConfig:
         return TimeBounds(
             self.lateness_seconds, self.event_time_max_ahead, self.event_time_earliest
         )
+
+    @property
+    def source_partitions(self) -> int:
+        """Partitions of the input topics, and of the decoder's event-id table (co-partitioned
+        with them); the stage topics have :attr:`partitions`."""
+        return self.input_partitions if self.input_partitions is not None else self.partitions
 
     def stage_topic(self, stage: str) -> str:
         return f"{self.app_id}-stage-{stage}"

@@ -318,7 +318,8 @@ def test_oversized_and_failing_records(kafka_bootstrap: str, tmp_path: Path) -> 
 
 
 def test_fresh_start(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """Two workers start at once on topics that do not exist yet, then events arrive."""
+    """Two workers start at once on a broker that has none of their topics; events are sent at
+    once and wait for the input topics, which the workers create with their internal ones."""
     lines = file_lines(simulated_day(tmp_path, seed=23))
     expected, _ = expected_alerts(lines)
     pipe = new_pipeline(kafka_bootstrap, tmp_path, create=False)
@@ -328,11 +329,53 @@ def test_fresh_start(kafka_bootstrap: str, tmp_path: Path) -> None:
     try:
         for worker in workers:
             worker.start()
-        pipe.produce_lines(lines)
+        pipe.produce_lines(lines, auto_create=False)
         delivered = wait_for(pipe, expected, 150, workers)
         seconds = time.monotonic() - began
+        committed = until(pipe.input_committed, 30) is not None
     finally:
         for worker in workers:
             worker.stop()
+    assert partition_count(kafka_bootstrap, pipe.topics["transactions"]) == pipe.partitions
     note = "2 workers, no topics"
     Figures("fresh_start", len(lines), expected, delivered, seconds, note).report()
+    assert committed, "the group did not commit the input to its end"
+
+
+def test_fresh_start_on_input_topics_the_broker_made(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """As above, but a producer came first and the broker made the input topics with its default
+    of one partition, not the worker's four: the decoder's event-id table follows the input."""
+    lines = file_lines(simulated_day(tmp_path, seed=29))
+    expected, _ = expected_alerts(lines)
+    pipe = new_pipeline(kafka_bootstrap, tmp_path, create=False)
+    pipe.prefix = f"fresh1-{uuid.uuid4().hex[:8]}"
+    broker_tool.create_topics(
+        kafka_bootstrap, {pipe.topics["transactions"]: 1, pipe.topics["actions"]: 1}
+    )
+    workers = [WorkerProcess(pipe, name) for name in ("g1", "g2")]
+    began = time.monotonic()
+    try:
+        for worker in workers:
+            worker.start()
+        pipe.produce_lines(lines)
+        delivered = wait_for(pipe, expected, 150, workers)
+        seconds = time.monotonic() - began
+        committed = until(pipe.input_committed, 30) is not None
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert partition_count(kafka_bootstrap, f"{pipe.prefix}-dedup-changelog") == 1
+    assert partition_count(kafka_bootstrap, f"{pipe.prefix}-stage-transaction") == pipe.partitions
+    assert "the input topics have 1 partitions" in workers[0].tail(400)
+    note = "2 workers, input topics of 1 partition"
+    Figures("fresh_start_1_partition", len(lines), expected, delivered, seconds, note).report()
+    assert committed, "the group did not commit the input to its end"
+
+
+def partition_count(bootstrap: str, topic: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        (described,) = admin.describe_topics([topic])
+        return len(described["partitions"])
+    finally:
+        admin.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.produce import produce
 from streams.replay import read_lines
@@ -53,9 +53,9 @@ class Pipeline:
         )
         try:
             wanted = [
-                TopicPartition(self.topics[name], p)
-                for name in ("transactions", "actions")
-                for p in range(self.partitions)
+                TopicPartition(topic, p)
+                for topic in (self.topics["transactions"], self.topics["actions"])
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
             ]
             ends = consumer.end_offsets(wanted)
             return all((consumer.committed(tp) or 0) >= ends[tp] for tp in wanted)
@@ -93,7 +93,20 @@ class Pipeline:
     def produce_file(self, path: Path) -> int:
         return self.produce_lines(read_lines([str(path)]))
 
-    def produce_lines(self, lines: Iterable[Any], rate: float | None = None) -> int:
+    def produce_lines(
+        self, lines: Iterable[Any], rate: float | None = None, *, auto_create: bool = True
+    ) -> int:
+        """Send ``lines`` to the input topics. ``auto_create=False``: missing input topics are
+        waited for (up to a minute) instead of made by the broker with its default of one
+        partition (kafka-python's producer ignores its own ``allow_auto_create_topics``)."""
+        if not auto_create:
+            inputs = {self.topics["transactions"], self.topics["actions"]}
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+            try:
+                if until(lambda: inputs <= set(admin.list_topics()), 60) is None:
+                    raise AssertionError(f"no one created the input topics {sorted(inputs)}")
+            finally:
+                admin.close()
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         try:
             stats = produce(
