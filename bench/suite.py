@@ -964,7 +964,8 @@ def account_state_sample(path: Path) -> tuple[list[str], str]:
 
 def fill_changelog(bootstrap: str, topic: str, keys: int, values: list[str]) -> float:
     """Write ``keys`` account-state records (values cycled over ``values``) to ``topic`` as the
-    worker's table writes them (faust's JSON key and value, the key's stage partition)."""
+    worker's table writes them (JSON key and value, as its ``riskmon-json`` codec does; the key's
+    stage partition)."""
     from kafka import KafkaProducer
 
     from streams.worker.runner import partition_for

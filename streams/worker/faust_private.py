@@ -16,10 +16,9 @@ faust offers no public way to do these things the worker needs:
   committed them: a record that arrived just after the failure was skipped on restart;
 - keep the records already in the agents' queues when faust resumes a flow that is not
   suspended (:func:`keep_live_queues_on_resume`);
-- never let faust's seek at the end of table recovery move its record of a partition's read or
-  committed offset back (:func:`seek_forward_only`), nor its consumer thread fetch with an empty
-  set of active partitions (:func:`fetch_only_active`); both installed by
-  :func:`guard_recovery_seek`.
+- make faust's recovery seek the stream partitions before it resumes them
+  (:func:`seek_before_resume`), and never let its consumer thread fetch with an empty set of
+  active partitions (:func:`fetch_only_active`); both installed by :func:`guard_recovery_seek`.
 
 ``tests/streams/test_faust_private.py`` fails when a faust upgrade moves one of them.
 """
@@ -33,7 +32,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import faust.streams as faust_streams
-from faust.types import TP
 
 __all__ = [
     "aiokafka_producer",
@@ -44,7 +42,7 @@ __all__ = [
     "keep_live_queues_on_resume",
     "partition_count",
     "refuse_commits",
-    "seek_forward_only",
+    "seek_before_resume",
 ]
 
 
@@ -132,8 +130,9 @@ def keep_live_queues_on_resume(app: Any) -> None:
 
 
 def guard_recovery_seek(app: Any) -> None:
-    """From ``app``'s first rebalance on, its consumer seeks without going back
-    (:func:`seek_forward_only`) and fetches only active partitions (:func:`fetch_only_active`).
+    """From ``app``'s first rebalance on, its consumer resumes stream partitions only after
+    seeking them (:func:`seek_before_resume`) and fetches only active partitions
+    (:func:`fetch_only_active`).
 
     Installed on the first rebalance: the consumer exists by then, and creating it earlier would
     bind it to an event loop before the worker runs one.
@@ -144,7 +143,7 @@ def guard_recovery_seek(app: Any) -> None:
     def on_rebalance_start() -> None:
         if not installed:
             consumer = app.consumer
-            seek_forward_only(consumer)
+            seek_before_resume(consumer)
             fetch_only_active(consumer)
             installed.append(consumer)
         rebalance_start()
@@ -152,33 +151,46 @@ def guard_recovery_seek(app: Any) -> None:
     app.on_rebalance_start = on_rebalance_start
 
 
-def seek_forward_only(consumer: Any) -> None:
-    """faust's ``perform_seek`` never moves its read or committed offset of a partition back.
+def seek_before_resume(consumer: Any) -> None:
+    """faust's recovery seeks the stream partitions *before* it resumes them, not after.
 
-    At the end of table recovery faust resumes the stream partitions, *then* seeks them to their
-    committed offsets (one request per partition: ~0.5 s with our 14 topics), reading each
-    committed offset while records already flow and commits are made. A partition's committed
-    offset read before the worker's latest commit of it set faust's own record of the committed
-    offset back: from then on every commit of the partition was refused as "a gap at the head"
-    (``Consumer._new_offset``), and the records re-read after the seek were dropped as already
-    seen (CI: the kill test's input partitions stayed committed at offset 67 of ~3,300 while the
-    worker processed them all). So each partition's read and committed offsets only move
-    forward here; after a rebalance faust forgets both, and they are set as before.
+    At the end of table recovery (and in ``_resume_streams``) faust resumes the stream
+    partitions, then seeks them to their committed offsets: one request per partition, about
+    0.5 s with our 14 topics, while records already flow and commits are made. Whatever the
+    seek then sets is wrong for some partition: faust's own seek set its committed offset back
+    to a value read before the worker's latest commit, after which every commit of the
+    partition was refused as "a gap at the head" (CI: input committed at offset 67 of ~3,300);
+    a seek that kept the offsets already read instead dropped, as already seen, the records
+    re-read after it whose first copies had been emptied from the queue at the rebalance
+    (fresh-start chaos loop: 413 input records never reached the decoder, 2 alerts lost).
+
+    So ``resume_partitions`` holds back the stream partitions it is given (changelog partitions
+    resume at once), and ``perform_seek`` runs faust's own seek, then resumes the partitions
+    held back that are still assigned. Nothing of a stream partition is read between its
+    assignment and its seek.
     """
+    resume = consumer.resume_partitions
+    seek = consumer.perform_seek
+    held: set[Any] = set()
+
+    def resume_partitions(tps: Any) -> None:
+        tpset = set(tps)
+        streams = {tp for tp in tpset if not consumer._is_changelog_tp(tp)}
+        held.update(streams)
+        if tpset - streams:
+            resume(tpset - streams)
 
     async def perform_seek() -> None:
-        committed = await consumer.seek_to_committed()
-        for position, offset in committed.items():
-            if offset is None or offset <= 0:
-                continue  # nothing committed: faust's records of the partition stay as they are
-            tp = TP(position.topic, position.partition)
-            read = consumer._read_offset.get(tp)
-            if read is None or read < offset:
-                consumer._read_offset[tp] = offset
-            done = consumer._committed_offset.get(tp)
-            if done is None or done < offset:
-                consumer._committed_offset[tp] = offset
+        try:
+            await seek()
+        finally:
+            assigned = consumer.assignment()
+            ready = {tp for tp in held if tp in assigned}
+            held.clear()
+            if ready:
+                resume(ready)
 
+    consumer.resume_partitions = resume_partitions
     consumer.perform_seek = perform_seek
 
 

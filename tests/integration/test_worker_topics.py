@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka.admin import KafkaAdminClient
@@ -81,7 +82,7 @@ def test_internal_topics_are_created_compacted_and_a_wrong_count_is_refused(
 
 
 def test_the_worker_refuses_input_topics_of_different_counts_in_one_line(
-    kafka_bootstrap: str, tmp_path: object
+    kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     pipe = Pipeline(kafka_bootstrap, REPO)  # no worker data is written: it stops before
     broker_tool.create_topics(

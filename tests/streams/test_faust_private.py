@@ -113,7 +113,7 @@ def test_a_resume_of_a_flowing_app_keeps_the_records_in_its_agents_queues() -> N
         loop.close()
 
 
-def test_the_seek_at_the_end_of_recovery_never_moves_offsets_back() -> None:
+def test_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
     import asyncio
 
     import faust
@@ -122,10 +122,11 @@ def test_the_seek_at_the_end_of_recovery_never_moves_offsets_back() -> None:
 
     from streams.worker.faust_private import guard_recovery_seek
 
-    # What the patch works around: recovery resumes the stream partitions, then seeks them, and
-    # faust's seek overwrites its read and committed offsets with what it read from the broker.
-    source = inspect.getsource(Recovery.on_recovery_completed)
-    assert source.index("consumer.resume_partitions(") < source.index("consumer.perform_seek()")
+    # What the patch works around: both of recovery's paths resume the stream partitions, then
+    # seek them, and faust's seek sets its read and committed offsets to what the broker said.
+    for path in (Recovery.on_recovery_completed, Recovery._resume_streams):
+        source = inspect.getsource(path)
+        assert source.index("consumer.resume_partitions(") < source.index("consumer.perform_seek()")
     seek = inspect.getsource(Consumer.perform_seek)
     assert "read_offset.update(" in seek and "self._committed_offset.update(" in seek
     loop = asyncio.new_event_loop()
@@ -136,25 +137,26 @@ def test_the_seek_at_the_end_of_recovery_never_moves_offsets_back() -> None:
         fetched = consumer._thread._fetch_records
         app.on_rebalance_start()  # installs the guards
         assert consumer._thread._fetch_records is not fetched
-        behind, ahead, fresh, empty = (TP("in", p) for p in range(4))
-        consumer._read_offset.update({behind: 150, ahead: 10})
-        consumer._committed_offset.update({behind: 67, ahead: 5})
-        broker = {  # what the broker said, some of it read before the worker's latest commit
-            TopicPartition("in", 0): 63,
-            TopicPartition("in", 1): 40,
-            TopicPartition("in", 2): 7,
-            TopicPartition("in", 3): None,
-        }
+        stream, moved, changelog = TP("in", 0), TP("in", 1), TP("t-changelog", 0)
+        assigned = {stream, changelog}  # ``moved`` went to another worker during the seek
+        consumer.assignment = lambda: assigned  # type: ignore[method-assign]
+        consumer._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")  # type: ignore[method-assign]
+        active = consumer._get_active_partitions()
+        consumer._read_offset.update({stream: 150})  # read before a rebalance emptied the queue
+        active_during_seek: list[set[TP]] = []
 
         async def seek_to_committed() -> dict[Any, Any]:
-            return broker
+            active_during_seek.append(set(active))
+            return {TopicPartition("in", 0): 63, TopicPartition("t-changelog", 0): None}
 
         consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+        consumer.resume_partitions({stream, moved, changelog})
+        assert active == {changelog}  # the changelog at once, the stream partitions held back
         loop.run_until_complete(consumer.perform_seek())
-        assert (consumer._read_offset[behind], consumer._committed_offset[behind]) == (150, 67)
-        assert (consumer._read_offset[ahead], consumer._committed_offset[ahead]) == (40, 40)
-        assert (consumer._read_offset[fresh], consumer._committed_offset[fresh]) == (7, 7)
-        assert consumer._committed_offset.get(empty) is None
+        assert active_during_seek == [{changelog}]
+        assert active == {changelog, stream}  # resumed after the seek; ``moved`` is not ours
+        # faust's own seek: read again from the committed offset, whatever was read before it
+        assert (consumer._read_offset[stream], consumer._committed_offset[stream]) == (63, 63)
     finally:
         thread = app.consumer._thread  # the consumer's thread made event loops of its own
         for own in {thread.thread_loop, thread.parent_loop, thread.loop} - {loop}:
