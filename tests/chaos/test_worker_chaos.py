@@ -325,17 +325,7 @@ def test_fresh_start(kafka_bootstrap: str, tmp_path: Path) -> None:
     pipe = new_pipeline(kafka_bootstrap, tmp_path, create=False)
     pipe.prefix = f"fresh-{uuid.uuid4().hex[:8]}"
     workers = [WorkerProcess(pipe, name) for name in ("f1", "f2")]
-    began = time.monotonic()
-    try:
-        for worker in workers:
-            worker.start()
-        pipe.produce_lines(lines, auto_create=False)
-        delivered = wait_for(pipe, expected, 150, workers)
-        seconds = time.monotonic() - began
-        committed = until(pipe.input_committed, 30) is not None
-    finally:
-        for worker in workers:
-            worker.stop()
+    delivered, seconds, committed = two_workers_start(pipe, workers, lines, expected, False)
     assert partition_count(kafka_bootstrap, pipe.topics["transactions"]) == pipe.partitions
     note = "2 workers, no topics"
     Figures("fresh_start", len(lines), expected, delivered, seconds, note).report()
@@ -353,23 +343,36 @@ def test_fresh_start_on_input_topics_the_broker_made(kafka_bootstrap: str, tmp_p
         kafka_bootstrap, {pipe.topics["transactions"]: 1, pipe.topics["actions"]: 1}
     )
     workers = [WorkerProcess(pipe, name) for name in ("g1", "g2")]
-    began = time.monotonic()
-    try:
-        for worker in workers:
-            worker.start()
-        pipe.produce_lines(lines)
-        delivered = wait_for(pipe, expected, 150, workers)
-        seconds = time.monotonic() - began
-        committed = until(pipe.input_committed, 30) is not None
-    finally:
-        for worker in workers:
-            worker.stop()
+    delivered, seconds, committed = two_workers_start(pipe, workers, lines, expected, True)
     assert partition_count(kafka_bootstrap, f"{pipe.prefix}-dedup-changelog") == 1
     assert partition_count(kafka_bootstrap, f"{pipe.prefix}-stage-transaction") == pipe.partitions
     assert "the input topics have 1 partitions" in workers[0].tail(400)
     note = "2 workers, input topics of 1 partition"
     Figures("fresh_start_1_partition", len(lines), expected, delivered, seconds, note).report()
     assert committed, "the group did not commit the input to its end"
+
+
+def two_workers_start(
+    pipe: Pipeline,
+    workers: list[WorkerProcess],
+    lines: list[SourceLine],
+    expected: set[str],
+    auto_create: bool,
+) -> tuple[list[str], float, bool]:
+    """Start ``workers`` at once and send ``lines`` at once: the alert ids delivered, the seconds
+    until all expected were there, and whether the group committed the input to its end."""
+    began = time.monotonic()
+    try:
+        for worker in workers:
+            worker.start()
+        pipe.produce_lines(lines, auto_create=auto_create)
+        delivered = wait_for(pipe, expected, 150, workers)
+        seconds = time.monotonic() - began
+        committed = until(pipe.input_committed, 30) is not None
+    finally:
+        for worker in workers:
+            worker.stop()
+    return delivered, seconds, committed
 
 
 def partition_count(bootstrap: str, topic: str) -> int:
