@@ -63,17 +63,16 @@ def ensure_topics(admin: Any, plans: Mapping[str, TopicPlan], timeout: float = 3
     """
     existing = set(admin.list_topics())
     missing = {name: plan for name, plan in plans.items() if name not in existing}
-    _check_counts(admin, {name: plan for name, plan in plans.items() if name in existing})
-    if not missing:
-        return []
-    request = {
-        name: {"num_partitions": plan.partitions, "configs": dict(plan.configs)}
-        for name, plan in missing.items()
-    }
-    _create(admin, request, timeout)
-    # Another worker of the group may have created some of them first, with other counts.
-    _check_counts(admin, missing)
-    log.info("created topics before start: %s", ", ".join(sorted(missing)))
+    if missing:
+        request = {
+            name: {"num_partitions": plan.partitions, "configs": dict(plan.configs)}
+            for name, plan in missing.items()
+        }
+        _create(admin, request, timeout)
+        log.info("created topics before start: %s", ", ".join(sorted(missing)))
+    # One look at every planned topic: those that were there, and those just made (another
+    # worker of the group may have made some of them first, with other counts).
+    _check_counts(admin, plans)
     return sorted(missing)
 
 

@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
 from streams.replay import SourceLine
+from streams.worker.topics import partition_counts
 from tests.chaos.chaos_harness import (
     Figures,
     Pipeline,
@@ -378,7 +379,6 @@ def two_workers_start(
 def partition_count(bootstrap: str, topic: str) -> int:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        (described,) = admin.describe_topics([topic])
-        return len(described["partitions"])
+        return partition_counts(admin, [topic])[topic]
     finally:
         admin.close()

@@ -129,6 +129,8 @@ def test_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
         assert source.index("consumer.resume_partitions(") < source.index("consumer.perform_seek()")
     seek = inspect.getsource(Consumer.perform_seek)
     assert "read_offset.update(" in seek and "self._committed_offset.update(" in seek
+    # The guard tells stream from changelog partitions as faust's consumer does.
+    assert list(inspect.signature(Consumer._is_changelog_tp).parameters) == ["self", "tp"]
     loop = asyncio.new_event_loop()
     try:
         app = faust.App("t-seek", broker="kafka://127.0.0.1:1", loop=loop)
